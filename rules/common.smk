@@ -1,0 +1,48 @@
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+# The Snakefile itself imports upnn from src/; rule scripts do the same via scripts/_src.py.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from upnn import config as upnn_config  # noqa: E402
+
+SCHEMA = upnn_config.load_yaml(Path(workflow.basedir) / "config" / "schema.yaml")
+try:
+    upnn_config.check(config, SCHEMA)
+except upnn_config.ConfigError as err:
+    sys.exit(f"upnn: {err}")
+validate(config, "../config/schema.yaml")
+
+RUNS = upnn_config.runs(config)
+DATASETS = list(config["experiments"])
+MODELS = sorted({m for _, m, _ in RUNS})
+# Rules that train or attack ask the scheduler for a GPU unless the config pins the CPU.
+GPU = 0 if config["device"] == "cpu" else 1
+
+
+wildcard_constraints:
+    dataset="|".join(config["datasets"]),
+    model="|".join(MODELS),
+    seed=r"\d+",
+    source="mnist|fashion_mnist|cifar10",
+
+
+def dataset_spec(wildcards):
+    return config["datasets"][wildcards.dataset]
+
+
+def download_input(wildcards):
+    """Datasets from torchvision need the download marker; `digits` ships with scikit-learn."""
+    source = dataset_spec(wildcards)["source"]
+    return [] if source == "digits" else f"{config['data_root']}/{source}.downloaded"
+
+
+def train_tables():
+    return [f"results/train/{d}/{m}/seed{s}.parquet" for d, m, s in RUNS]
+
+
+def all_targets():
+    return train_tables()

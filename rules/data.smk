@@ -1,0 +1,42 @@
+localrules:
+    download_dataset,
+
+
+rule download_dataset:
+    output:
+        touch(f"{config['data_root']}/{{source}}.downloaded"),
+    params:
+        root=lambda w, output: os.path.dirname(output[0]),
+    log:
+        "logs/data/download_{source}.log",
+    benchmark:
+        "benchmarks/data/download_{source}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/download_dataset.py"
+
+
+rule prepare_dataset:
+    input:
+        download_input,
+    output:
+        train="results/data/{dataset}/train.parquet",
+        test="results/data/{dataset}/test.parquet",
+    params:
+        spec=dataset_spec,
+        root=config["data_root"],
+    log:
+        "logs/data/prepare_{dataset}.log",
+    benchmark:
+        "benchmarks/data/prepare_{dataset}.tsv"
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/prepare_dataset.py"

@@ -1,0 +1,23 @@
+rule train:
+    input:
+        train="results/data/{dataset}/train.parquet",
+        test="results/data/{dataset}/test.parquet",
+    output:
+        table="results/train/{dataset}/{model}/seed{seed}.parquet",
+        checkpoints=directory("results/checkpoints/{dataset}/{model}/seed{seed}"),
+    params:
+        settings=lambda w: upnn_config.train_settings(config, w.model),
+        width=lambda w: config["models"][w.model].get("width", 1.0),
+    log:
+        "logs/train/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "benchmarks/train/{dataset}/{model}/seed{seed}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=GPU,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/train.py"

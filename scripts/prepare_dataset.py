@@ -1,0 +1,17 @@
+"""Rule prepare_dataset: one dataset's train/test splits as Parquet tensor tables."""
+
+import _src  # noqa: F401, I001  (puts src/ on sys.path)
+from upnn import data, log
+
+sm = snakemake  # noqa: F821
+spec = sm.params.spec
+with log.to_file(sm.log[0]) as logger:
+    for split in data.SPLITS:
+        x, y = data.load_split(
+            spec["source"], split, root=sm.params.root,
+            channels=spec.get("channels"), image_size=spec.get("image_size"),
+            test_fraction=spec.get("test_fraction", 0.25), split_seed=spec.get("split_seed", 0),
+            limit=spec.get(f"limit_{split}"),
+        )
+        data.write_split(sm.output[split], x, y, source=spec["source"], split=split)
+        logger.info("%s %s: %s %s", sm.wildcards.dataset, split, x.shape, x.dtype)

@@ -1,0 +1,36 @@
+"""Rule train: one (dataset, model, seed), a checkpoint per epoch, resumable.
+
+Checkpoints are written into ``<output>.partial/`` while training runs; Snakemake never deletes
+that folder, so a killed job resumes from its last complete epoch. When all epochs are done the
+folder is renamed onto the declared output directory in one step.
+"""
+
+import os
+from pathlib import Path
+
+import _src  # noqa: F401, I001  (puts src/ on sys.path)
+import pandas as pd
+
+from upnn import data, device, io, log, train
+
+sm = snakemake  # noqa: F821
+out_dir = Path(sm.output.checkpoints)
+work_dir = out_dir.with_name(out_dir.name + ".partial")
+with log.to_file(sm.log[0]) as logger:
+    dev = device.resolve(sm.config["device"])
+    x_tr, y_tr = data.read_split(sm.input.train, dev)
+    x_te, y_te = data.read_split(sm.input.test, dev)
+    cfg = train.TrainConfig.from_dict(sm.params.settings)
+    logger.info("training %s on %s (seed %s) on %s: %s", sm.wildcards.model,
+                sm.wildcards.dataset, sm.wildcards.seed, dev, cfg)
+    rows = train.train(sm.wildcards.model, (x_tr, y_tr, x_te, y_te), cfg, work_dir,
+                       seed=int(sm.wildcards.seed), width=float(sm.params.width), device=dev)
+    # keep exactly this run's epochs (a longer earlier run may have left more files)
+    for path in work_dir.glob("epoch*.pt"):
+        if int(path.stem.removeprefix("epoch")) > cfg.epochs:
+            path.unlink()
+    os.replace(work_dir, out_dir)
+    table = pd.DataFrame(rows).assign(dataset=sm.wildcards.dataset, model=sm.wildcards.model,
+                                      seed=int(sm.wildcards.seed))
+    io.write_table(sm.output.table, table)
+    logger.info("final test accuracy %.4f", rows[-1]["test_acc"])

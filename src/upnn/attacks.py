@@ -1,0 +1,376 @@
+"""Adversarial attacks on plain tensors, batched over the whole batch.
+
+Every attack maps ``(model, x, y, eps)`` to a detached ``x_adv`` clamped to ``bounds``: floats
+(pixel level, e.g. ``(0, 1)``) or per-element tensors broadcastable to ``x`` (feature level: the
+per-element min/max of the features over the training set); ``None`` means no box. The loss is
+cross-entropy on logits, the model runs in eval mode (its flags are restored afterwards), and
+gradients are taken w.r.t. the input only, so no ``.grad`` is ever left on the parameters.
+
+    osnt / fgsm   one-step non-target   x + eps·sign ∇x CE(f(x), y)           (Goodfellow 2015)
+    ost           one-step target       x - eps·sign ∇x CE(f(x), y_LL)        (Kurakin 2017)
+    bim           basic iterative       Clip_{x,eps}(x_n + alpha·sign ∇ CE(y))  (Kurakin 2017)
+    illc          iter. least-likely    Clip_{x,eps}(x_n - alpha·sign ∇ CE(y_LL))
+    pgd           projected gradient    random start, x0 + clamp(x_n + alpha·sign ∇ - x0, ±eps)
+    ifgsm         iterative FGSM        pgd without random start, 4 steps of eps/4
+    sparsefool    l0 attack             DeepFool + box-constrained linear solver (Modas 2019)
+    random        control               x + eps·sign N(0, 1)
+
+y_LL is the least-likely class of the clean logits. Randomness (pgd's start, ``random``) comes
+from a local generator seeded with ``seed``, never from the global RNG.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+ATTACKS: tuple[str, ...] = (
+    "osnt", "fgsm", "ost", "bim", "illc", "pgd", "ifgsm", "sparsefool", "random",
+)
+_ONE_STEP = ("osnt", "fgsm", "ost", "random")
+_SPARSEFOOL_KWARGS = ("lambda_", "overshoot", "max_iter", "df_max_iter")
+
+Bounds = tuple[float, float] | tuple[Tensor, Tensor] | None
+Bound = Tensor | float
+
+
+def _check_name(name: str) -> None:
+    if name not in ATTACKS:
+        raise ValueError(f"unknown attack {name!r}; allowed: {', '.join(ATTACKS)}")
+
+
+def default_steps(name: str, eps: float, alpha: float | None) -> tuple[float | None, int | None]:
+    """The (alpha, steps) ``attack(name, ..., alpha=alpha, steps=None)`` uses.
+
+    One-step attacks: (eps, 1). bim/illc: alpha = 1/255 unless given, steps =
+    floor(min(255·eps + 4, 1.25·255·eps)), at least 1 (Kurakin et al. 2017, §2.3).
+    pgd/ifgsm: alpha = eps/4 unless given, 4 steps. sparsefool: (None, None), it has no step
+    size and stops adaptively (its cap is the ``max_iter`` keyword, 20 by default).
+    """
+    _check_name(name)
+    if name in _ONE_STEP:
+        return eps, 1
+    if name in ("bim", "illc"):
+        return (1 / 255 if alpha is None else alpha), max(1, int(min(eps * 255 + 4,
+                                                                    1.25 * eps * 255)))
+    if name in ("pgd", "ifgsm"):
+        return (eps / 4 if alpha is None else alpha), 4
+    return None, None
+
+
+@contextmanager
+def _attack_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode and grad enabled inside; every module's training flag restored on exit."""
+    flags = [m.training for m in model.modules()]
+    model.eval()
+    try:
+        with torch.enable_grad():
+            yield
+    finally:
+        for m, flag in zip(model.modules(), flags, strict=True):
+            m.training = flag
+
+
+def _box(bounds: Bounds, x: Tensor) -> tuple[Bound, Bound]:
+    if bounds is None:
+        return -math.inf, math.inf
+    lo, hi = bounds
+    if isinstance(lo, Tensor) or isinstance(hi, Tensor):
+        return (torch.as_tensor(lo, dtype=x.dtype, device=x.device),
+                torch.as_tensor(hi, dtype=x.dtype, device=x.device))
+    return float(lo), float(hi)
+
+
+def _grad_sign(model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
+    """sign ∇x CE(f(x), target), CE averaged over the batch as in torchattacks (the sign of each
+    sample's gradient does not depend on the 1/N factor)."""
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(x), target), x)
+    return grad.sign()
+
+
+@torch.no_grad()
+def _least_likely(model: nn.Module, x: Tensor) -> Tensor:
+    return model(x).argmin(dim=1)
+
+
+def _fgsm(model: nn.Module, x: Tensor, target: Tensor, eps: float, lo: Bound, hi: Bound,
+          targeted: bool) -> Tensor:
+    """Goodfellow et al. 2015, Eq. 3: x + eps·sign ∇x J(x, y); the targeted form (Kurakin et al.
+    2017, "one-step target class") descends J(x, y_target) instead: x - eps·sign ∇x J."""
+    step = eps * _grad_sign(model, x, target)
+    return torch.clamp(x - step if targeted else x + step, lo, hi)
+
+
+def _bim(model: nn.Module, x: Tensor, target: Tensor, eps: float, alpha: float, steps: int,
+         lo: Bound, hi: Bound, targeted: bool) -> Tensor:
+    """Kurakin, Goodfellow, Bengio 2017 ("Adversarial examples in the physical world"), §2.2-2.3:
+    X_{n+1} = Clip_{X,eps}{X_n ± alpha·sign ∇X J(X_n, y)}, + for the true label (BIM), - for the
+    least-likely class (ILLC); Clip_{X,eps} is the element-wise min/max against X ± eps."""
+    x_adv = x
+    for _ in range(steps):
+        step = alpha * _grad_sign(model, x_adv, target)
+        x_adv = x_adv - step if targeted else x_adv + step
+        x_adv = torch.clamp(torch.minimum(torch.maximum(x_adv, x - eps), x + eps), lo, hi)
+    return x_adv
+
+
+def _pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, alpha: float, steps: int,
+         lo: Bound, hi: Bound, gen: torch.Generator | None) -> Tensor:
+    """Madry et al. 2018, Eq. 2: x^{t+1} = Π_{x+S}(x^t + alpha·sign ∇x L(θ, x^t, y)) with S the
+    l∞ ball of radius eps, from a uniform random point of x+S when ``gen`` is given."""
+    x_adv = x
+    if gen is not None:
+        noise = torch.empty_like(x).uniform_(-eps, eps, generator=gen)
+        x_adv = torch.clamp(x + noise, lo, hi)
+    for _ in range(steps):
+        x_adv = x_adv + alpha * _grad_sign(model, x_adv, y)
+        x_adv = torch.clamp(x + torch.clamp(x_adv - x, -eps, eps), lo, hi)
+    return x_adv
+
+
+def _random(x: Tensor, eps: float, lo: Bound, hi: Bound, gen: torch.Generator) -> Tensor:
+    """Control: x + eps·sign(z), z ~ N(0, I): FGSM's amplitude in a random direction."""
+    z = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+    return torch.clamp(x + eps * z.sign(), lo, hi)
+
+
+# ---------------------------------------------------------------------------------- SparseFool
+
+
+def _jacobian(logits: Tensor, x: Tensor) -> Tensor:
+    """(B, K, *x.shape[1:]): ∇x f_k(x_b) for every class k, one vmapped backward over the batch
+    (samples are independent in eval mode); a loop over the K classes where vmap is unsupported."""
+    k = logits.shape[1]
+    eye = torch.eye(k, dtype=logits.dtype, device=logits.device)
+    try:
+        grad_out = eye[:, None, :].expand(k, *logits.shape)
+        (jac,) = torch.autograd.grad(logits, x, grad_out, retain_graph=True,
+                                     is_grads_batched=True)
+    except RuntimeError:
+        jac = torch.stack([torch.autograd.grad(logits[:, c].sum(), x, retain_graph=True)[0]
+                           for c in range(k)])
+    return jac.transpose(0, 1)
+
+
+def _deepfool(model: nn.Module, x: Tensor, y: Tensor, overshoot: float,
+              max_iter: int) -> tuple[Tensor, Tensor]:
+    """Multi-class DeepFool (Moosavi-Dezfooli, Fawzi, Frossard 2016, Alg. 2) away from class y.
+
+    Each iteration linearises every boundary f_k - f_y at x_i = x + r, steps onto the closest one,
+    r_i = |f'_l| / ||w'_l||² · w'_l with l = argmin_{k≠y} |f'_k| / ||w'_k||, and stops a sample
+    once x + (1 + overshoot)·r leaves class y. Samples that are done leave the active batch.
+
+    Returns r (without the overshoot) and the class k̂ at x + (1 + overshoot)·r (y if not fooled).
+    """
+    n = x[0].numel()
+    r = torch.zeros_like(x)
+    k_hat = y.clone()
+    idx = torch.arange(len(x), device=x.device)
+    for _ in range(max_iter):
+        if idx.numel() == 0:
+            break
+        xa = (x[idx] + r[idx]).requires_grad_(True)
+        ya = y[idx]
+        logits = model(xa)
+        jac = _jacobian(logits, xa).flatten(2)
+        f = logits.detach()
+        f = f - f.gather(1, ya[:, None])
+        w = jac - jac.gather(1, ya[:, None, None].expand(-1, 1, n))
+        w_norm = w.norm(dim=2)
+        dist = torch.where(w_norm > 0, f.abs() / w_norm, math.inf)
+        dist = dist.scatter(1, ya[:, None], math.inf)
+        d, l_hat = dist.min(dim=1)
+        rows = torch.arange(len(idx), device=x.device)
+        scale = torch.where(torch.isfinite(d), d.clamp_min(1e-4) / w_norm[rows, l_hat], 0.0)
+        r.index_add_(0, idx, (scale[:, None] * w[rows, l_hat]).view_as(xa))
+        with torch.no_grad():
+            k = model(x[idx] + (1 + overshoot) * r[idx]).argmax(dim=1)
+        k_hat[idx] = k
+        idx = idx[k == ya]
+    return r, k_hat
+
+
+def _boundary_normal(model: nn.Module, x: Tensor, y: Tensor, k_hat: Tensor) -> Tensor:
+    """Unit w = ∇x (f_k̂ - f_y)(x) / ||·||₂ per sample (zero where k̂ == y)."""
+    x = x.detach().requires_grad_(True)
+    logits = model(x)
+    sel = F.one_hot(k_hat, logits.shape[1]) - F.one_hot(y, logits.shape[1])
+    (w,) = torch.autograd.grad(logits, x, sel.to(logits.dtype))
+    norm = w.flatten(1).norm(dim=1).clamp_min(torch.finfo(w.dtype).tiny)
+    return w / norm.view(-1, *([1] * (w.dim() - 1)))
+
+
+def _linear_solver(x: Tensor, w: Tensor, x_b: Tensor, lo: Tensor, hi: Tensor,
+                   beta: float = 1e-3, min_step: float = 1e-4) -> Tensor:
+    """SparseFool's LinearSolver (Modas et al. 2019, Alg. 1), all samples at once.
+
+    Greedy l1 steps onto the hyperplane w·(v - x_b) = 0 inside the box [lo, hi]: repeatedly take
+    the coordinate with the largest |w_d| not yet at the box bound it moves toward and move it by
+    (|w·(v - x_b)| + beta) / |w_d| toward the plane, projected onto the box, until the plane is
+    crossed. Every step that does not cross saturates its coordinate at a bound, so the sequence
+    is the |w|-descending order and the crossing coordinate is the first one whose cumulative
+    saturating gain sum_{j<=k} |w_j|·room_j reaches |w·(x - x_b)|: a sort and a cumsum instead of a
+    loop. ``w`` has unit norm, so beta is an l2 overshoot past the plane; min_step as in the
+    reference code. Moves are toward the plane from whichever side x lies on.
+    """
+    b = len(x)
+    xf, wf, xbf = x.reshape(b, -1), w.reshape(b, -1), x_b.reshape(b, -1)
+    lof, hif = lo.reshape(b, -1), hi.reshape(b, -1)
+    n = xf.shape[1]
+    f0 = ((xf - xbf) * wf).sum(dim=1)
+    side = torch.where(f0 > 0, -1.0, 1.0).to(xf.dtype)
+    move = side[:, None] * wf.sign()  # +1 up, -1 down, 0 never moved
+    target = torch.where(move > 0, hif, lof)
+    room = torch.where(move != 0, (target - xf) * move, 0.0).clamp_min(0.0)
+    key = torch.where(room > 0, wf.abs(), 0.0)
+    key, order = key.sort(dim=1, descending=True, stable=True)
+    room_s = room.gather(1, order)
+    gain = key * room_s
+    cum = gain.cumsum(dim=1)
+    need = f0.abs()
+    crossed = cum >= need[:, None]
+    k = torch.where(crossed.any(dim=1), crossed.int().argmax(dim=1), n)
+    kc = k.clamp_max(n - 1)[:, None]
+    rem = need - (cum - gain).gather(1, kc).squeeze(1)
+    w_k = key.gather(1, kc).squeeze(1).clamp_min(torch.finfo(xf.dtype).tiny)
+    step = ((rem + beta) / w_k).clamp_min(min_step).minimum(room_s.gather(1, kc).squeeze(1))
+    pos = torch.arange(n, device=x.device)[None, :]
+    saturate = torch.zeros_like(crossed).scatter(1, order, pos < k[:, None])
+    partial = torch.zeros_like(xf).scatter(1, order, (pos == k[:, None]) * step[:, None])
+    out = torch.where(saturate, target, xf + partial * move)
+    return torch.minimum(torch.maximum(out, lof), hif).view_as(x)
+
+
+def _sparsefool(model: nn.Module, x: Tensor, y: Tensor, lo: Bound, hi: Bound, *,
+                lambda_: float = 3.0, overshoot: float = 0.02, max_iter: int = 20,
+                df_max_iter: int = 50) -> Tensor:
+    """SparseFool (Modas, Moosavi-Dezfooli, Frossard, CVPR 2019, Alg. 2), batched.
+
+    While k(x_adv) = y: DeepFool from x_i gives r_i; the boundary point is x_B = x_i + λ·r_i and
+    the normal w = ∇(f_k̂ - f_y) at x_i + r_i (as the authors' code); x_{i+1} = LinearSolver(x_i,
+    w, x_B) in the box; x_adv = Q(x + (1 + overshoot)·(x_{i+1} - x)). Samples whose x_adv (or x
+    itself) is already misclassified drop out of the active batch.
+    """
+    lo_t = torch.as_tensor(lo, dtype=x.dtype, device=x.device).expand_as(x)
+    hi_t = torch.as_tensor(hi, dtype=x.dtype, device=x.device).expand_as(x)
+    x_i, x_adv = x.clone(), x.clone()
+    with torch.no_grad():
+        idx = (model(x).argmax(dim=1) == y).nonzero().squeeze(1)
+    for _ in range(max_iter):
+        if idx.numel() == 0:
+            break
+        x0, xi, ya, la, ha = x[idx], x_i[idx], y[idx], lo_t[idx], hi_t[idx]
+        r, k_hat = _deepfool(model, xi, ya, overshoot, df_max_iter)
+        w = _boundary_normal(model, xi + r, ya, k_hat)
+        xi = _linear_solver(xi, w, xi + lambda_ * r, la, ha)
+        fool = torch.minimum(torch.maximum(x0 + (1 + overshoot) * (xi - x0), la), ha)
+        x_i[idx], x_adv[idx] = xi, fool
+        with torch.no_grad():
+            idx = idx[model(fool).argmax(dim=1) == ya]
+    return x_adv
+
+
+# --------------------------------------------------------------------------------- public API
+
+
+def attack(
+    name: str,
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    alpha: float | None = None,
+    steps: int | None = None,
+    bounds: Bounds = (0.0, 1.0),
+    seed: int = 0,
+    random_start: bool = True,
+    **kwargs: float,
+) -> Tensor:
+    """The ``name`` adversarial example of (x, y) within eps (l∞), clamped to ``bounds``.
+
+    ``alpha``/``steps`` default as in :func:`default_steps`; ``random_start`` only affects pgd.
+    sparsefool ignores eps and alpha, takes ``lambda_`` (3), ``overshoot`` (0.02), ``max_iter``
+    (20; ``steps`` is used when it is not given) and ``df_max_iter`` (50, DeepFool's cap).
+    Returns a detached tensor on x's device.
+    """
+    _check_name(name)
+    extra = set(kwargs) - (set(_SPARSEFOOL_KWARGS) if name == "sparsefool" else set())
+    if extra:
+        raise TypeError(f"attack {name!r} got unexpected keyword arguments: {sorted(extra)}")
+    if eps < 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    if steps is not None and steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    x = x.detach()
+    y = y.detach().to(x.device)
+    lo, hi = _box(bounds, x)
+    step_size, n_steps = default_steps(name, eps, alpha)
+    n_steps = n_steps if steps is None else steps
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    with _attack_mode(model):
+        if name in ("osnt", "fgsm"):
+            out = _fgsm(model, x, y, eps, lo, hi, targeted=False)
+        elif name == "ost":
+            out = _fgsm(model, x, _least_likely(model, x), eps, lo, hi, targeted=True)
+        elif name == "bim":
+            out = _bim(model, x, y, eps, step_size, n_steps, lo, hi, targeted=False)
+        elif name == "illc":
+            out = _bim(model, x, _least_likely(model, x), eps, step_size, n_steps, lo, hi,
+                       targeted=True)
+        elif name in ("pgd", "ifgsm"):
+            start = gen if name == "pgd" and random_start else None
+            out = _pgd(model, x, y, eps, step_size, n_steps, lo, hi, start)
+        elif name == "sparsefool":
+            if steps is not None:
+                kwargs.setdefault("max_iter", steps)
+            out = _sparsefool(model, x, y, lo, hi, **kwargs)
+        else:
+            out = _random(x, eps, lo, hi, gen)
+    return out.detach()
+
+
+def _model_device(model: nn.Module, default: torch.device) -> torch.device:
+    param = next(model.parameters(), None)
+    return default if param is None else param.device
+
+
+def attack_batched(
+    name: str,
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    batch_size: int = 512,
+    **kw,
+) -> Tensor:
+    """:func:`attack` over chunks of ``batch_size``; chunk i uses seed ``seed + i``.
+
+    Chunks run on the model's device and the result is returned on x's device, so a large set can
+    stay on the CPU. Tensor bounds with one row per sample (leading dim len(x)) are chunked too.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    _check_name(name)
+    seed = kw.pop("seed", 0)
+    bounds = kw.pop("bounds", (0.0, 1.0))
+    device = _model_device(model, x.device)
+    per_sample = (bounds is not None and isinstance(bounds[0], Tensor)
+                  and bounds[0].dim() == x.dim() and len(bounds[0]) == len(x) > 1)
+    outs = []
+    for i, start in enumerate(range(0, len(x), batch_size)):
+        sl = slice(start, start + batch_size)
+        box = bounds
+        if bounds is not None and isinstance(bounds[0], Tensor):
+            box = tuple((b[sl] if per_sample else b).to(device) for b in bounds)
+        out = attack(name, model, x[sl].to(device), y[sl].to(device), eps, bounds=box,
+                     seed=seed + i, **kw)
+        outs.append(out.to(x.device))
+    return torch.cat(outs) if outs else x.detach().clone()

@@ -1,0 +1,92 @@
+"""Reading the pipeline config: schema check with one-line errors, and the derived run lists.
+
+The Snakefile validates with ``snakemake.utils.validate`` against ``config/schema.yaml``; before
+that, :func:`check` runs the same schema and turns the first violation into a single line
+naming the bad value and the allowed ones (jsonschema's own report is a page long).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config value the schema rejects; the message is one line."""
+
+
+def load_yaml(path: str | Path) -> dict:
+    with open(path) as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def _where(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def explain(error: jsonschema.ValidationError) -> str:
+    """One line for a schema violation: where, the bad value, and what is allowed."""
+    where = _where(error.absolute_path)
+    schema = error.schema
+    if error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        pattern = schema.get("patternProperties")
+        if pattern:
+            import re
+
+            extra = [k for k in extra if not any(re.search(p, k) for p in pattern)]
+        return (f"config: unknown key {', '.join(map(repr, extra))} in {where}; "
+                f"allowed: {', '.join(allowed)}")
+    if error.validator == "enum" and "propertyNames" in error.schema_path:
+        return (f"config: unknown key {error.instance!r} in {where}; "
+                f"allowed: {', '.join(map(str, schema['enum']))}")
+    if error.validator == "enum":
+        return (f"config: {where} = {error.instance!r} is not allowed; "
+                f"allowed: {', '.join(map(str, schema['enum']))}")
+    if error.validator == "required":
+        return f"config: {where} is missing {error.message.split(' is a')[0]}"
+    return f"config: {where}: {error.message}"
+
+
+def _best(errors: list[jsonschema.ValidationError]) -> jsonschema.ValidationError:
+    err = jsonschema.exceptions.best_match(errors)
+    while err.context:  # descend into anyOf/oneOf to the most specific cause
+        err = jsonschema.exceptions.best_match(err.context)
+    return err
+
+
+def check(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` (one line) if ``config`` violates ``schema``; then cross-check
+    that every experiment names a configured dataset and model."""
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if errors:
+        raise ConfigError(explain(_best(errors)))
+    datasets = config.get("datasets", {})
+    for name, models_ in config.get("experiments", {}).items():
+        if name not in datasets:
+            raise ConfigError(f"config: experiments.{name}: unknown dataset {name!r}; "
+                              f"allowed: {', '.join(datasets)}")
+        for m in models_:
+            if m not in config.get("models", {}):
+                raise ConfigError(f"config: experiments.{name}: model {m!r} has no entry under "
+                                  f"models; configured: {', '.join(config.get('models', {}))}")
+
+
+def runs(config: Mapping[str, Any]) -> list[tuple[str, str, int]]:
+    """Every (dataset, model, seed) that is trained."""
+    return [(d, m, s) for d, ms in config["experiments"].items() for m in ms
+            for s in config["seeds"]]
+
+
+def train_settings(config: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """The global ``train`` block with the model's own ``train`` overrides on top."""
+    return {**config["train"], **config["models"][model].get("train", {})}
+
+
+def epochs(config: Mapping[str, Any], model: str) -> int:
+    return int(train_settings(config, model)["epochs"])

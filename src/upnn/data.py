@@ -1,0 +1,164 @@
+"""Datasets by name, as (N, C, H, W) float tensors in [0, 1] and int64 labels.
+
+``mnist``, ``fashion_mnist`` and ``cifar10`` come from torchvision (downloaded into ``root``,
+checksums verified by torchvision). ``digits`` is scikit-learn's 1,797 real 8×8 handwritten
+digits, shipped with the package, so the whole pipeline runs offline. Every dataset can be
+resized (bilinear, antialiased) and given 1 or 3 channels so any model fits any dataset.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from upnn import io
+
+SOURCES = ("mnist", "fashion_mnist", "cifar10", "digits")
+SPLITS = ("train", "test")
+_TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+_NATIVE = {"mnist": (1, 28), "fashion_mnist": (1, 28), "cifar10": (3, 32), "digits": (1, 8)}
+
+
+class DatasetUnavailable(RuntimeError):
+    """A torchvision dataset is neither under ``root`` nor downloadable (offline machine)."""
+
+
+def check_source(source: str) -> str:
+    if source not in SOURCES:
+        raise ValueError(f"unknown dataset source {source!r}; allowed: {', '.join(SOURCES)}")
+    return source
+
+
+def native_shape(source: str) -> tuple[int, int]:
+    """(channels, image size) the source comes in."""
+    return _NATIVE[check_source(source)]
+
+
+def download(source: str, root: str | Path) -> None:
+    """Fetch both splits of a torchvision dataset into ``root`` (no-op if already there)."""
+    check_source(source)
+    if source == "digits":
+        return
+    import torchvision
+
+    cls = getattr(torchvision.datasets, _TORCHVISION[source])
+    try:
+        for train in (True, False):
+            cls(str(root), train=train, download=True)
+    except (urllib.error.URLError, OSError, RuntimeError) as err:
+        reason = (str(err).splitlines() or [""])[0]
+        raise DatasetUnavailable(
+            f"dataset {source!r} is not under {root} and could not be downloaded "
+            f"(this machine looks offline: {type(err).__name__}: {reason}); pre-stage it by running "
+            f"`python -m upnn.data download {source} --root {root}` on a machine with internet "
+            f"and copying {Path(root) / _TORCHVISION[source]} here"
+        ) from None
+
+
+def _torchvision_split(source: str, root: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    import torchvision
+
+    cls = getattr(torchvision.datasets, _TORCHVISION[source])
+    try:
+        ds = cls(str(root), train=split == "train", download=False)
+    except RuntimeError:
+        download(source, root)
+        ds = cls(str(root), train=split == "train", download=False)
+    data = np.asarray(ds.data)
+    data = data[:, None] if data.ndim == 3 else data.transpose(0, 3, 1, 2)  # → N, C, H, W
+    return np.ascontiguousarray(data, dtype=np.uint8), np.asarray(ds.targets, dtype=np.int64)
+
+
+def _digits_split(split: str, test_fraction: float, split_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits (0..16 grey levels) with a fixed seeded, stratified train/test split."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = (bunch.images.astype(np.float32) / 16.0)[:, None]
+    y = bunch.target.astype(np.int64)
+    rng = np.random.default_rng(split_seed)
+    test = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):  # stratified: the same share of every class goes to test
+        idx = rng.permutation(np.flatnonzero(y == c))
+        test[idx[: round(test_fraction * len(idx))]] = True
+    keep = test if split == "test" else ~test
+    return x[keep], y[keep]
+
+
+def reshape_images(x: torch.Tensor, channels: int, image_size: int) -> torch.Tensor:
+    """Resize (bilinear, antialiased) and set the channel count (1 ↔ 3 by mean or repeat)."""
+    if x.shape[-1] != image_size or x.shape[-2] != image_size:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear",
+                          align_corners=False, antialias=True).clamp_(0.0, 1.0)
+    if x.shape[1] != channels:
+        if channels == 1:
+            x = x.mean(dim=1, keepdim=True)
+        elif x.shape[1] == 1:
+            x = x.expand(-1, channels, -1, -1)
+        else:
+            raise ValueError(f"cannot turn {x.shape[1]} channels into {channels}; allowed: 1, 3")
+    return x.contiguous()
+
+
+def load_split(
+    source: str,
+    split: str,
+    *,
+    root: str | Path = "data/raw",
+    channels: int | None = None,
+    image_size: int | None = None,
+    test_fraction: float = 0.25,
+    split_seed: int = 0,
+    limit: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One split as (images, labels): uint8 when untouched, else float32 in [0, 1]."""
+    check_source(source)
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+    if source == "digits":
+        x, y = _digits_split(split, test_fraction, split_seed)
+    else:
+        x, y = _torchvision_split(source, root, split)
+    if limit is not None and limit < len(y):
+        idx = np.sort(np.random.default_rng(split_seed).permutation(len(y))[:limit])
+        x, y = x[idx], y[idx]
+    native_c, native_s = native_shape(source)
+    c, s = channels or native_c, image_size or native_s
+    if x.dtype == np.uint8 and (c, s) == (native_c, native_s):
+        return x, y
+    xt = torch.from_numpy(x.astype(np.float32) / (255.0 if x.dtype == np.uint8 else 1.0))
+    return reshape_images(xt, c, s).numpy(), y
+
+
+def write_split(path: str | Path, images: np.ndarray, labels: np.ndarray, **meta: str) -> None:
+    """``{dataset}/{split}.parquet``: an ``image`` tensor column and an int ``label`` column."""
+    io.write_table(path, {"label": labels}, tensors={"image": images}, metadata=meta)
+
+
+def read_split(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Images as float32 in [0, 1] and labels as int64, both on ``device``."""
+    table = io.read_table(path)
+    x = io.column_tensor(table, "image")
+    x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+    y = io.column_tensor(table, "label").long()
+    return x.to(device), y.to(device)
+
+
+def _main() -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description="Pre-stage a torchvision dataset for offline use.")
+    p.add_argument("command", choices=["download"])
+    p.add_argument("source", choices=[s for s in SOURCES if s != "digits"])
+    p.add_argument("--root", default="data/raw")
+    a = p.parse_args()
+    download(a.source, a.root)
+    print(f"{a.source} ready under {a.root}")
+
+
+if __name__ == "__main__":
+    _main()

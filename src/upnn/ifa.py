@@ -1,0 +1,241 @@
+"""Iterative FGSM augmentation (IFA), arXiv 2205.01493 v2/v3, Eq. 1-2.
+
+IFA walks every input *down* the loss of a trained classifier with fixed-size sign steps:
+
+    Eq. 1:  X_{n+1} = X_n - eps * sign(grad_X J(X_n, Y_true))
+    Eq. 2:  Delta_N = X_N - X_0
+
+where J is the cross-entropy of the classifier's logits.  Note the minus sign: unlike FGSM, the
+step *lowers* the loss, so the augmented images become easier for the classifier.
+
+All functions are batched: the data set is cut into chunks of ``batch_size`` that are moved to the
+model's device, and all N steps run on a chunk before the next one is loaded (the only Python
+loops are over steps and chunks).  The classifier is run in eval mode (its train/eval flags are
+restored afterwards) and gradients are taken with ``torch.autograd.grad`` w.r.t. the inputs only,
+so no ``.grad`` is left on the classifier's parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["eval_mode", "ifa_delta", "ifa_step", "ifa_trajectory", "input_gradient"]
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put every submodule of ``model`` in eval mode; restore each module's own flag on exit."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+def _device_of(model: nn.Module, fallback: torch.device) -> torch.device:
+    """The device of the model's first parameter/buffer, else ``fallback``."""
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return fallback
+
+
+def input_gradient(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """grad_X J(X, Y) of the summed cross-entropy, w.r.t. the inputs only.
+
+    The loss is summed (not averaged) over the batch so that each sample's gradient does not
+    depend on the batch size (its sign is the same either way).  Works under ``torch.no_grad``.
+    """
+    with torch.enable_grad():
+        x = x.detach().clone().requires_grad_(True)
+        loss = F.cross_entropy(model(x), y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x)
+    return grad
+
+
+def _clip(x: Tensor, clip: tuple[float, float] | None) -> Tensor:
+    return x if clip is None else x.clamp(clip[0], clip[1])
+
+
+def _step(model: nn.Module, x: Tensor, y: Tensor, eps: float, clip) -> Tensor:
+    # Eq. 1 (model already in eval mode).
+    return _clip(x - eps * input_gradient(model, x, y).sign(), clip).detach()
+
+
+def ifa_step(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    clip: tuple[float, float] | None = None,
+) -> Tensor:
+    """One IFA step, Eq. 1: ``X_{n+1} = X_n - eps * sign(grad_X J(X_n, Y))``.
+
+    ``clip=None`` follows Eq. 1 exactly; ``clip=(lo, hi)`` clamps the result to [lo, hi].
+    Runs on the device of ``x`` (which must match the model's).
+    """
+    with eval_mode(model):
+        return _step(model, x, y, eps, clip)
+
+
+def _chunks(n: int, batch_size: int, progress: bool, desc: str) -> Iterator[slice]:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    starts = range(0, n, batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=desc, unit="chunk")
+    for start in starts:
+        yield slice(start, min(start + batch_size, n))
+
+
+def _run_chunk(
+    model: nn.Module,
+    x0: Tensor,
+    y: Tensor,
+    eps: float,
+    n_steps: int,
+    clip,
+    record_at: set[int],
+) -> tuple[Tensor, dict[int, Tensor]]:
+    """All ``n_steps`` of Eq. 1 on one on-device chunk; returns X_N and {n: X_n, n in record_at}."""
+    x = x0
+    recorded = {0: x0} if 0 in record_at else {}
+    for n in range(1, n_steps + 1):
+        x = _step(model, x, y, eps, clip)
+        if n in record_at:
+            recorded[n] = x
+    return x, recorded
+
+
+def _check_record_at(record_at: Sequence[int], n_steps: int) -> set[int]:
+    if n_steps < 0:
+        raise ValueError(f"n_steps must be >= 0, got {n_steps}")
+    bad = [n for n in record_at if not 0 <= n <= n_steps]
+    if bad:
+        raise ValueError(f"record_at entries must lie in [0, {n_steps}], got {bad}")
+    return set(record_at)
+
+
+def ifa_delta(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    n_steps: int,
+    *,
+    clip: tuple[float, float] | None = None,
+    record_at: Sequence[int] = (),
+    batch_size: int = 1024,
+    progress: bool = False,
+) -> tuple[Tensor, dict[int, Tensor]]:
+    """IFA perturbation of a whole data set, Eq. 2: ``Delta_N = X_N - X_0``.
+
+    Args:
+        model: trained classifier returning logits; run in eval mode (flags restored after).
+        x, y: the data set X_0 (N, ...) and its true labels (N,), on any device.
+        eps: step size of Eq. 1.
+        n_steps: N.
+        clip: ``None`` follows Eq. 1 (no clipping); ``(lo, hi)`` clamps X_n after every step.
+        record_at: step indices n (0 <= n <= N) whose X_n are returned as well.
+        batch_size: chunk size held on the model's device; all N steps run per chunk.
+        progress: show a tqdm bar over chunks.
+
+    Returns:
+        ``(delta, {n: X_n})``, both on ``x``'s device with ``x``'s shape.
+    """
+    wanted = _check_record_at(record_at, n_steps)
+    device = _device_of(model, x.device)
+    deltas: list[Tensor] = []
+    recorded: dict[int, list[Tensor]] = {n: [] for n in sorted(wanted)}
+    with eval_mode(model):
+        for sl in _chunks(len(x), batch_size, progress, "IFA"):
+            x0 = x[sl].to(device)
+            xn, rec = _run_chunk(model, x0, y[sl].to(device), eps, n_steps, clip, wanted)
+            deltas.append((xn - x0).to(x.device))
+            for n, xr in rec.items():
+                recorded[n].append(xr.to(x.device))
+    if not deltas:  # empty data set
+        return torch.zeros_like(x), {n: x.clone() for n in recorded}
+    return torch.cat(deltas), {n: torch.cat(parts) for n, parts in recorded.items()}
+
+
+# TODO(lead): use upnn.attacks -- replace _ifgsm by attack("ifgsm", model, x, y, eps, bounds=...)
+# once src/upnn/attacks.py provides it.
+def _ifgsm(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    steps: int = 4,
+    bounds: tuple[float, float] | None = None,
+) -> Tensor:
+    """I-FGSM (Kurakin et al.), l_inf, no random start: ``steps`` ascent steps of ``eps/steps``,
+    each followed by projection onto the eps-ball around ``x`` and onto ``bounds`` (if given).
+    Model must already be in eval mode."""
+    alpha = eps / steps
+    x_adv = x
+    for _ in range(steps):
+        x_adv = x_adv + alpha * input_gradient(model, x_adv, y).sign()
+        x_adv = _clip(torch.min(torch.max(x_adv, x - eps), x + eps), bounds).detach()
+    return x_adv
+
+
+@torch.no_grad()
+def _n_correct(model: nn.Module, x: Tensor, y: Tensor) -> int:
+    return int((model(x).argmax(dim=1) == y).sum())
+
+
+def ifa_trajectory(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    iterations: Sequence[int],
+    *,
+    clip: tuple[float, float] | None = None,
+    attack_eps: float,
+    batch_size: int = 1024,
+    progress: bool = False,
+) -> list[dict]:
+    """Accuracy / robustness of ``model`` along the IFA trajectory X_0, X_1, ... (Eq. 1).
+
+    For every n in ``iterations`` (e.g. 0, 1, 2, 5, 10, 20, 50, 100, 200):
+    TA = accuracy of ``model`` on X_n, and RA = its accuracy on I-FGSM(X_n) with an l_inf budget
+    ``attack_eps`` (4 steps of ``attack_eps / 4``, no random start; clipped to ``clip`` when given).
+    Everything is evaluated chunk by chunk, so the trajectory is never stored for the whole set.
+
+    Returns:
+        rows ``{"iteration": n, "accuracy": TA, "robust_accuracy": RA}`` in the order of
+        ``iterations``.
+    """
+    iterations = list(iterations)
+    n_steps = max(iterations, default=0)
+    wanted = _check_record_at(iterations, n_steps)
+    device = _device_of(model, x.device)
+    correct = dict.fromkeys(wanted, 0)
+    robust = dict.fromkeys(wanted, 0)
+    with eval_mode(model):
+        for sl in _chunks(len(x), batch_size, progress, "IFA trajectory"):
+            yb = y[sl].to(device)
+            _, rec = _run_chunk(model, x[sl].to(device), yb, eps, n_steps, clip, wanted)
+            for n, xn in rec.items():
+                correct[n] += _n_correct(model, xn, yb)
+                x_adv = _ifgsm(model, xn, yb, attack_eps, steps=4, bounds=clip)
+                robust[n] += _n_correct(model, x_adv, yb)
+    total = max(len(x), 1)
+    return [
+        {"iteration": n, "accuracy": correct[n] / total, "robust_accuracy": robust[n] / total}
+        for n in iterations
+    ]

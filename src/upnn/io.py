@@ -1,0 +1,104 @@
+"""Reading and writing every on-disk artefact of the pipeline, in one place.
+
+Tables are Parquet (long/tidy, opened directly by ``pandas.read_parquet``); tensors inside a table
+are Arrow fixed-shape tensor columns (``pyarrow.fixed_shape_tensor``). Checkpoints are ``.pt``
+dicts of plain tensors and numbers, loaded with ``torch.load(..., weights_only=True)``.
+Every write goes to a temporary file in the target's folder and is renamed into place, so a
+killed job never leaves a partial file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def tensor_array(values: np.ndarray | torch.Tensor) -> pa.ExtensionArray:
+    """An (N, *shape) array as an Arrow fixed-shape tensor column of N elements."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    return pa.FixedShapeTensorArray.from_numpy_ndarray(np.ascontiguousarray(values))
+
+
+def write_table(
+    path: str | os.PathLike,
+    columns: Mapping[str, Any] | pd.DataFrame,
+    tensors: Mapping[str, np.ndarray | torch.Tensor] | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> None:
+    """Write plain columns (dict or DataFrame) plus optional tensor columns to Parquet, atomically."""
+    if isinstance(columns, pd.DataFrame):
+        table = pa.Table.from_pandas(columns, preserve_index=False)
+    else:
+        table = pa.table({k: np.asarray(v) if not isinstance(v, list) else v
+                          for k, v in columns.items()}) if columns else None
+    for name, values in (tensors or {}).items():
+        arr = tensor_array(values)
+        table = pa.table({name: arr}) if table is None else table.append_column(name, arr)
+    if table is None:
+        raise ValueError(f"nothing to write to {path}: no columns and no tensors")
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               **{k: str(v) for k, v in metadata.items()}})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_table(path: str | os.PathLike) -> pa.Table:
+    return pq.read_table(path)
+
+
+def read_frame(path: str | os.PathLike) -> pd.DataFrame:
+    """The plain (non-tensor) columns of a table as a DataFrame."""
+    table = pq.read_table(path)
+    plain = [f.name for f in table.schema if not isinstance(f.type, pa.FixedShapeTensorType)]
+    return table.select(plain).to_pandas()
+
+
+def column_tensor(table: pa.Table, name: str) -> torch.Tensor:
+    """A fixed-shape tensor column as one (N, *shape) torch tensor (zero-copy where possible)."""
+    col = table.column(name).combine_chunks()
+    if not isinstance(col.type, pa.FixedShapeTensorType):
+        return torch.from_numpy(col.to_numpy(zero_copy_only=False).copy())
+    return torch.from_numpy(np.array(col.to_numpy_ndarray()))
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    meta = pq.read_schema(path).metadata or {}
+    return {k.decode(): v.decode() for k, v in meta.items() if not k.startswith(b"pandas")}
+
+
+def save_checkpoint(obj: Mapping[str, Any], path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file, then rename: a reader never sees half a checkpoint."""
+    with atomic_path(path) as tmp:
+        torch.save(dict(obj), tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint` (tensors and plain values only)."""
+    return torch.load(path, map_location=map_location, weights_only=True)

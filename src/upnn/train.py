@@ -1,0 +1,186 @@
+"""Per-epoch classifier training with a checkpoint after every epoch and exact resume.
+
+Data lives on the device as two tensors; an epoch is a seeded permutation sliced into batches
+(no DataLoader). Each checkpoint holds the model, optimizer, the shuffle generator's state and
+the per-epoch rows so far, so a run killed after epoch k and restarted continues bit-for-bit
+as if it had never stopped (on CPU).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from upnn import io, models
+
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    eval_batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; allowed: {', '.join(SCHEDULES)}")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
+        allowed = set(cls.__dataclass_fields__)
+        bad = sorted(set(d) - allowed)
+        if bad:
+            raise ValueError(f"unknown training setting(s) {bad}; allowed: {', '.join(sorted(allowed))}")
+        return cls(**d)
+
+
+def checkpoint_name(epoch: int) -> str:
+    return f"epoch{epoch:03d}.pt"
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def learning_rate(cfg: TrainConfig, epoch: int) -> float:
+    """LR for 1-based ``epoch``: constant, or cosine from ``lr`` down to 0 over all epochs."""
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / cfg.epochs))
+    return cfg.lr
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
+    """Logits of ``x`` in eval mode, in chunks."""
+    was = model.training
+    model.eval()
+    out = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    model.train(was)
+    return out
+
+
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> float:
+    """Share of ``x`` that ``model`` classifies as ``y`` (test accuracy, TA, when x is the test set)."""
+    if len(y) == 0:
+        return float("nan")
+    return (predict(model, x, batch_size).argmax(1) == y).float().mean().item()
+
+
+def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tensor,
+                batch_size: int, gen: torch.Generator) -> tuple[float, float]:
+    """One pass over a seeded permutation of (x, y); returns (mean loss, accuracy)."""
+    model.train()
+    perm = torch.randperm(len(y), generator=gen).to(x.device)
+    total_loss = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device)
+    for i in range(0, len(y), batch_size):
+        idx = perm[i:i + batch_size]
+        logits = model(x[idx])
+        loss = F.cross_entropy(logits, y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total_loss += loss.detach() * len(idx)
+        correct += (logits.argmax(1) == y[idx]).sum()
+    return (total_loss / len(y)).item(), (correct / len(y)).item()
+
+
+def fingerprint(cfg: TrainConfig, model_meta: Mapping[str, Any], seed: int, x: Tensor,
+                y: Tensor) -> str:
+    """Hash of everything a run depends on: stale checkpoints of another setting are not resumed."""
+    h = hashlib.sha256(json.dumps([asdict(cfg), dict(model_meta), seed], sort_keys=True).encode())
+    h.update(x.detach().cpu().numpy().tobytes())
+    h.update(y.detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def last_checkpoint(directory: Path, fp: str, epochs: int) -> tuple[int, dict | None]:
+    """The newest readable checkpoint in ``directory`` whose fingerprint is ``fp``."""
+    for epoch in range(epochs, 0, -1):
+        path = directory / checkpoint_name(epoch)
+        if path.exists():
+            try:
+                ckpt = io.load_checkpoint(path)
+            except Exception:  # a corrupt file (should not happen: writes are atomic)
+                continue
+            if ckpt.get("fingerprint") == fp:
+                return epoch, ckpt
+    return 0, None
+
+
+def train(
+    model_name: str,
+    data: tuple[Tensor, Tensor, Tensor, Tensor],
+    cfg: TrainConfig,
+    checkpoint_dir: str | Path,
+    *,
+    seed: int = 0,
+    width: float = 1.0,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    after_epoch: Callable[[int], None] | None = None,
+) -> list[dict[str, float]]:
+    """Train ``model_name`` on ``data`` = (x_train, y_train, x_test, y_test) for ``cfg.epochs``,
+    writing ``epoch{NNN}.pt`` into ``checkpoint_dir`` after each epoch; resumes from the last one.
+
+    Returns one row per epoch: epoch, train_loss, train_acc, test_acc, seconds.
+    """
+    device = torch.device(device)
+    x_tr, y_tr, x_te, y_te = (t.to(device) for t in data)
+    torch.manual_seed(seed)
+    model = models.build(model_name, in_channels=x_tr.shape[1], image_size=x_tr.shape[-1],
+                         num_classes=10, width=width).to(device)
+    opt = make_optimizer(model, cfg)
+    gen = torch.Generator().manual_seed(seed)
+    fp = fingerprint(cfg, model.meta, seed, x_tr, y_tr)
+    directory = Path(checkpoint_dir)
+    start, ckpt = last_checkpoint(directory, fp, cfg.epochs)
+    rows: list[dict[str, float]] = []
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        gen.set_state(ckpt["rng_shuffle"])
+        torch.set_rng_state(ckpt["rng_cpu"])
+        rows = [dict(r) for r in ckpt["rows"]]
+    bar = tqdm(range(start + 1, cfg.epochs + 1), desc=f"train {model_name}", disable=not progress,
+               initial=start, total=cfg.epochs)
+    for epoch in bar:
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg, epoch)
+        t0 = time.perf_counter()
+        loss, acc = train_epoch(model, opt, x_tr, y_tr, cfg.batch_size, gen)
+        test_acc = accuracy(model, x_te, y_te, cfg.eval_batch_size)
+        rows.append({"epoch": epoch, "train_loss": loss, "train_acc": acc, "test_acc": test_acc,
+                     "seconds": time.perf_counter() - t0})
+        bar.set_postfix(loss=f"{loss:.3f}", test_acc=f"{test_acc:.3f}")
+        io.save_checkpoint({
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+            "meta": model.meta, "fingerprint": fp, "rng_shuffle": gen.get_state(),
+            "rng_cpu": torch.get_rng_state(), "rows": rows,
+        }, directory / checkpoint_name(epoch))
+        if after_epoch is not None:
+            after_epoch(epoch)
+    return rows
