@@ -6,7 +6,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The offline default, unless a --configfile is given: that one then stands alone (Snakemake
+# would otherwise merge it over this file, mixing e.g. the digits runs into the paper config).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"

@@ -30,8 +30,13 @@ wildcard_constraints:
     source="mnist|fashion_mnist|cifar10",
 
 
+def canonical(d):
+    """A dict with sorted keys, so a params change is a change of value, not of key order."""
+    return {k: canonical(v) if isinstance(v, dict) else v for k, v in sorted(d.items())}
+
+
 def dataset_spec(wildcards):
-    return config["datasets"][wildcards.dataset]
+    return canonical(config["datasets"][wildcards.dataset])
 
 
 def download_input(wildcards):

@@ -6,7 +6,7 @@ rule train:
         table="results/train/{dataset}/{model}/seed{seed}.parquet",
         checkpoints=directory("results/checkpoints/{dataset}/{model}/seed{seed}"),
     params:
-        settings=lambda w: upnn_config.train_settings(config, w.model),
+        settings=lambda w: canonical(upnn_config.train_settings(config, w.model)),
         width=lambda w: config["models"][w.model].get("width", 1.0),
     log:
         "logs/train/{dataset}/{model}/seed{seed}.log",

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from upnn.attacks import attack
 from upnn.ifa import eval_mode, ifa_delta, ifa_step, ifa_trajectory
 
 
@@ -158,6 +159,10 @@ def test_trajectory(trained):
         assert 0.0 <= r["robust_accuracy"] <= r["accuracy"] <= 1.0
     assert rows[0]["robust_accuracy"] < rows[0]["accuracy"]  # the attack bites at n = 0
     assert rows[-1]["robust_accuracy"] > rows[0]["robust_accuracy"]
+    # RA is the accuracy under upnn.attacks' ifgsm applied to X_n
+    _, rec = ifa_delta(model, x, y, 0.02, 5, record_at=(5,))
+    x_adv = attack("ifgsm", model, rec[5], y, 0.1, bounds=None)
+    assert rows[3]["robust_accuracy"] == pytest.approx(_accuracy(model, x_adv, y))
     # a zero budget attack leaves the accuracy unchanged
     zero = ifa_trajectory(model, x[:200], y[:200], 0.02, [0, 3], attack_eps=0.0)
     assert all(r["robust_accuracy"] == r["accuracy"] for r in zero)

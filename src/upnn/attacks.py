@@ -255,10 +255,11 @@ def _sparsefool(model: nn.Module, x: Tensor, y: Tensor, lo: Bound, hi: Bound, *,
     While k(x_adv) = y: DeepFool from x_i gives r_i; the boundary point is x_B = x_i + λ·r_i and
     the normal w = ∇(f_k̂ - f_y) at x_i + r_i (as the authors' code); x_{i+1} = LinearSolver(x_i,
     w, x_B) in the box; x_adv = Q(x + (1 + overshoot)·(x_{i+1} - x)). Samples whose x_adv (or x
-    itself) is already misclassified drop out of the active batch.
+    itself) is already misclassified drop out of the active batch; they are returned as Q(x).
     """
     lo_t = torch.as_tensor(lo, dtype=x.dtype, device=x.device).expand_as(x)
     hi_t = torch.as_tensor(hi, dtype=x.dtype, device=x.device).expand_as(x)
+    x = torch.minimum(torch.maximum(x, lo_t), hi_t)  # Q(x): the solver works inside the box
     x_i, x_adv = x.clone(), x.clone()
     with torch.no_grad():
         idx = (model(x).argmax(dim=1) == y).nonzero().squeeze(1)

@@ -103,9 +103,7 @@ def high_frequency_ratio(
         if window is None
         else _box(h, w, window, reference_size, mag.device)
     )
-    block = _box(
-        h, w, V3_LOW_WINDOW if low_window is None else low_window, reference_size, mag.device
-    )
+    block = _box(h, w, V3_LOW_WINDOW if low_window is None else low_window, reference_size, mag.device)
     high = analysed & ~block if shift else analysed & block
 
     total = (mag * analysed).sum(dim=(-2, -1))

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from upnn.attacks import attack
+
 __all__ = ["eval_mode", "ifa_delta", "ifa_step", "ifa_trajectory", "input_gradient"]
 
 
@@ -170,28 +172,6 @@ def ifa_delta(
     return torch.cat(deltas), {n: torch.cat(parts) for n, parts in recorded.items()}
 
 
-# TODO(lead): use upnn.attacks -- replace _ifgsm by attack("ifgsm", model, x, y, eps, bounds=...)
-# once src/upnn/attacks.py provides it.
-def _ifgsm(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    eps: float,
-    *,
-    steps: int = 4,
-    bounds: tuple[float, float] | None = None,
-) -> Tensor:
-    """I-FGSM (Kurakin et al.), l_inf, no random start: ``steps`` ascent steps of ``eps/steps``,
-    each followed by projection onto the eps-ball around ``x`` and onto ``bounds`` (if given).
-    Model must already be in eval mode."""
-    alpha = eps / steps
-    x_adv = x
-    for _ in range(steps):
-        x_adv = x_adv + alpha * input_gradient(model, x_adv, y).sign()
-        x_adv = _clip(torch.min(torch.max(x_adv, x - eps), x + eps), bounds).detach()
-    return x_adv
-
-
 @torch.no_grad()
 def _n_correct(model: nn.Module, x: Tensor, y: Tensor) -> int:
     return int((model(x).argmax(dim=1) == y).sum())
@@ -212,8 +192,9 @@ def ifa_trajectory(
     """Accuracy / robustness of ``model`` along the IFA trajectory X_0, X_1, ... (Eq. 1).
 
     For every n in ``iterations`` (e.g. 0, 1, 2, 5, 10, 20, 50, 100, 200):
-    TA = accuracy of ``model`` on X_n, and RA = its accuracy on I-FGSM(X_n) with an l_inf budget
-    ``attack_eps`` (4 steps of ``attack_eps / 4``, no random start; clipped to ``clip`` when given).
+    TA = accuracy of ``model`` on X_n, and RA = its accuracy on ``upnn.attacks.attack("ifgsm")``
+    of X_n with l_inf budget ``attack_eps`` (4 steps of ``attack_eps / 4``, no random start;
+    ``bounds=clip``, i.e. no box when ``clip`` is None).
     Everything is evaluated chunk by chunk, so the trajectory is never stored for the whole set.
 
     Returns:
@@ -232,7 +213,7 @@ def ifa_trajectory(
             _, rec = _run_chunk(model, x[sl].to(device), yb, eps, n_steps, clip, wanted)
             for n, xn in rec.items():
                 correct[n] += _n_correct(model, xn, yb)
-                x_adv = _ifgsm(model, xn, yb, attack_eps, steps=4, bounds=clip)
+                x_adv = attack("ifgsm", model, xn, yb, attack_eps, bounds=clip)
                 robust[n] += _n_correct(model, x_adv, yb)
     total = max(len(x), 1)
     return [

@@ -252,9 +252,7 @@ def predict(G: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
     """
     device = _device_of(G, x.device)
     with eval_mode(G):
-        parts = [
-            G(x[i : i + batch_size].to(device)).to(x.device) for i in range(0, len(x), batch_size)
-        ]
+        parts = [G(x[i : i + batch_size].to(device)).to(x.device) for i in range(0, len(x), batch_size)]
     return torch.cat(parts) if parts else torch.empty_like(x[:, :0])
 
 
@@ -345,8 +343,9 @@ def train_pix2pix(
     generator that shuffles the data, the (forked) global RNG state that drives dropout, the
     config and the history so far.  If checkpoints exist the run resumes from the latest one with
     epoch <= ``epochs`` (``torch.load(..., weights_only=True)``), so an interrupted and resumed run
-    reproduces the uninterrupted one exactly (on CPU; on CUDA up to cuDNN nondeterminism).  The
-    caller's global RNG state is left untouched.
+    reproduces the uninterrupted one exactly (on CPU; on CUDA up to cuDNN nondeterminism).  All
+    use of the global RNG (torch's default layer init, overwritten by the seeded pix2pix init;
+    dropout) happens inside ``torch.random.fork_rng``: the caller's RNG state is left untouched.
 
     G's ``scale`` buffer is set to max |Delta| of the training targets.  The final generator can be
     loaded with ``load_generator(checkpoint_dir / f"epoch{epochs:03d}.pt")``.
@@ -360,40 +359,39 @@ def train_pix2pix(
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     n, c_in, size = x.shape[0], x.shape[1], x.shape[-1]
     c_out = delta.shape[1]
-
-    init_gen = torch.Generator().manual_seed(seed)
-    G = UNetGenerator(c_in, c_out, size, base, scale=float(delta.abs().max()), generator=init_gen)
-    D = PatchDiscriminator(c_in + c_out, size, base, generator=init_gen)
-    G, D = G.to(device), D.to(device)
-    opt_g, opt_d = make_optimizers(G, D, lr=lr)
-    config = {
-        "in_channels": c_in,
-        "out_channels": c_out,
-        "image_size": size,
-        "base": base,
-        "depth": G.depth,
-        "n_layers": D.n_layers,
-        "seed": seed,
-        "batch_size": batch_size,
-        "lr": lr,
-        "lambda_l1": lambda_l1,
-        "n_train": n,
-    }
-    shuffle_gen = torch.Generator().manual_seed(seed)
     cuda = device.type == "cuda"
-    cuda_index = (
-        (device.index if device.index is not None else torch.cuda.current_device())
-        if cuda
-        else None
-    )
+    cuda_index = None
+    if cuda:
+        cuda_index = device.index if device.index is not None else torch.cuda.current_device()
+    shuffle_gen = torch.Generator().manual_seed(seed)
+    init_gen = torch.Generator().manual_seed(seed)
 
-    history: list[dict] = []
-    done = [e for e in _checkpoints(ckpt_dir) if e <= epochs]
     with torch.random.fork_rng(devices=[cuda_index] if cuda else []):
-        torch.default_generator.manual_seed(seed + 1)  # dropout noise
+        torch.default_generator.manual_seed(seed + 1)
         if cuda:
             with torch.cuda.device(cuda_index):
                 torch.cuda.manual_seed(seed + 1)
+
+        scale = float(delta.abs().max()) if n else 1.0
+        G = UNetGenerator(c_in, c_out, size, base, scale=scale, generator=init_gen).to(device)
+        D = PatchDiscriminator(c_in + c_out, size, base, generator=init_gen).to(device)
+        opt_g, opt_d = make_optimizers(G, D, lr=lr)
+        config = {
+            "in_channels": c_in,
+            "out_channels": c_out,
+            "image_size": size,
+            "base": base,
+            "depth": G.depth,
+            "n_layers": D.n_layers,
+            "seed": seed,
+            "batch_size": batch_size,
+            "lr": lr,
+            "lambda_l1": lambda_l1,
+            "n_train": n,
+        }
+
+        history: list[dict] = []
+        done = [e for e in _checkpoints(ckpt_dir) if e <= epochs]
         if done:
             path = _checkpoints(ckpt_dir)[max(done)]
             ckpt = torch.load(path, map_location=device, weights_only=True)
@@ -426,16 +424,8 @@ def train_pix2pix(
             sums = {"g_gan": 0.0, "g_l1": 0.0, "d_loss": 0.0}
             for i in range(0, n, batch_size):
                 idx = perm[i : i + batch_size]
-                losses = train_step(
-                    G,
-                    D,
-                    opt_g,
-                    opt_d,
-                    x[idx].to(device),
-                    delta[idx].to(device),
-                    lambda_l1=lambda_l1,
-                )
-                for k, v in losses.items():
+                xb, db = x[idx].to(device), delta[idx].to(device)
+                for k, v in train_step(G, D, opt_g, opt_d, xb, db, lambda_l1=lambda_l1).items():
                     sums[k] += v * len(idx)
             test_l1 = None
             if x_test is not None and delta_test is not None:
@@ -445,19 +435,17 @@ def train_pix2pix(
             history.append(row)
             if progress:
                 epoch_iter.set_postfix(g_l1=row["g_l1"], d_loss=row["d_loss"])
-            _atomic_save(
-                {
-                    "epoch": epoch,
-                    "config": config,
-                    "generator": G.state_dict(),
-                    "discriminator": D.state_dict(),
-                    "opt_g": opt_g.state_dict(),
-                    "opt_d": opt_d.state_dict(),
-                    "shuffle_rng": shuffle_gen.get_state(),
-                    "cpu_rng": torch.get_rng_state(),
-                    "cuda_rng": torch.cuda.get_rng_state(cuda_index) if cuda else None,
-                    "history": history,
-                },
-                ckpt_dir / f"epoch{epoch:03d}.pt",
-            )
+            state = {
+                "epoch": epoch,
+                "config": config,
+                "generator": G.state_dict(),
+                "discriminator": D.state_dict(),
+                "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(),
+                "shuffle_rng": shuffle_gen.get_state(),
+                "cpu_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(cuda_index) if cuda else None,
+                "history": history,
+            }
+            _atomic_save(state, ckpt_dir / f"epoch{epoch:03d}.pt")
     return history

@@ -53,7 +53,7 @@ def _leggauss(n: int) -> tuple[np.ndarray, np.ndarray]:
 def _sobol_uniform(rows: int, n: int, seed: int) -> np.ndarray:
     """(rows, n) scrambled Sobol points in [0, 1); each row is one Sobol dimension."""
     rng = np.random.default_rng(seed)
-    blocks = []
+    blocks = [np.empty((0, n))]
     with warnings.catch_warnings():  # n need not be a power of two; we accept the small loss
         warnings.filterwarnings("ignore", message=".*balance properties.*")
         for start in range(0, rows, _SOBOL_MAX_DIM):

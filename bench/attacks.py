@@ -1,0 +1,114 @@
+"""Throughput of upnn.attacks vs torchattacks 3.5.1 on the same model, inputs and settings.
+
+    python bench/attacks.py [--batch 256] [--repeats 3] [--device auto] [--sf-batch 32]
+
+Model: the papers' MNIST net (``upnn.models.build("cnn3", in_channels=1, image_size=28)``),
+untrained, on a uniform random batch with y = the model's own predictions (so every sample
+starts correctly classified and least-likely targets agree between the two libraries). Gradient
+attacks use the MNIST setting eps = 0.1 (bim/illc: alpha = 1/255 and Kurakin's step count;
+pgd: alpha = eps/4, 4 steps, random start). SparseFool: lambda 3, overshoot 0.02, 20 outer
+iterations for both. torchattacks' SparseFool loops over samples in Python, so it is timed on
+the first ``--sf-batch`` images only (default 16); img/s is per image either way. Each timing is
+the best of ``--repeats`` runs after one warm-up run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import torch
+import torchattacks
+from torch import Tensor, nn
+
+from upnn.attacks import attack
+from upnn.models import build
+
+EPS = 0.1
+
+
+def timed(fn: Callable[[], Tensor], repeats: int, device: torch.device,
+          warmup: Callable[[], Tensor] | None = None) -> tuple[float, Tensor]:
+    """Best wall time of ``repeats`` calls of ``fn`` after one ``warmup`` call (default: fn)."""
+    out = (warmup or fn)()
+    best = float("inf")
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        out = fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def torchattacks_for(name: str, model: nn.Module) -> torchattacks.Attack:
+    if name == "osnt":
+        return torchattacks.FGSM(model, eps=EPS)
+    if name in ("ost", "illc"):
+        atk = (torchattacks.FGSM(model, eps=EPS) if name == "ost"
+               else torchattacks.BIM(model, eps=EPS, alpha=1 / 255, steps=0))
+        atk.set_mode_targeted_least_likely(kth_min=1, quiet=True)
+        return atk
+    if name == "bim":
+        return torchattacks.BIM(model, eps=EPS, alpha=1 / 255, steps=0)
+    if name == "pgd":
+        return torchattacks.PGD(model, eps=EPS, alpha=EPS / 4, steps=4, random_start=True)
+    return torchattacks.SparseFool(model, steps=20, lam=3, overshoot=0.02)
+
+
+def fooled_and_l0(model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> tuple[float, float]:
+    with torch.no_grad():
+        fooled = (model(x_adv).argmax(dim=1) != y).float().mean().item()
+    return fooled, (x_adv != x).flatten(1).float().mean().item()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--sf-batch", type=int, default=16,
+                        help="images for torchattacks' per-sample SparseFool")
+    args = parser.parse_args()
+    name = args.device
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+
+    torch.manual_seed(0)
+    model = build("cnn3", in_channels=1, image_size=28).to(device).eval()
+    x = torch.rand(args.batch, 1, 28, 28, generator=torch.Generator().manual_seed(1)).to(device)
+    with torch.no_grad():
+        y = model(x).argmax(dim=1)
+
+    print(f"torch {torch.__version__} | torchattacks {torchattacks.__version__} | device {device}"
+          f" | CPU threads {torch.get_num_threads()} | model cnn3 1x28x28 | batch {args.batch}"
+          f" | best of {args.repeats}")
+    header = (f"{'attack':<11}{'upnn img/s':>12}{'ta img/s':>12}{'ratio':>8}"
+              f"{'fooled upnn/ta':>17}{'L0 frac upnn/ta':>18}")
+    print(header)
+    print("-" * len(header))
+    for attack_name in ("osnt", "ost", "bim", "illc", "pgd", "sparsefool"):
+        ta = torchattacks_for(attack_name, model)
+        n_ta = min(args.sf_batch, args.batch) if attack_name == "sparsefool" else args.batch
+        t_up, adv_up = timed(lambda n=attack_name: attack(n, model, x, y, EPS, alpha=None),
+                             args.repeats, device)
+        # the per-sample SparseFool runs batch-1 shapes only: a 2-image warm-up covers them
+        warm = (lambda a=ta: a(x[:2], y[:2])) if attack_name == "sparsefool" else None
+        t_ta, adv_ta = timed(lambda a=ta, k=n_ta: a(x[:k], y[:k]), args.repeats, device, warm)
+        model.zero_grad(set_to_none=True)  # torchattacks' DeepFool leaves parameter grads
+        up_s, ta_s = args.batch / t_up, n_ta / t_ta
+        f_up, l0_up = fooled_and_l0(model, x, adv_up, y)
+        f_ta, l0_ta = fooled_and_l0(model, x[:n_ta], adv_ta, y[:n_ta])
+        print(f"{attack_name:<11}{up_s:>12.1f}{ta_s:>12.1f}{up_s / ta_s:>8.2f}"
+              f"{f'{f_up:.2f}/{f_ta:.2f}':>17}{f'{l0_up:.3f}/{l0_ta:.3f}':>18}")
+    if args.sf_batch < args.batch:
+        print(f"(torchattacks SparseFool timed on the first {min(args.sf_batch, args.batch)} "
+              "images; its fooled/L0 columns refer to those)")
+
+
+if __name__ == "__main__":
+    main()

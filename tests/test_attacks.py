@@ -1,0 +1,382 @@
+"""upnn.attacks: exact agreement with torchattacks 3.5.1, box/ball constraints, determinism,
+model hygiene, and SparseFool against a per-sample reference of the authors' algorithm."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchattacks
+from torch import nn
+from torch.testing import assert_close
+
+from upnn.attacks import (
+    ATTACKS,
+    _boundary_normal,
+    _deepfool,
+    _linear_solver,
+    attack,
+    attack_batched,
+    default_steps,
+)
+
+EPS = 8 / 255
+ITERATIVE = ("bim", "illc", "pgd", "ifgsm")
+# Exact torchattacks comparisons: both sides run the same float ops in the same order (mean CE,
+# sign, eps·sign added, same clamps), so results agree to the last bit; sign(0) = 0 on both
+# sides, so zero-gradient elements need no special handling. atol=1e-6 still catches any sign
+# flip (a flipped element is off by 2·alpha).
+EXACT = {"atol": 1e-6, "rtol": 0.0}
+
+
+def tiny_net(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3), nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(16 * 4 * 4, 10),
+    )
+
+
+def batch(n: int = 48, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 1, 12, 12, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+@pytest.fixture(scope="module")
+def model() -> nn.Module:
+    return tiny_net().eval()
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[torch.Tensor, torch.Tensor]:
+    return batch()
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """A tiny conv net trained on a 10-class prototype task (each class a random 12×12 pattern,
+    half signal, half uniform noise); returns the model and 100 fresh test points."""
+    g = torch.Generator().manual_seed(0)
+    proto = torch.rand(10, 1, 12, 12, generator=g)
+
+    def draw(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.randint(0, 10, (n,), generator=g)
+        return 0.5 * proto[y] + 0.5 * torch.rand(n, 1, 12, 12, generator=g), y
+
+    net = tiny_net(1)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(40):
+        x, y = draw(128)
+        loss = F.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+    x, y = draw(100)
+    return net, x, y
+
+
+def least_likely(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(x).argmin(dim=1)
+
+
+def predicted(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(x).argmax(dim=1)
+
+
+# ------------------------------------------------------------------ torchattacks equivalence
+
+
+@pytest.mark.parametrize("name", ["osnt", "fgsm"])
+def test_osnt_matches_torchattacks_fgsm(model, data, name):
+    x, y = data
+    ref = torchattacks.FGSM(model, eps=EPS)(x, y)
+    assert_close(attack(name, model, x, y, EPS), ref, **EXACT)
+
+
+def test_ost_matches_torchattacks_targeted_fgsm(model, data):
+    x, y = data
+    atk = torchattacks.FGSM(model, eps=EPS)
+    atk.set_mode_targeted_by_label(quiet=True)
+    ref = atk(x, least_likely(model, x))
+    assert_close(attack("ost", model, x, y, EPS), ref, **EXACT)
+
+
+def test_ost_matches_torchattacks_least_likely_mode(model, data):
+    # torchattacks' least-likely target excludes the given label; with y = the prediction the
+    # clean argmin is never y, so both definitions pick the same class.
+    x, _ = data
+    y = predicted(model, x)
+    atk = torchattacks.FGSM(model, eps=EPS)
+    atk.set_mode_targeted_least_likely(kth_min=1, quiet=True)
+    assert_close(attack("ost", model, x, y, EPS), atk(x, y), **EXACT)
+
+
+@pytest.mark.parametrize(("eps", "alpha", "steps"), [(EPS, 1 / 255, 5), (0.1, 0.02, 7)])
+def test_bim_matches_torchattacks_bim(model, data, eps, alpha, steps):
+    x, y = data
+    ref = torchattacks.BIM(model, eps=eps, alpha=alpha, steps=steps)(x, y)
+    assert_close(attack("bim", model, x, y, eps, alpha=alpha, steps=steps), ref, **EXACT)
+
+
+@pytest.mark.parametrize("eps", [2 / 255, EPS, 0.1, 0.3])
+def test_bim_default_steps_match_torchattacks_formula(model, eps):
+    ta = torchattacks.BIM(model, eps=eps, alpha=1 / 255, steps=0)  # steps=0: Kurakin's formula
+    assert default_steps("bim", eps, None) == (1 / 255, ta.steps)
+    assert default_steps("illc", eps, 0.5 / 255) == (0.5 / 255, ta.steps)
+
+
+def test_bim_default_run_matches_torchattacks(model, data):
+    x, y = data
+    ref = torchattacks.BIM(model, eps=4 / 255, alpha=1 / 255, steps=0)(x, y)
+    assert_close(attack("bim", model, x, y, 4 / 255), ref, **EXACT)
+
+
+def test_illc_matches_torchattacks_bim_least_likely(model, data):
+    x, _ = data
+    y = predicted(model, x)
+    atk = torchattacks.BIM(model, eps=EPS, alpha=1 / 255, steps=0)
+    atk.set_mode_targeted_least_likely(kth_min=1, quiet=True)
+    assert_close(attack("illc", model, x, y, EPS), atk(x, y), **EXACT)
+
+
+def test_illc_targets_clean_argmin_for_any_label(model, data):
+    x, y = data
+    atk = torchattacks.BIM(model, eps=EPS, alpha=1 / 255, steps=6)
+    atk.set_mode_targeted_by_label(quiet=True)
+    ref = atk(x, least_likely(model, x))
+    assert_close(attack("illc", model, x, y, EPS, steps=6), ref, **EXACT)
+
+
+@pytest.mark.parametrize(("eps", "alpha", "steps"), [(EPS, 2 / 255, 4), (0.1, 0.1 / 4, 4),
+                                                     (0.05, 0.02, 6)])
+def test_pgd_matches_torchattacks_pgd_without_random_start(model, data, eps, alpha, steps):
+    x, y = data
+    ref = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=False)(x, y)
+    out = attack("pgd", model, x, y, eps, alpha=alpha, steps=steps, random_start=False)
+    assert_close(out, ref, **EXACT)
+
+
+def test_ifgsm_is_four_steps_of_eps_over_4(model, data):
+    x, y = data
+    ref = torchattacks.PGD(model, eps=EPS, alpha=EPS / 4, steps=4, random_start=False)(x, y)
+    assert_close(attack("ifgsm", model, x, y, EPS), ref, **EXACT)
+    assert_close(attack("ifgsm", model, x, y, EPS, seed=5), ref, **EXACT)  # no randomness
+
+
+def test_default_steps():
+    assert default_steps("osnt", 0.1, None) == (0.1, 1)
+    assert default_steps("random", 0.1, 0.5) == (0.1, 1)
+    assert default_steps("pgd", 0.1, None) == (0.1 / 4, 4)
+    assert default_steps("pgd", 0.1, 0.01) == (0.01, 4)
+    assert default_steps("ifgsm", EPS, None) == (EPS / 4, 4)
+    assert default_steps("bim", 1 / 255, None) == (1 / 255, 1)  # floor(min(5, 1.25)) = 1
+    assert default_steps("bim", 16 / 255, None)[1] == 20  # min(20, 20)
+    assert default_steps("bim", 0.0, None)[1] == 1  # at least one step
+    assert default_steps("sparsefool", 0.1, None) == (None, None)
+
+
+# ------------------------------------------------------------------------------- constraints
+
+
+def test_unknown_name_error_is_one_line():
+    msg = "unknown attack 'pgdd'; allowed: " + ", ".join(ATTACKS)
+    for call in (lambda: attack("pgdd", nn.Identity(), torch.zeros(1), torch.zeros(1), 0.1),
+                 lambda: attack_batched("pgdd", nn.Identity(), torch.zeros(1), torch.zeros(1), 0.1),
+                 lambda: default_steps("pgdd", 0.1, None)):
+        with pytest.raises(ValueError) as err:
+            call()
+        assert str(err.value) == msg
+        assert "\n" not in str(err.value)
+
+
+def test_unexpected_kwargs_rejected(model, data):
+    x, y = data
+    with pytest.raises(TypeError, match="lambda_"):
+        attack("pgd", model, x, y, EPS, lambda_=3.0)
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_float_bounds_and_eps_ball(model, data, name):
+    x, y = data
+    out = attack(name, model, x, y, 0.1, bounds=(0.1, 0.9))
+    assert out.min() >= 0.1 and out.max() <= 0.9
+    if name != "sparsefool":  # one-step and iterative attacks all live in the l∞ ball
+        assert (out - x).abs().max() <= 0.1 + 1e-6
+    assert not out.requires_grad
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_tensor_bounds(model, data, name):
+    x, y = data
+    g = torch.Generator().manual_seed(3)
+    lo = torch.rand(1, 12, 12, generator=g) * 0.3  # per-element box, broadcast over the batch
+    hi = 1 - torch.rand(1, 12, 12, generator=g) * 0.3
+    xb = torch.minimum(torch.maximum(x, lo), hi)
+    out = attack(name, model, xb, y, 0.2, bounds=(lo, hi))
+    assert (out >= lo).all() and (out <= hi).all()
+    if name in ITERATIVE:
+        assert (out - xb).abs().max() <= 0.2 + 1e-6
+
+
+def test_no_bounds(model, data):
+    x, y = data
+    out = attack("pgd", model, x, y, 0.5, bounds=None, random_start=False)
+    assert out.min() < 0 or out.max() > 1
+    assert (out - x).abs().max() <= 0.5 + 1e-6
+
+
+def test_random_has_linf_eps_on_interior_points(model, data):
+    x, y = data
+    out = attack("random", model, x, y, EPS)
+    inner = (x > EPS) & (x < 1 - EPS)
+    d = (out - x).abs()
+    assert_close(d[inner], torch.full_like(d[inner], EPS), atol=1e-7, rtol=0)
+    # with dyadic inputs and eps every |x_adv - x| is exactly eps in float32
+    xd = torch.randint(16, 240, x.shape, generator=torch.Generator().manual_seed(0)) / 256
+    d = (attack("random", model, xd, y, 1 / 32) - xd).abs()
+    assert (d == 1 / 32).all()
+
+
+def test_random_uses_local_generator(model, data):
+    x, y = data
+    state = torch.get_rng_state()
+    a = attack("random", model, x, y, EPS, seed=3)
+    b = attack("pgd", model, x, y, EPS, seed=3)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a, attack("random", model, x, y, EPS, seed=3))
+    assert not torch.equal(a, attack("random", model, x, y, EPS, seed=4))
+    assert torch.equal(b, attack("pgd", model, x, y, EPS, seed=3))
+    assert not torch.equal(b, attack("pgd", model, x, y, EPS, seed=4))
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_deterministic_given_seed(model, data, name):
+    x, y = data
+    assert torch.equal(attack(name, model, x, y, EPS, seed=7),
+                       attack(name, model, x, y, EPS, seed=7))
+
+
+def test_pgd_random_start_stays_in_ball_and_box(model, data):
+    x, y = data
+    out = attack("pgd", model, x, y, 0.3, alpha=0.1, steps=0)  # random start only
+    assert (out - x).abs().max() <= 0.3 + 1e-6 and out.min() >= 0 and out.max() <= 1
+    assert (out != x).float().mean() > 0.9
+
+
+def test_model_state_restored_and_no_param_grads(data):
+    x, y = data
+    net = nn.Sequential(tiny_net(), nn.Dropout(0.5))
+    net.train()
+    net[0][0].eval()  # a mixed state must survive too
+    net[0][-1].weight.requires_grad_(False)
+    flags = [m.training for m in net.modules()]
+    requires = [p.requires_grad for p in net.parameters()]
+    assert not all(requires)
+    for name in ATTACKS:
+        attack(name, net, x, y, EPS)
+        assert [m.training for m in net.modules()] == flags
+        assert all(p.grad is None for p in net.parameters())
+        assert [p.requires_grad for p in net.parameters()] == requires
+
+
+def test_attack_runs_in_eval_mode_and_under_no_grad(data):
+    x, y = data
+    net = nn.Sequential(tiny_net(), nn.Dropout(0.9))
+    ref = attack("bim", net.eval(), x, y, EPS, steps=3)
+    with torch.no_grad():
+        out = attack("bim", net.train(), x, y, EPS, steps=3)
+    assert torch.equal(out, ref)  # dropout was off during the attack
+
+
+def test_attack_batched_chunks_with_seed_offsets(model, data):
+    x, y = data
+    out = attack_batched("pgd", model, x, y, EPS, batch_size=20, seed=5)
+    for i, start in enumerate(range(0, len(x), 20)):
+        sl = slice(start, start + 20)
+        assert torch.equal(out[sl], attack("pgd", model, x[sl], y[sl], EPS, seed=5 + i))
+    assert torch.equal(out, attack_batched("pgd", model, x, y, EPS, batch_size=20, seed=5))
+    assert attack_batched("osnt", model, x[:0], y[:0], EPS).shape == (0, 1, 12, 12)
+
+
+def test_attack_batched_per_sample_bounds(model, data):
+    x, y = data
+    lo, hi = x - 0.05, x + 0.05  # one box per sample, chunked along with x
+    out = attack_batched("ifgsm", model, x, y, 0.2, batch_size=16, bounds=(lo, hi))
+    assert (out >= lo).all() and (out <= hi).all()
+
+
+# -------------------------------------------------------------------------------- SparseFool
+
+
+def test_sparsefool_flips_with_few_elements(trained):
+    net, x, y = trained
+    correct = predicted(net, x) == y
+    assert correct.float().mean() > 0.9
+    out = attack("sparsefool", net, x, y, 0.0)
+    fooled = predicted(net, out) != y
+    changed = (out != x).flatten(1).float().mean(dim=1)
+    assert fooled[correct].float().mean() >= 0.8
+    assert changed[correct].mean() < 0.15
+    assert (changed[~correct] == 0).all()  # already fooled: untouched
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_sparsefool_tensor_bounds(trained):
+    net, x, y = trained
+    lo, hi = torch.full((1, 12, 12), 0.2), torch.full((1, 12, 12), 0.8)
+    x = x.clamp(0.2, 0.8)
+    out = attack("sparsefool", net, x, y, 0.0, bounds=(lo, hi), max_iter=5)
+    assert (out >= lo).all() and (out <= hi).all()
+
+
+def _reference_deepfool(net, x, y, overshoot=0.02, max_iter=50):
+    """Per-sample multi-class DeepFool, a loop over classes as in the authors' code."""
+    r, k_hat = torch.zeros_like(x), y
+    for _ in range(max_iter):
+        jac = torch.autograd.functional.jacobian(lambda v: net(v[None])[0], x + r).flatten(1)
+        f = net((x + r)[None])[0].detach()
+        best = (torch.tensor(float("inf")), None)
+        for k in range(len(f)):
+            if k != y:
+                w_k = jac[k] - jac[y]
+                dist = (f[k] - f[y]).abs() / w_k.norm()
+                if dist < best[0]:
+                    best = (dist, w_k)
+        r = r + (best[0].clamp(min=1e-4) * best[1] / best[1].norm()).view_as(x)
+        k_hat = int(net((x + (1 + overshoot) * r)[None]).argmax())
+        if k_hat != y:
+            break
+    return r, k_hat
+
+
+def _reference_linear_solver(x, w, x_b, lo, hi, beta=1e-3):
+    """Per-sample greedy coordinate steps as in the authors' linear_solver (unit normal)."""
+    x, w, x_b, coord = x.flatten().clone(), w.flatten(), x_b.flatten(), w.flatten().clone()
+    side = torch.dot(w, x - x_b).sign()
+    while coord.abs().max() > 0:
+        f = torch.dot(w, x - x_b) + beta * side
+        d = coord.abs().argmax()
+        x[d] = (x[d] + (f.abs() / coord[d].abs()).clamp(min=1e-4) * coord[d].sign()).clamp(lo, hi)
+        coord[d] = 0
+        if torch.dot(w, x - x_b).sign() != side:
+            break
+    return x
+
+
+def test_deepfool_and_linear_solver_match_per_sample_reference(model):
+    x, _ = batch(6, seed=4)
+    y = predicted(model, x)
+    r, k_hat = _deepfool(model, x, y, 0.02, 50)
+    w = _boundary_normal(model, x + r, y, k_hat)
+    out = _linear_solver(x, w, x + 3 * r, torch.zeros_like(x), torch.ones_like(x))
+    for i in range(len(x)):
+        r_ref, k_ref = _reference_deepfool(model, x[i], int(y[i]))
+        assert k_ref == int(k_hat[i])
+        assert_close(r[i], r_ref, atol=1e-6, rtol=1e-5)
+        ref = _reference_linear_solver(x[i], w[i], x[i] + 3 * r[i], 0.0, 1.0)
+        assert_close(out[i].flatten(), ref, atol=1e-6, rtol=0)
+        assert (out[i] != x[i]).sum() < x[i].numel() // 2  # sparse

@@ -1,0 +1,65 @@
+import copy
+
+import pytest
+
+from conftest import ROOT
+from upnn import config as C
+
+SCHEMA = C.load_yaml(ROOT / "config" / "schema.yaml")
+
+
+@pytest.mark.parametrize("name", ["config", "paper", "ci"])
+def test_shipped_configs_are_valid(name):
+    C.check(C.load_yaml(ROOT / "config" / f"{name}.yaml"), SCHEMA)
+
+
+def check_mutated(mutate):
+    cfg = copy.deepcopy(C.load_yaml(ROOT / "config" / "config.yaml"))
+    mutate(cfg)
+    with pytest.raises(C.ConfigError) as err:
+        C.check(cfg, SCHEMA)
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def test_unknown_model_names_the_allowed_ones():
+    msg = check_mutated(lambda c: c["experiments"].update(digits=["cnn9"]))
+    assert "'cnn9'" in msg and "cnn3, cnn4, resnet9, googlenet" in msg
+
+
+def test_unknown_dataset_source():
+    msg = check_mutated(lambda c: c["datasets"]["digits"].update(source="svhn"))
+    assert "'svhn'" in msg and "mnist, fashion_mnist, cifar10, digits" in msg
+
+
+def test_experiment_on_unconfigured_dataset():
+    msg = check_mutated(lambda c: c["experiments"].update(imagenet=["cnn3"]))
+    assert "'imagenet'" in msg and "allowed: digits, digits32" in msg
+
+
+def test_misspelled_key():
+    msg = check_mutated(lambda c: c["train"].update(epoch=3))
+    assert "unknown key 'epoch' in train" in msg and "epochs" in msg
+    msg = check_mutated(lambda c: c.update(devise="cpu"))
+    assert "'devise'" in msg and "device" in msg
+
+
+def test_unknown_model_key_in_models_block():
+    msg = check_mutated(lambda c: c["models"].update(vgg={"width": 1}))
+    assert "unknown key 'vgg' in models" in msg
+
+
+def test_train_overrides_merge():
+    cfg = C.load_yaml(ROOT / "config" / "paper.yaml")
+    assert C.train_settings(cfg, "resnet9")["optimizer"] == "sgd"
+    assert C.train_settings(cfg, "cnn3")["optimizer"] == "adam"
+    assert C.epochs(cfg, "cnn4") == 50
+    assert ("cifar10", "resnet9", 0) in C.runs(cfg)
+
+
+def test_paper_config_has_the_papers_settings():
+    cfg = C.load_yaml(ROOT / "config" / "paper.yaml")
+    assert {d["source"] for d in cfg["datasets"].values()} == {"mnist", "cifar10"}
+    assert set(cfg["experiments"]["cifar10"]) == {"cnn4", "resnet9", "googlenet"}
+    assert cfg["train"]["epochs"] == 50
+    assert all(m["width"] == 1.0 for m in cfg["models"].values())

@@ -1,0 +1,58 @@
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import torch
+
+from upnn import io
+
+
+def test_tensor_column_roundtrip_and_pandas_opens_it(tmp_path):
+    x = np.random.default_rng(0).random((6, 3, 4, 5), dtype=np.float32)
+    path = tmp_path / "t.parquet"
+    io.write_table(path, {"label": np.arange(6)}, tensors={"image": x}, metadata={"k": "v"})
+    table = io.read_table(path)
+    assert isinstance(table.schema.field("image").type, pa.FixedShapeTensorType)
+    assert table.schema.field("image").type.shape == [3, 4, 5]
+    assert torch.equal(io.column_tensor(table, "image"), torch.from_numpy(x))
+    assert io.read_metadata(path) == {"k": "v"}
+    df = pd.read_parquet(path)
+    assert list(df.columns) == ["label", "image"] and len(df) == 6
+    np.testing.assert_array_equal(df["image"][2], x[2].ravel())
+    assert list(io.read_frame(path).columns) == ["label"]
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.parquet"
+    with pytest.raises(RuntimeError), io.atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_replaces_old_file(tmp_path):
+    target = tmp_path / "t.parquet"
+    io.write_table(target, pd.DataFrame({"a": [1, 2]}))
+    io.write_table(target, pd.DataFrame({"a": [3]}))
+    assert pd.read_parquet(target)["a"].tolist() == [3]
+    assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
+
+
+def test_checkpoint_roundtrip_weights_only(tmp_path):
+    obj = {"model": {"w": torch.arange(3.0)}, "epoch": 2, "meta": {"name": "cnn3"},
+           "rng": torch.get_rng_state()}
+    io.save_checkpoint(obj, tmp_path / "c.pt")
+    back = io.load_checkpoint(tmp_path / "c.pt")
+    assert back["epoch"] == 2 and back["meta"] == {"name": "cnn3"}
+    assert torch.equal(back["model"]["w"], obj["model"]["w"])
+
+
+def test_checkpoint_refuses_pickled_objects(tmp_path):
+    torch.save({"bad": object()}, tmp_path / "c.pt")
+    with pytest.raises(Exception, match="[Ww]eights only"):
+        io.load_checkpoint(tmp_path / "c.pt")
+
+
+def test_write_nothing_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="nothing to write"):
+        io.write_table(tmp_path / "x.parquet", {})

@@ -1,0 +1,79 @@
+import pytest
+import torch
+
+from upnn import data, io, train
+
+
+@pytest.fixture(scope="module")
+def digits():
+    xtr, ytr = data.load_split("digits", "train", image_size=28, limit=256)
+    xte, yte = data.load_split("digits", "test", image_size=28, limit=128)
+    return tuple(torch.as_tensor(a) for a in (xtr, ytr, xte, yte))
+
+
+CFG = train.TrainConfig(epochs=4, batch_size=32, optimizer="adam", lr=3e-3, schedule="cosine")
+
+
+def final_weights(directory, epoch):
+    return io.load_checkpoint(directory / train.checkpoint_name(epoch))["model"]
+
+
+def test_learns_and_writes_a_checkpoint_per_epoch(tmp_path, digits):
+    rows = train.train("cnn3", digits, CFG, tmp_path, width=0.5, progress=False)
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert rows[-1]["test_acc"] > 0.5 and rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"epoch00{i}.pt" for i in range(1, 5)]
+    ckpt = io.load_checkpoint(tmp_path / "epoch004.pt")
+    assert ckpt["meta"]["name"] == "cnn3" and ckpt["epoch"] == 4 and len(ckpt["rows"]) == 4
+
+
+def test_same_seed_same_numbers(tmp_path, digits):
+    a = train.train("cnn3", digits, CFG, tmp_path / "a", width=0.5, progress=False)
+    b = train.train("cnn3", digits, CFG, tmp_path / "b", width=0.5, progress=False)
+    assert [r["train_loss"] for r in a] == [r["train_loss"] for r in b]
+    for k, v in final_weights(tmp_path / "a", 4).items():
+        assert torch.equal(v, final_weights(tmp_path / "b", 4)[k])
+
+
+def test_killed_after_epoch_k_resumes_to_the_same_final_checkpoint(tmp_path, digits):
+    class Killed(Exception):
+        pass
+
+    def kill_after_2(epoch):
+        if epoch == 2:
+            raise Killed
+
+    full = train.train("resnet9", digits, CFG, tmp_path / "full", width=0.125, progress=False)
+    with pytest.raises(Killed):
+        train.train("resnet9", digits, CFG, tmp_path / "cut", width=0.125, progress=False,
+                    after_epoch=kill_after_2)
+    assert sorted(p.name for p in (tmp_path / "cut").iterdir()) == ["epoch001.pt", "epoch002.pt"]
+    resumed_epochs = []
+    rows = train.train("resnet9", digits, CFG, tmp_path / "cut", width=0.125, progress=False,
+                       after_epoch=resumed_epochs.append)
+    assert resumed_epochs == [3, 4]  # epochs 1-2 were not trained again
+    assert [r["train_loss"] for r in rows] == [r["train_loss"] for r in full]
+    for k, v in final_weights(tmp_path / "full", 4).items():  # BatchNorm buffers included
+        assert torch.equal(v, final_weights(tmp_path / "cut", 4)[k]), k
+
+
+def test_stale_checkpoints_of_another_setting_are_not_resumed(tmp_path, digits):
+    train.train("cnn3", digits, CFG, tmp_path, width=0.5, progress=False)
+    other = train.TrainConfig(epochs=4, batch_size=32, optimizer="sgd", lr=1e-2)
+    seen = []
+    train.train("cnn3", digits, other, tmp_path, width=0.5, progress=False, after_epoch=seen.append)
+    assert seen == [1, 2, 3, 4]
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'; allowed: sgd, adam"):
+        train.TrainConfig(optimizer="lbfgs")
+    with pytest.raises(ValueError, match=r"unknown training setting\(s\) \['epoch'\]"):
+        train.TrainConfig.from_dict({"epoch": 3})
+
+
+def test_cosine_schedule():
+    cfg = train.TrainConfig(epochs=4, lr=1.0, schedule="cosine")
+    assert train.learning_rate(cfg, 1) == 1.0
+    assert train.learning_rate(cfg, 3) == pytest.approx(0.5)
+    assert train.learning_rate(train.TrainConfig(lr=0.3), 7) == 0.3

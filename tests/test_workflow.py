@@ -1,0 +1,130 @@
+"""Workflow tests: Snakemake through its CLI on config/ci.yaml, in a throw-away copy."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from conftest import ROOT, SNAKEMAKE, copy_workflow, snakemake
+from upnn import io
+
+
+def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """Rule → job count from a dry run's "Job stats" table."""
+    out = proc.stdout + proc.stderr
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+def test_lint_is_clean():
+    proc = subprocess.run([SNAKEMAKE, "--lint"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_parquet_output_opens_in_pandas(ci_run):
+    tables = sorted((ci_run / "results").rglob("*.parquet"))
+    assert tables
+    for path in tables:
+        assert len(pd.read_parquet(path)) > 0, path
+
+
+def test_train_outputs(ci_run):
+    cfg = yaml.safe_load((ci_run / "config" / "ci.yaml").read_text())
+    for dataset, models in cfg["experiments"].items():
+        for model in models:
+            df = pd.read_parquet(ci_run / f"results/train/{dataset}/{model}/seed0.parquet")
+            assert list(df["epoch"]) == list(range(1, cfg["train"]["epochs"] + 1))
+            assert {"train_loss", "train_acc", "test_acc", "seconds"} <= set(df.columns)
+            ckpts = sorted((ci_run / f"results/checkpoints/{dataset}/{model}/seed0").glob("*.pt"))
+            assert [p.name for p in ckpts] == [f"epoch{e:03d}.pt" for e in df["epoch"]]
+            assert not (ci_run / f"results/checkpoints/{dataset}/{model}/seed0.partial").exists()
+    train = pd.read_parquet(ci_run / "results/data/digits/train.parquet")
+    assert len(train) == cfg["datasets"]["digits"]["limit_train"]
+
+
+def test_nothing_to_do_after_a_full_run(ci_run):
+    proc = snakemake(ci_run, "-n", "--configfile", "config/ci.yaml")
+    assert planned_jobs(proc) == {}
+
+
+def test_changing_a_training_setting_reruns_training_and_dependents_only(ci_run, tmp_path):
+    cfg = yaml.safe_load((ci_run / "config" / "ci.yaml").read_text())
+    cfg["train"]["lr"] = cfg["train"]["lr"] / 2
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    jobs = planned_jobs(snakemake(ci_run, "-n", "--configfile", str(changed)))
+    n_runs = sum(len(m) for m in cfg["experiments"].values())
+    assert jobs.get("train") == n_runs
+    assert "prepare_dataset" not in jobs and "download_dataset" not in jobs
+
+
+def test_bad_config_fails_at_once_with_one_line(tmp_path):
+    wd = copy_workflow(tmp_path / "wf")
+    cfg = yaml.safe_load((wd / "config" / "ci.yaml").read_text())
+    cfg["experiments"]["digits"] = ["cnn5"]
+    (wd / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(wd, "-n", "--configfile", "bad.yaml", check=False)
+    assert proc.returncode != 0
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+    assert lines == ["upnn: config: experiments.digits.0 = 'cnn5' is not allowed; "
+                     "allowed: cnn3, cnn4, resnet9, googlenet"]
+
+
+def test_killed_training_job_resumes_to_the_same_final_checkpoint(tmp_path):
+    """SIGKILL the whole Snakemake process group mid-training, rerun, compare with a clean run."""
+    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg["experiments"] = {"digits": ["cnn3"]}
+    cfg["train"]["epochs"] = 6
+    target = "results/train/digits/cnn3/seed0.parquet"
+    final = "results/checkpoints/digits/cnn3/seed0/epoch006.pt"
+    runs = {}
+    for name in ("clean", "killed"):
+        wd = copy_workflow(tmp_path / name)
+        (wd / "c.yaml").write_text(yaml.safe_dump(cfg))
+        runs[name] = wd
+    snakemake(runs["clean"], target, "--cores", "1", "--configfile", "c.yaml")
+
+    wd = runs["killed"]
+    partial = wd / "results/checkpoints/digits/cnn3/seed0.partial"
+    proc = subprocess.Popen([SNAKEMAKE, target, "--cores", "1", "--configfile", "c.yaml"],
+                            cwd=wd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while not (partial / "epoch002.pt").exists():
+        assert proc.poll() is None, "training finished before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = sorted(p.name for p in partial.glob("epoch*.pt"))
+    assert "epoch002.pt" in done and "epoch006.pt" not in done
+    assert not (wd / target).exists()
+
+    # what the README tells a user after a hard kill: unlock, then run the same command again
+    snakemake(wd, "--unlock", "--configfile", "c.yaml")
+    snakemake(wd, target, "--cores", "1", "--rerun-incomplete", "--configfile", "c.yaml")
+    log = (wd / "logs/train/digits/cnn3/seed0.log").read_text()
+    assert f"{len(done)}/6" in log  # the progress bar started at the resumed epoch
+    a = io.load_checkpoint(runs["clean"] / final)["model"]
+    b = io.load_checkpoint(wd / final)["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert pd.read_parquet(runs["clean"] / target)["train_loss"].tolist() == \
+        pd.read_parquet(wd / target)["train_loss"].tolist()
+
+
+@pytest.mark.parametrize("cfg", ["config.yaml", "paper.yaml"])
+def test_dry_run_of_shipped_configs(cfg, tmp_path):
+    wd = copy_workflow(tmp_path / "wf")
+    proc = snakemake(wd, "-n", "--configfile", f"config/{cfg}")
+    assert planned_jobs(proc).get("train", 0) >= 1
