@@ -15,6 +15,7 @@ the best of ``--repeats`` runs after one warm-up run.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 
@@ -28,20 +29,29 @@ from upnn.models import build
 EPS = 0.1
 
 
-def timed(fn: Callable[[], Tensor], repeats: int, device: torch.device,
-          warmup: Callable[[], Tensor] | None = None) -> tuple[float, Tensor]:
-    """Best wall time of ``repeats`` calls of ``fn`` after one ``warmup`` call (default: fn)."""
-    out = (warmup or fn)()
-    best = float("inf")
+def _clock(fn: Callable[[], Tensor], device: torch.device) -> tuple[float, Tensor]:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    out = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0, out
+
+
+def timed_pair(fns: tuple[Callable[[], Tensor], Callable[[], Tensor]],
+               warmups: tuple[Callable[[], Tensor], Callable[[], Tensor]], repeats: int,
+               device: torch.device) -> list[tuple[float, Tensor]]:
+    """Best wall time and last result of each of two functions, after one warm-up call each.
+    Their runs alternate, so load from other processes hits both alike."""
+    for warm in warmups:
+        warm()
+    best: list[tuple[float, Tensor]] = [(float("inf"), torch.empty(0))] * 2
     for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        out = fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+        for i, fn in enumerate(fns):
+            t, out = _clock(fn, device)
+            best[i] = (min(best[i][0], t), out)
+    return best
 
 
 def torchattacks_for(name: str, model: nn.Module) -> torchattacks.Attack:
@@ -86,7 +96,7 @@ def main() -> None:
 
     print(f"torch {torch.__version__} | torchattacks {torchattacks.__version__} | device {device}"
           f" | CPU threads {torch.get_num_threads()} | model cnn3 1x28x28 | batch {args.batch}"
-          f" | best of {args.repeats}")
+          f" | best of {args.repeats} | load avg {os.getloadavg()[0]:.1f}")
     header = (f"{'attack':<11}{'upnn img/s':>12}{'ta img/s':>12}{'ratio':>8}"
               f"{'fooled upnn/ta':>17}{'L0 frac upnn/ta':>18}")
     print(header)
@@ -94,11 +104,12 @@ def main() -> None:
     for attack_name in ("osnt", "ost", "bim", "illc", "pgd", "sparsefool"):
         ta = torchattacks_for(attack_name, model)
         n_ta = min(args.sf_batch, args.batch) if attack_name == "sparsefool" else args.batch
-        t_up, adv_up = timed(lambda n=attack_name: attack(n, model, x, y, EPS, alpha=None),
-                             args.repeats, device)
+        up = lambda n=attack_name: attack(n, model, x, y, EPS)  # noqa: E731
+        ta_run = lambda a=ta, k=n_ta: a(x[:k], y[:k])  # noqa: E731
         # the per-sample SparseFool runs batch-1 shapes only: a 2-image warm-up covers them
-        warm = (lambda a=ta: a(x[:2], y[:2])) if attack_name == "sparsefool" else None
-        t_ta, adv_ta = timed(lambda a=ta, k=n_ta: a(x[:k], y[:k]), args.repeats, device, warm)
+        ta_warm = (lambda a=ta: a(x[:2], y[:2])) if attack_name == "sparsefool" else ta_run
+        (t_up, adv_up), (t_ta, adv_ta) = timed_pair((up, ta_run), (up, ta_warm), args.repeats,
+                                                     device)
         model.zero_grad(set_to_none=True)  # torchattacks' DeepFool leaves parameter grads
         up_s, ta_s = args.batch / t_up, n_ta / t_ta
         f_up, l0_up = fooled_and_l0(model, x, adv_up, y)

@@ -1,8 +1,8 @@
 import copy
 
 import pytest
-
 from conftest import ROOT
+
 from upnn import config as C
 
 SCHEMA = C.load_yaml(ROOT / "config" / "schema.yaml")

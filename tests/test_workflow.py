@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-
 from conftest import ROOT, SNAKEMAKE, copy_workflow, snakemake
+
 from upnn import io
 
 
