@@ -20,5 +20,5 @@ include: "rules/train.smk"
 
 rule all:
     input:
-        all_targets(),
+        TARGETS or train_tables(),
     default_target: True
