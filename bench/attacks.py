@@ -18,6 +18,7 @@ import argparse
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 
 import torch
 import torchattacks
@@ -104,10 +105,10 @@ def main() -> None:
     for attack_name in ("osnt", "ost", "bim", "illc", "pgd", "sparsefool"):
         ta = torchattacks_for(attack_name, model)
         n_ta = min(args.sf_batch, args.batch) if attack_name == "sparsefool" else args.batch
-        up = lambda n=attack_name: attack(n, model, x, y, EPS)  # noqa: E731
-        ta_run = lambda a=ta, k=n_ta: a(x[:k], y[:k])  # noqa: E731
+        up = partial(attack, attack_name, model, x, y, EPS)
+        ta_run = partial(ta, x[:n_ta], y[:n_ta])
         # the per-sample SparseFool runs batch-1 shapes only: a 2-image warm-up covers them
-        ta_warm = (lambda a=ta: a(x[:2], y[:2])) if attack_name == "sparsefool" else ta_run
+        ta_warm = partial(ta, x[:2], y[:2]) if attack_name == "sparsefool" else ta_run
         (t_up, adv_up), (t_ta, adv_ta) = timed_pair((up, ta_run), (up, ta_warm), args.repeats,
                                                      device)
         model.zero_grad(set_to_none=True)  # torchattacks' DeepFool leaves parameter grads

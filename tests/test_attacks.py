@@ -14,6 +14,7 @@ from upnn.attacks import (
     ATTACKS,
     _boundary_normal,
     _deepfool,
+    _jacobian,
     _linear_solver,
     attack,
     attack_batched,
@@ -222,6 +223,29 @@ def test_tensor_bounds(model, data, name):
         assert (out - xb).abs().max() <= 0.2 + 1e-6
 
 
+@pytest.mark.parametrize("name", ATTACKS)
+def test_feature_level_inputs_with_per_feature_bounds(name):
+    """(N, D) features, an MLP head and a per-feature [min, max] box as for feature attacks."""
+    torch.manual_seed(0)
+    head = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 5)).eval()
+    g = torch.Generator().manual_seed(2)
+    feats = torch.randn(64, 20, generator=g).relu()
+    lo, hi = feats.amin(dim=0), feats.amax(dim=0)
+    y = predicted(head, feats)
+    out = attack(name, head, feats, y, 0.3, bounds=(lo, hi))
+    assert out.shape == feats.shape
+    assert (out >= lo).all() and (out <= hi).all()
+    if name == "sparsefool":
+        assert (predicted(head, out) != y).float().mean() >= 0.8
+
+
+def test_jacobian_vmap_matches_class_loop(model, data):
+    x, _ = data
+    x = x[:8].clone().requires_grad_(True)
+    logits = model(x)
+    assert_close(_jacobian(logits, x), _jacobian(logits, x, batched=False), atol=1e-6, rtol=1e-5)
+
+
 def test_no_bounds(model, data):
     x, y = data
     out = attack("pgd", model, x, y, 0.5, bounds=None, random_start=False)
@@ -265,6 +289,12 @@ def test_pgd_random_start_stays_in_ball_and_box(model, data):
     out = attack("pgd", model, x, y, 0.3, alpha=0.1, steps=0)  # random start only
     assert (out - x).abs().max() <= 0.3 + 1e-6 and out.min() >= 0 and out.max() <= 1
     assert (out != x).float().mean() > 0.9
+
+
+def test_zero_steps_still_clamped_to_box(model, data):
+    x, y = data
+    out = attack("bim", model, x, y, EPS, steps=0, bounds=(0.2, 0.8))
+    assert_close(out, x.clamp(0.2, 0.8), atol=0, rtol=0)
 
 
 def test_model_state_restored_and_no_param_grads(data):

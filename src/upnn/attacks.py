@@ -143,19 +143,20 @@ def _random(x: Tensor, eps: float, lo: Bound, hi: Bound, gen: torch.Generator) -
 # ---------------------------------------------------------------------------------- SparseFool
 
 
-def _jacobian(logits: Tensor, x: Tensor) -> Tensor:
+def _jacobian(logits: Tensor, x: Tensor, batched: bool = True) -> Tensor:
     """(B, K, *x.shape[1:]): ∇x f_k(x_b) for every class k, one vmapped backward over the batch
     (samples are independent in eval mode); a loop over the K classes where vmap is unsupported."""
     k = logits.shape[1]
-    eye = torch.eye(k, dtype=logits.dtype, device=logits.device)
-    try:
-        grad_out = eye[:, None, :].expand(k, *logits.shape)
-        (jac,) = torch.autograd.grad(logits, x, grad_out, retain_graph=True,
-                                     is_grads_batched=True)
-    except RuntimeError:
-        jac = torch.stack([torch.autograd.grad(logits[:, c].sum(), x, retain_graph=True)[0]
-                           for c in range(k)])
-    return jac.transpose(0, 1)
+    if batched:
+        grad_out = torch.eye(k, dtype=logits.dtype, device=logits.device)[:, None, :]
+        try:
+            (jac,) = torch.autograd.grad(logits, x, grad_out.expand(k, *logits.shape),
+                                         retain_graph=True, is_grads_batched=True)
+            return jac.transpose(0, 1)
+        except RuntimeError:
+            pass
+    jac = [torch.autograd.grad(logits[:, c].sum(), x, retain_graph=True)[0] for c in range(k)]
+    return torch.stack(jac, dim=1)
 
 
 def _deepfool(model: nn.Module, x: Tensor, y: Tensor, overshoot: float,
@@ -334,7 +335,7 @@ def attack(
             out = _sparsefool(model, x, y, lo, hi, **kwargs)
         else:
             out = _random(x, eps, lo, hi, gen)
-    return out.detach()
+    return torch.clamp(out, lo, hi).detach()  # a no-op except for steps=0 on x outside the box
 
 
 def _model_device(model: nn.Module, default: torch.device) -> torch.device:
