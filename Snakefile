@@ -16,6 +16,9 @@ if not workflow.overwrite_configfiles:
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
+include: "rules/attack.smk"
+include: "rules/figures.smk"
+include: "rules/llm.smk"
 
 
 rule all:

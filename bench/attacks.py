@@ -1,6 +1,7 @@
 """Throughput of upnn.attacks vs torchattacks 3.5.1 on the same model, inputs and settings.
 
-    python bench/attacks.py [--batch 256] [--repeats 3] [--device auto] [--sf-batch 32]
+    python bench/attacks.py [--batch 256] [--repeats 3] [--device auto] [--sf-batch 16]
+                            [--threads N]
 
 Model: the papers' MNIST net (``upnn.models.build("cnn3", in_channels=1, image_size=28)``),
 untrained, on a uniform random batch with y = the model's own predictions (so every sample
@@ -81,9 +82,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--sf-batch", type=int, default=16,
                         help="images for torchattacks' per-sample SparseFool")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     name = args.device
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"

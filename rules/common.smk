@@ -49,5 +49,31 @@ def train_tables():
     return [f"results/train/{d}/{m}/seed{s}.parquet" for d, m, s in RUNS]
 
 
+ATTACK_JOBS = upnn_config.attack_jobs(config)
+
+
+def attack_params(wildcards):
+    """Everything an attack table depends on (and nothing else), sorted for stable reruns."""
+    a = config["attacks"]
+    return canonical(
+        {
+            "specs": upnn_config.attack_specs(config),
+            "eps": a["eps"][wildcards.dataset],
+            "feature_eps": a.get("feature_eps"),
+            "n_test": a["n_test"],
+            "subset_seed": a["subset_seed"],
+            "batch_size": a["batch_size"],
+        }
+    )
+
+
+def attack_tables(level):
+    return [
+        f"results/attacks/{d}/{m}/seed{s}/{lv}.parquet"
+        for d, m, s, lv in ATTACK_JOBS
+        if lv == level
+    ]
+
+
 # Each stage's .smk appends the figures (PDF and PNG) it builds; `rule all` asks for all of them.
 TARGETS = []

@@ -48,7 +48,7 @@ def default_steps(name: str, eps: float, alpha: float | None) -> tuple[float | N
     """The (alpha, steps) ``attack(name, ..., alpha=alpha, steps=None)`` uses.
 
     One-step attacks: (eps, 1). bim/illc: alpha = 1/255 unless given, steps =
-    floor(min(255·eps + 4, 1.25·255·eps)), at least 1 (Kurakin et al. 2017, §2.3).
+    floor(min(255·eps + 4, 1.25·255·eps)), at least 1 (Kurakin et al. 2017, §2.2).
     pgd/ifgsm: alpha = eps/4 unless given, 4 steps. sparsefool: (None, None), it has no step
     size and stops adaptively (its cap is the ``max_iter`` keyword, 20 by default).
     """
@@ -101,8 +101,8 @@ def _least_likely(model: nn.Module, x: Tensor) -> Tensor:
 
 def _fgsm(model: nn.Module, x: Tensor, target: Tensor, eps: float, lo: Bound, hi: Bound,
           targeted: bool) -> Tensor:
-    """Goodfellow et al. 2015, Eq. 3: x + eps·sign ∇x J(x, y); the targeted form (Kurakin et al.
-    2017, "one-step target class") descends J(x, y_target) instead: x - eps·sign ∇x J."""
+    """Fast gradient sign method (Goodfellow, Shlens, Szegedy 2015): x + eps·sign ∇x J(θ, x, y).
+    Targeted ("one-step target class", Kurakin et al. 2017): x - eps·sign ∇x J(θ, x, y_target)."""
     step = eps * _grad_sign(model, x, target)
     return torch.clamp(x - step if targeted else x + step, lo, hi)
 
@@ -112,18 +112,19 @@ def _bim(model: nn.Module, x: Tensor, target: Tensor, eps: float, alpha: float, 
     """Kurakin, Goodfellow, Bengio 2017 ("Adversarial examples in the physical world"), §2.2-2.3:
     X_{n+1} = Clip_{X,eps}{X_n ± alpha·sign ∇X J(X_n, y)}, + for the true label (BIM), - for the
     least-likely class (ILLC); Clip_{X,eps} is the element-wise min/max against X ± eps."""
-    x_adv = x
+    x_adv, lower, upper = x, x - eps, x + eps
     for _ in range(steps):
         step = alpha * _grad_sign(model, x_adv, target)
         x_adv = x_adv - step if targeted else x_adv + step
-        x_adv = torch.clamp(torch.minimum(torch.maximum(x_adv, x - eps), x + eps), lo, hi)
+        x_adv = torch.clamp(torch.minimum(torch.maximum(x_adv, lower), upper), lo, hi)
     return x_adv
 
 
 def _pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, alpha: float, steps: int,
          lo: Bound, hi: Bound, gen: torch.Generator | None) -> Tensor:
-    """Madry et al. 2018, Eq. 2: x^{t+1} = Π_{x+S}(x^t + alpha·sign ∇x L(θ, x^t, y)) with S the
-    l∞ ball of radius eps, from a uniform random point of x+S when ``gen`` is given."""
+    """PGD (Madry et al. 2018): x^{t+1} = Π_{x+S}(x^t + alpha·sign ∇x L(θ, x^t, y)), S the
+    l∞ ball of radius eps, Π applied as x + clamp(x^{t+1} - x, ±eps) then the box; starts from a
+    uniform random point of x+S (in the box) when ``gen`` is given."""
     x_adv = x
     if gen is not None:
         noise = torch.empty_like(x).uniform_(-eps, eps, generator=gen)
@@ -209,7 +210,7 @@ def _boundary_normal(model: nn.Module, x: Tensor, y: Tensor, k_hat: Tensor) -> T
 
 def _linear_solver(x: Tensor, w: Tensor, x_b: Tensor, lo: Tensor, hi: Tensor,
                    beta: float = 1e-3, min_step: float = 1e-4) -> Tensor:
-    """SparseFool's LinearSolver (Modas et al. 2019, Alg. 1), all samples at once.
+    """SparseFool's LinearSolver (Modas, Moosavi-Dezfooli, Frossard 2019), batched.
 
     Greedy l1 steps onto the hyperplane w·(v - x_b) = 0 inside the box [lo, hi]: repeatedly take
     the coordinate with the largest |w_d| not yet at the box bound it moves toward and move it by
@@ -232,18 +233,18 @@ def _linear_solver(x: Tensor, w: Tensor, x_b: Tensor, lo: Tensor, hi: Tensor,
     key = torch.where(room > 0, wf.abs(), 0.0)
     key, order = key.sort(dim=1, descending=True, stable=True)
     room_s = room.gather(1, order)
-    gain = key * room_s
-    cum = gain.cumsum(dim=1)
+    cum = (key * room_s).cumsum(dim=1)  # |Δ w·v| after saturating the first j+1 coordinates
     need = f0.abs()
     crossed = cum >= need[:, None]
-    k = torch.where(crossed.any(dim=1), crossed.int().argmax(dim=1), n)
-    kc = k.clamp_max(n - 1)[:, None]
-    rem = need - (cum - gain).gather(1, kc).squeeze(1)
-    w_k = key.gather(1, kc).squeeze(1).clamp_min(torch.finfo(xf.dtype).tiny)
-    step = ((rem + beta) / w_k).clamp_min(min_step).minimum(room_s.gather(1, kc).squeeze(1))
+    k = torch.where(crossed.any(dim=1), crossed.int().argmax(dim=1), n)[:, None]
+    kc = k.clamp_max(n - 1)
+    done = torch.where(kc > 0, cum.gather(1, (kc - 1).clamp_min(0)), 0.0).squeeze(1)
+    w_k, room_k = key.gather(1, kc).squeeze(1), room_s.gather(1, kc).squeeze(1)
+    step = ((need - done + beta) / w_k.clamp_min(torch.finfo(xf.dtype).tiny)).clamp_min(min_step)
+    step = torch.where(w_k > 0, step.minimum(room_k), 0.0)
     pos = torch.arange(n, device=x.device)[None, :]
-    saturate = torch.zeros_like(crossed).scatter(1, order, pos < k[:, None])
-    partial = torch.zeros_like(xf).scatter(1, order, (pos == k[:, None]) * step[:, None])
+    saturate = torch.zeros_like(crossed).scatter(1, order, pos < k)
+    partial = torch.zeros_like(xf).scatter(1, order, torch.where(pos == k, step[:, None], 0.0))
     out = torch.where(saturate, target, xf + partial * move)
     return torch.minimum(torch.maximum(out, lof), hif).view_as(x)
 
@@ -251,7 +252,7 @@ def _linear_solver(x: Tensor, w: Tensor, x_b: Tensor, lo: Tensor, hi: Tensor,
 def _sparsefool(model: nn.Module, x: Tensor, y: Tensor, lo: Bound, hi: Bound, *,
                 lambda_: float = 3.0, overshoot: float = 0.02, max_iter: int = 20,
                 df_max_iter: int = 50) -> Tensor:
-    """SparseFool (Modas, Moosavi-Dezfooli, Frossard, CVPR 2019, Alg. 2), batched.
+    """SparseFool (Modas, Moosavi-Dezfooli, Frossard, CVPR 2019), batched over samples.
 
     While k(x_adv) = y: DeepFool from x_i gives r_i; the boundary point is x_B = x_i + λ·r_i and
     the normal w = ∇(f_k̂ - f_y) at x_i + r_i (as the authors' code); x_{i+1} = LinearSolver(x_i,
@@ -364,14 +365,17 @@ def attack_batched(
     seed = kw.pop("seed", 0)
     bounds = kw.pop("bounds", (0.0, 1.0))
     device = _model_device(model, x.device)
-    per_sample = (bounds is not None and isinstance(bounds[0], Tensor)
-                  and bounds[0].dim() == x.dim() and len(bounds[0]) == len(x) > 1)
+
+    def chunk(b: Tensor | float, sl: slice) -> Tensor | float:
+        if not isinstance(b, Tensor):
+            return b
+        per_sample = b.dim() == x.dim() and len(b) == len(x) > 1
+        return (b[sl] if per_sample else b).to(device)
+
     outs = []
     for i, start in enumerate(range(0, len(x), batch_size)):
         sl = slice(start, start + batch_size)
-        box = bounds
-        if bounds is not None and isinstance(bounds[0], Tensor):
-            box = tuple((b[sl] if per_sample else b).to(device) for b in bounds)
+        box = None if bounds is None else (chunk(bounds[0], sl), chunk(bounds[1], sl))
         out = attack(name, model, x[sl].to(device), y[sl].to(device), eps, bounds=box,
                      seed=seed + i, **kw)
         outs.append(out.to(x.device))

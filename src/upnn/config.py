@@ -75,6 +75,22 @@ def check(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
             if m not in config.get("models", {}):
                 raise ConfigError(f"config: experiments.{name}: model {m!r} has no entry under "
                                   f"models; configured: {', '.join(config.get('models', {}))}")
+    _check_attacks(config)
+
+
+def _check_attacks(config: Mapping[str, Any]) -> None:
+    attacks = config.get("attacks")
+    if not attacks:
+        return
+    for dataset in config["experiments"]:
+        if dataset not in attacks["eps"]:
+            raise ConfigError(f"config: attacks.eps has no epsilon for dataset {dataset!r}; "
+                              f"given for: {', '.join(attacks['eps']) or 'none'}")
+    fig1 = config.get("figures", {}).get("fig1")
+    if fig1 and fig1["model"] not in config["experiments"].get(fig1["dataset"], []):
+        pairs = ", ".join(f"{d}/{m}" for d, ms in config["experiments"].items() for m in ms)
+        raise ConfigError(f"config: figures.fig1 names {fig1['dataset']}/{fig1['model']}, "
+                          f"which is not trained; trained: {pairs}")
 
 
 def runs(config: Mapping[str, Any]) -> list[tuple[str, str, int]]:
@@ -90,3 +106,24 @@ def train_settings(config: Mapping[str, Any], model: str) -> dict[str, Any]:
 
 def epochs(config: Mapping[str, Any], model: str) -> int:
     return int(train_settings(config, model)["epochs"])
+
+
+def attack_epochs(config: Mapping[str, Any], model: str) -> list[int]:
+    """The evaluated epochs of ``model``: ``attacks.epochs`` ("all" or a list) ∩ the trained ones."""
+    trained = range(1, epochs(config, model) + 1)
+    wanted = config["attacks"]["epochs"]
+    return list(trained) if wanted == "all" else sorted({e for e in wanted if e in trained})
+
+
+def attack_specs(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``attacks.names`` with each attack's settings: the specs upnn.evaluate takes."""
+    settings = config["attacks"].get("settings", {})
+    return [{"name": n, **settings.get(n, {})} for n in config["attacks"]["names"]]
+
+
+def attack_jobs(config: Mapping[str, Any]) -> list[tuple[str, str, int, str]]:
+    """Every (dataset, model, seed, level) attacked: pixel for all runs, feature for the models
+    in ``attacks.feature_models``."""
+    a = config["attacks"]
+    return [(d, m, s, lv) for d, m, s in runs(config) for lv in a["levels"]
+            if lv == "pixel" or m in a["feature_models"]]

@@ -102,3 +102,37 @@ def save_checkpoint(obj: Mapping[str, Any], path: str | os.PathLike) -> None:
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint written by :func:`save_checkpoint` (tensors and plain values only)."""
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+class RowCache:
+    """Rows of a per-epoch job, saved after every epoch so a killed job resumes where it stopped.
+
+    Lives beside the job's output as ``<output>.partial.parquet`` (Snakemake does not know it, so
+    it survives a failed job). ``key`` fingerprints the job's settings: a cache written under other
+    settings is ignored. Call :meth:`finish` once the real output is written.
+    """
+
+    def __init__(self, output: str | os.PathLike, key: str) -> None:
+        self.path = Path(str(output) + ".partial.parquet")
+        self.key = key
+        self.rows: list[dict[str, Any]] = []
+        if self.path.exists() and read_metadata(self.path).get("upnn_key") == key:
+            self.rows = pd.read_parquet(self.path).to_dict("records")
+
+    def done(self, column: str, value: Any) -> bool:
+        return any(r[column] == value for r in self.rows)
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        self.rows.extend(rows)
+        write_table(self.path, pd.DataFrame(self.rows), metadata={"upnn_key": self.key})
+
+    def finish(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short stable hash of JSON-able settings."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -1,0 +1,52 @@
+rule attack:
+    input:
+        train="results/data/{dataset}/train.parquet",
+        test="results/data/{dataset}/test.parquet",
+        table="results/train/{dataset}/{model}/seed{seed}.parquet",
+        checkpoints="results/checkpoints/{dataset}/{model}/seed{seed}",
+    output:
+        "results/attacks/{dataset}/{model}/seed{seed}/{level}.parquet",
+    wildcard_constraints:
+        level="pixel|feature",
+    params:
+        epochs=lambda w: upnn_config.attack_epochs(config, w.model),
+        attacks=attack_params,
+    log:
+        "logs/attack/{dataset}/{model}/seed{seed}/{level}.log",
+    benchmark:
+        "benchmarks/attack/{dataset}/{model}/seed{seed}/{level}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=GPU,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/attack.py"
+
+
+rule attack_examples:
+    input:
+        test="results/data/{dataset}/test.parquet",
+        table="results/train/{dataset}/{model}/seed{seed}.parquet",
+        checkpoints="results/checkpoints/{dataset}/{model}/seed{seed}",
+    output:
+        "results/attacks/{dataset}/{model}/seed{seed}/examples.parquet",
+    params:
+        fig1=lambda w: canonical(config["figures"]["fig1"]),
+        eps=lambda w: config["attacks"]["eps"][w.dataset],
+        epochs=lambda w: upnn_config.epochs(config, w.model),
+    log:
+        "logs/attack/{dataset}/{model}/seed{seed}/examples.log",
+    benchmark:
+        "benchmarks/attack/{dataset}/{model}/seed{seed}/examples.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=GPU,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/attack_examples.py"

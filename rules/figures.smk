@@ -1,0 +1,74 @@
+# Figures of the attack stage (v4 numbering): Fig. 1 examples, Fig. 2 pixel level, Fig. 5 feature.
+FIG1 = config["figures"]["fig1"]
+FIG1_SEED = config["seeds"][0]
+
+
+rule fig1:
+    input:
+        f"results/attacks/{FIG1['dataset']}/{FIG1['model']}/seed{FIG1_SEED}/examples.parquet",
+    output:
+        pdf=report(
+            "results/figures/fig1.pdf",
+            caption="../report/fig1.rst",
+            category="Attacks",
+        ),
+        png="results/figures/fig1.png",
+    log:
+        "logs/figures/fig1.log",
+    benchmark:
+        "benchmarks/figures/fig1.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/figure_fig1.py"
+
+
+rule fig2:
+    input:
+        attack_tables("pixel"),
+    output:
+        pdf=report(
+            "results/figures/fig2.pdf",
+            caption="../report/fig2.rst",
+            category="Attacks",
+        ),
+        png="results/figures/fig2.png",
+    params:
+        level="pixel",
+    log:
+        "logs/figures/fig2.log",
+    benchmark:
+        "benchmarks/figures/fig2.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/figure_robustness.py"
+
+
+use rule fig2 as fig5 with:
+    input:
+        attack_tables("feature"),
+    output:
+        pdf=report(
+            "results/figures/fig5.pdf",
+            caption="../report/fig5.rst",
+            category="Attacks",
+        ),
+        png="results/figures/fig5.png",
+    params:
+        level="feature",
+    log:
+        "logs/figures/fig5.log",
+    benchmark:
+        "benchmarks/figures/fig5.tsv"
+
+
+TARGETS += [f"results/figures/fig{i}.{ext}" for i in (1, 2) for ext in ("pdf", "png")]
+if attack_tables("feature"):
+    TARGETS += ["results/figures/fig5.pdf", "results/figures/fig5.png"]

@@ -1,0 +1,35 @@
+"""Rule attack: TA and RA of every evaluated epoch checkpoint under the configured attacks, at
+pixel or feature level. Rows are cached per epoch, so a killed job resumes where it stopped."""
+
+import _src  # noqa: F401, I001  (puts src/ on sys.path)
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from upnn import data, device, evaluate, io, log, models
+
+sm = snakemake  # noqa: F821
+p, w = sm.params.attacks, sm.wildcards
+with log.to_file(sm.log[0]) as logger:
+    dev = device.resolve(sm.config["device"])
+    x_tr, _ = data.read_split(sm.input.train, dev)
+    x_te, y_te = data.read_split(sm.input.test, dev)
+    idx = evaluate.subset(len(y_te), p["n_test"], p["subset_seed"]).to(dev)
+    x_te, y_te = x_te[idx], y_te[idx]
+    cache = io.RowCache(sm.output[0], io.fingerprint(p, w.level, sm.params.epochs,
+                                                    Path(sm.input.table).stat().st_mtime))
+    for epoch in tqdm(sm.params.epochs, desc=f"attack {w.model} {w.level}"):
+        if cache.done("epoch", epoch):
+            continue
+        model = models.load(str(Path(sm.input.checkpoints) / f"epoch{epoch:03d}.pt"), dev)
+        rows = evaluate.evaluate_checkpoint(
+            model, w.level, x_te, y_te, x_tr, p["specs"], pixel_eps=p["eps"],
+            feature_eps_value=p["feature_eps"], seed=p["subset_seed"] + epoch,
+            batch_size=p["batch_size"])
+        cache.add([{"epoch": epoch, **r} for r in rows])
+        logger.info("epoch %d: %s", epoch, {r["attack"]: round(r["robust_acc"], 3) for r in rows})
+    table = pd.DataFrame(cache.rows).assign(dataset=w.dataset, model=w.model, seed=int(w.seed),
+                                            level=w.level)
+    io.write_table(sm.output[0], table.sort_values(["epoch", "attack"], kind="stable"))
+    cache.finish()

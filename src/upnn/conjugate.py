@@ -1,0 +1,359 @@
+"""The companion paper's conjugate-variable analysis (Figs. 1–2, supplementary §2), per checkpoint.
+
+For one trained checkpoint ("epoch") and one *level*:
+
+* ``pixel``: the whole net f; X_base = the mean training image; every pixel x_i sweeps [0, 1].
+* ``feature`` (supp. §2.2): the checkpoint's ``features`` φ are frozen, its ``head`` h is
+  re-initialised at random and retrained on the training features (:func:`retrain_head`);
+  X_base = the mean training feature; feature i sweeps [min_i, max_i] over the training set.
+
+On a seeded subset of dimensions the per-dimension packet moments come from
+:func:`upnn.uncertainty.network_moments` (all classes × dimensions × points as large batches
+through the net, one backward per batch), and per (epoch, class) they aggregate to
+ΔX_Y = (Σ_i σ_{x_i})^{1/2}, ΔP_Y = (Σ_i σ_{p_i})^{1/2} (supp. Eq. 23), beside the test accuracy TA
+and the PGD robust accuracy RA of the same level's classifier.
+
+Feature-level attacks are in feature space within the per-feature box [min_i, max_i], with an
+ε that is the same *fraction of each feature's range* as the pixel ε is of the pixel range [0, 1]
+(:class:`RangeScaled`): raw feature magnitudes differ between nets and epochs, so a raw ε would
+not compare across them.
+
+:func:`tsne_maps` makes companion Fig. 1: per epoch, the net's features of test images embedded in
+2-D with openTSNE, PGD-attacked images placed into the same map with ``TSNEEmbedding.transform``,
+and the plane shaded by a k-nearest-neighbour classification of a regular grid from the embedded
+clean points (their predicted class, and their softmax confidence in one class).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from upnn import attacks, uncertainty
+from upnn.train import accuracy, predict
+
+LEVELS = ("pixel", "feature")
+NUM_CLASSES = 10
+
+
+def check_level(level: str) -> str:
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}; allowed: {', '.join(LEVELS)}")
+    return level
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
+    """``model.features(x)`` in eval mode, in chunks (the model's flags are restored)."""
+    return predict(model.features, x, batch_size)
+
+
+def feature_box(f_train: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-element (min, max) of the training features: the feature-level integration interval
+    and attack box (supp. §2.2)."""
+    return f_train.amin(dim=0), f_train.amax(dim=0)
+
+
+def retrain_head(
+    head: nn.Module,
+    f_train: Tensor,
+    y_train: Tensor,
+    *,
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int = 128,
+    seed: int = 0,
+) -> nn.Module:
+    """A copy of ``head``, re-initialised at random and trained with Adam on fixed features
+    (supp. §2.2: the features stay frozen, only the classifier on top of them is learnt again).
+
+    Initialisation and batch order come from ``seed`` alone (the global RNG is forked, not
+    consumed). ``epochs = 0`` returns the random head. Returned in eval mode.
+    """
+    if epochs < 0:
+        raise ValueError(f"head epochs must be >= 0, got {epochs}")
+    head = copy.deepcopy(head).to(f_train.device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for module in head.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+    opt = torch.optim.Adam(head.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    head.train()
+    for _ in range(epochs):
+        perm = torch.randperm(len(y_train), generator=gen).to(f_train.device)
+        for i in range(0, len(perm), batch_size):
+            idx = perm[i:i + batch_size]
+            loss = F.cross_entropy(head(f_train[idx]), y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return head.eval().requires_grad_(False)
+
+
+class RangeScaled(nn.Module):
+    """``inner(lo + z·(hi − lo))``: inputs z in the unit box stand for x in [lo, hi], so an l∞ ε
+    on z is the fraction ε of every element's range."""
+
+    def __init__(self, inner: nn.Module, lo: Tensor, hi: Tensor) -> None:
+        super().__init__()
+        self.inner = inner
+        self.register_buffer("lo", lo)
+        self.register_buffer("width", hi - lo)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.inner(self.lo + z * self.width)
+
+    def to_unit(self, x: Tensor) -> Tensor:
+        safe = torch.where(self.width > 0, self.width, torch.ones_like(self.width))
+        return torch.where(self.width > 0, (x - self.lo) / safe, torch.zeros_like(x))
+
+
+def robust_accuracy(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    box: tuple[Tensor, Tensor] | None = None,
+    seed: int = 0,
+    batch_size: int = 512,
+) -> float:
+    """RA: accuracy on PGD examples (``upnn.attacks``, random start, ``steps`` steps of ``alpha``).
+
+    ``box=None``: pixel level, x in [0, 1]. ``box=(lo, hi)``: x are features in that per-element
+    box and ε, α are fractions of each element's range (:class:`RangeScaled`).
+    """
+    if box is None:
+        target, inputs = model, x
+    else:
+        target = RangeScaled(model, *box)
+        inputs = target.to_unit(x)
+    x_adv = attacks.attack_batched("pgd", target, inputs, y, eps, alpha=alpha, steps=steps,
+                                   bounds=(0.0, 1.0), seed=seed, batch_size=batch_size)
+    return accuracy(target, x_adv, y)
+
+
+def packet_dims(lo: Tensor, hi: Tensor, count: int, *, seed: int) -> Tensor:
+    """The first ``count`` flat indices of a seeded permutation whose interval is not empty.
+
+    Pixels ([0, 1] everywhere) give the same dimensions at every epoch; features skip elements
+    that are constant over the training set (e.g. dead ReLUs), and otherwise keep the same order,
+    so the chosen dimensions change as little as possible from epoch to epoch.
+    """
+    lo, hi = torch.broadcast_tensors(torch.as_tensor(lo), torch.as_tensor(hi))
+    order = torch.randperm(lo.numel(), generator=torch.Generator().manual_seed(seed))
+    valid = (hi.reshape(-1) > lo.reshape(-1)).cpu()[order]
+    return order[valid][:count]
+
+
+def packets(
+    model: nn.Module,
+    x_base: Tensor,
+    classes: Sequence[int],
+    dims: Tensor,
+    lo: Tensor,
+    hi: Tensor,
+    *,
+    method: str = "mc",
+    n_points: int = 256,
+    seed: int = 0,
+    batch_size: int = 8192,
+) -> pd.DataFrame:
+    """Packet moments (supp. Eq. 22) for every (class, dimension), all (class × dimension × point)
+    evaluations as large batches through the net: ``network_moments`` (one backward per batch)
+    for a single class, ``network_moments_classes`` (one forward-mode pass per batch gives every
+    class) for several. Every class sees the same points. lo/hi: per-element bounds shaped like
+    ``x_base`` (or scalars).
+
+    Returns one row per (class, dim): class, dim, lo, hi, beta, x_mean, sigma_x, p_mean, sigma_p,
+    product, satisfies_bound, the *_se columns, method, n_points.
+    """
+    device = x_base.device
+    dims = dims.to(device=device, dtype=torch.long).reshape(-1)
+    lo_flat = torch.as_tensor(lo, dtype=x_base.dtype, device=device).expand_as(x_base).reshape(-1)
+    hi_flat = torch.as_tensor(hi, dtype=x_base.dtype, device=device).expand_as(x_base).reshape(-1)
+    k, classes = len(dims), [int(c) for c in classes]
+    kw = dict(method=method, n_points=n_points, seed=seed, batch_size=batch_size)
+    if len(classes) == 1:
+        m = uncertainty.network_moments(model, x_base, classes[0], dims, lo_flat[dims],
+                                        hi_flat[dims], **kw)
+    else:
+        m = uncertainty.network_moments_classes(model, x_base, classes, dims, lo_flat[dims],
+                                                hi_flat[dims], **kw)
+    m = {key: v.reshape(-1) for key, v in m.items()}
+    labels = torch.as_tensor(classes).repeat_interleave(k)
+    all_dims = dims.repeat(len(classes))
+    frame = pd.DataFrame({
+        "class": labels.cpu().numpy(), "dim": all_dims.cpu().numpy(),
+        "lo": lo_flat[all_dims].cpu().double().numpy(),
+        "hi": hi_flat[all_dims].cpu().double().numpy(),
+    })
+    for key in (*uncertainty.MOMENTS, "satisfies_bound"):
+        frame[key] = m[key].cpu().numpy()
+    for key in uncertainty.MOMENTS:
+        frame[f"{key}_se"] = m[f"{key}_se"].cpu().double().numpy()
+    return frame.assign(method=method, n_points=n_points)
+
+
+def summarise(frame: pd.DataFrame, keys: Sequence[str] = ("epoch", "class")) -> pd.DataFrame:
+    """Per ``keys`` group of a :func:`packets` table: ΔX, ΔP (supp. Eq. 23) and their standard
+    errors, ΔX·ΔP, the number of dimensions, the share of dimensions with σ_x·σ_p ≥ 1/2 and the
+    median per-dimension product."""
+    rows = []
+    for key, g in frame.groupby(list(keys), sort=True):
+        sx, sp = torch.from_numpy(g["sigma_x"].to_numpy()), torch.from_numpy(g["sigma_p"].to_numpy())
+        dx, dp = uncertainty.aggregate(sx, sp)
+        dx_se, dp_se = uncertainty.aggregate_se(
+            sx, sp, torch.from_numpy(g["sigma_x_se"].to_numpy()),
+            torch.from_numpy(g["sigma_p_se"].to_numpy()))
+        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)),
+                     "delta_x": dx, "delta_p": dp, "delta_x_se": dx_se, "delta_p_se": dp_se,
+                     "delta_product": dx * dp, "n_dims": len(g),
+                     "share_bound": float(g["satisfies_bound"].mean()),
+                     "median_product": float(g["product"].median())})
+    return pd.DataFrame(rows)
+
+
+def evaluate_checkpoint(
+    model: nn.Module,
+    level: str,
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    *,
+    classes: Sequence[int],
+    n_dims: int,
+    method: str,
+    n_points: int,
+    eps: float,
+    alpha: float,
+    steps: int,
+    head: Mapping[str, float] | None = None,
+    seed: int = 0,
+    batch_size: int = 8192,
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """One checkpoint at one level: the :func:`packets` table and {test_acc, robust_acc}.
+
+    ``head`` (feature level): {epochs, lr, batch_size} of :func:`retrain_head`.
+    """
+    check_level(level)
+    (x_tr, y_tr), (x_te, y_te) = train, test
+    if level == "pixel":
+        net, x_base, lo, hi = model, x_tr.mean(dim=0), 0.0, 1.0
+        box = None
+        ta = accuracy(net, x_te, y_te)
+        inputs = x_te
+    else:
+        f_tr, f_te = extract_features(model, x_tr), extract_features(model, x_te)
+        lo, hi = feature_box(f_tr)
+        h = dict(head or {})
+        net = retrain_head(model.head, f_tr, y_tr, epochs=int(h.get("epochs", 5)),
+                           lr=float(h.get("lr", 1e-3)), batch_size=int(h.get("batch_size", 128)),
+                           seed=seed)
+        x_base, box, inputs = f_tr.mean(dim=0), (lo, hi), f_te
+        ta = accuracy(net, f_te, y_te)
+    ra = robust_accuracy(net, inputs, y_te, eps=eps, alpha=alpha, steps=steps, box=box, seed=seed)
+    lo_t = torch.as_tensor(lo, dtype=x_base.dtype, device=x_base.device).expand_as(x_base)
+    hi_t = torch.as_tensor(hi, dtype=x_base.dtype, device=x_base.device).expand_as(x_base)
+    dims = packet_dims(lo_t, hi_t, n_dims, seed=seed)
+    frame = packets(net, x_base, classes, dims, lo_t, hi_t, method=method, n_points=n_points,
+                    seed=seed, batch_size=batch_size)
+    return frame, {"test_acc": ta, "robust_acc": ra}
+
+
+# ------------------------------------------------------------------------------ t-SNE (Fig. 1)
+
+
+def knn_grid(
+    points: np.ndarray,
+    pred: np.ndarray,
+    conf: np.ndarray,
+    *,
+    size: int,
+    k: int,
+    extent: tuple[float, float, float, float],
+) -> pd.DataFrame:
+    """Shade the embedding plane: a ``size × size`` grid over ``extent`` (x0, x1, y0, y1), each
+    node given the majority predicted class of its k nearest embedded points (ties: the nearest
+    such class) and the inverse-distance-weighted mean of their confidences."""
+    from sklearn.neighbors import NearestNeighbors
+
+    gx, gy = np.meshgrid(np.linspace(extent[0], extent[1], size),
+                         np.linspace(extent[2], extent[3], size))
+    nodes = np.column_stack([gx.ravel(), gy.ravel()])
+    k = max(1, min(k, len(points)))
+    dist, idx = NearestNeighbors(n_neighbors=k).fit(points).kneighbors(nodes)
+    w = 1.0 / np.maximum(dist, 1e-12)
+    votes = np.zeros((len(nodes), NUM_CLASSES))
+    np.add.at(votes, (np.repeat(np.arange(len(nodes)), k), pred[idx].ravel()), w.ravel())
+    return pd.DataFrame({"gx": nodes[:, 0], "gy": nodes[:, 1], "pred": votes.argmax(1),
+                         "conf": (w * conf[idx]).sum(1) / w.sum(1)})
+
+
+def tsne_epoch(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    label: int,
+    eps: float,
+    alpha: float,
+    steps: int,
+    perplexity: float = 30.0,
+    grid: int = 100,
+    k: int = 10,
+    seed: int = 0,
+    n_jobs: int = 1,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Companion Fig. 1 for one checkpoint: (points, grid) tables.
+
+    The flattened ``model.features`` of the clean images x are embedded with openTSNE (PCA
+    initialisation, ``seed``); PGD examples (pixel level, ``eps``/``alpha``/``steps``) go through
+    the same features and are placed into that map with ``TSNEEmbedding.transform``, which
+    optimises only the new points against the fixed clean embedding. Points: kind (clean /
+    attacked), index, label, pred, conf (softmax probability of ``label``), tx, ty. Grid:
+    :func:`knn_grid` of the clean points over the box of all points plus a 5 % margin.
+    """
+    from openTSNE import TSNE
+
+    x_adv = attacks.attack_batched("pgd", model, x, y, eps, alpha=alpha, steps=steps,
+                                   bounds=(0.0, 1.0), seed=seed)
+    frames, feats = [], []
+    for kind, inp in (("clean", x), ("attacked", x_adv)):
+        logits = predict(model, inp)
+        feats.append(extract_features(model, inp).flatten(1).double().cpu().numpy())
+        frames.append(pd.DataFrame({
+            "kind": kind, "index": np.arange(len(y)), "label": y.cpu().numpy(),
+            "pred": logits.argmax(1).cpu().numpy(),
+            "conf": logits.softmax(1)[:, label].double().cpu().numpy()}))
+    perplexity = min(perplexity, max(1.0, (len(y) - 1) / 3))
+    emb = TSNE(perplexity=perplexity, random_state=seed, n_jobs=n_jobs).fit(feats[0])
+    placed = emb.transform(feats[1])
+    for frame, xy in zip(frames, (np.asarray(emb), np.asarray(placed)), strict=True):
+        frame["tx"], frame["ty"] = xy[:, 0], xy[:, 1]
+    points = pd.concat(frames, ignore_index=True)
+    x0, x1 = points["tx"].min(), points["tx"].max()
+    y0, y1 = points["ty"].min(), points["ty"].max()
+    mx, my = 0.05 * (x1 - x0 or 1.0), 0.05 * (y1 - y0 or 1.0)
+    clean = frames[0]
+    shade = knn_grid(clean[["tx", "ty"]].to_numpy(), clean["pred"].to_numpy(),
+                     clean["conf"].to_numpy(), size=grid, k=k,
+                     extent=(x0 - mx, x1 + mx, y0 - my, y1 + my))
+    return points, shade
+
+
+def subset(n: int, count: int | None, *, seed: int) -> Tensor:
+    """Sorted seeded subset of ``count`` of ``n`` indices (None or ≥ n: all of them)."""
+    if count is None or count >= n:
+        return torch.arange(n)
+    return uncertainty.choose_dims(n, count, seed=seed)
+

@@ -1,0 +1,95 @@
+"""Companion Fig. 2: test and robust accuracy per epoch, and ΔX against ΔP coloured by epoch.
+
+One row per (dataset, model), four panels: for the feature level and the pixel level, TA and RA
+against epoch, then ΔX_Y against ΔP_Y (supp. Eq. 23) with one point per evaluated epoch. Where a
+summary table holds several classes Y (CIFAR-10: all ten), ΔX, ΔP and their standard errors are
+averaged over them; several seeds are averaged likewise.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from upnn.figures import style
+
+LEVELS = ("feature", "pixel")
+_MODEL_ORDER = ("cnn3", "cnn4", "resnet9", "googlenet")
+REQUIRED = ("dataset", "model", "seed", "level", "epoch", "class", "delta_x", "delta_p",
+            "delta_x_se", "delta_p_se", "test_acc", "robust_acc")
+
+
+def per_epoch(summary: pd.DataFrame) -> pd.DataFrame:
+    """(dataset, model, level, epoch) rows: TA, RA, ΔX, ΔP averaged over classes and seeds; the
+    standard errors of those means (independent estimates: sqrt(Σ se²) / n); the class count."""
+    missing = sorted(set(REQUIRED) - set(summary.columns))
+    if missing:
+        raise ValueError(f"summary table lacks columns {missing}; required: {', '.join(REQUIRED)}")
+    keys = ["dataset", "model", "level", "epoch"]
+
+    def mean_se(se: pd.Series) -> float:
+        return float(np.sqrt((se.astype(float) ** 2).sum()) / len(se))
+
+    return (summary.groupby(keys, sort=True)
+            .agg(test_acc=("test_acc", "mean"), robust_acc=("robust_acc", "mean"),
+                 delta_x=("delta_x", "mean"), delta_p=("delta_p", "mean"),
+                 delta_x_se=("delta_x_se", mean_se), delta_p_se=("delta_p_se", mean_se),
+                 n_classes=("class", "nunique"), first_class=("class", "min"))
+            .reset_index())
+
+
+def _runs(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    order = {m: i for i, m in enumerate(_MODEL_ORDER)}
+    runs = frame[["dataset", "model"]].drop_duplicates().itertuples(index=False)
+    return sorted(((d, m) for d, m in runs), key=lambda r: (order.get(r[1], 99), r[1], r[0]))
+
+
+def draw(summary: pd.DataFrame) -> Figure:
+    """The figure from the concatenated ``{level}_summary.parquet`` tables."""
+    style.setup()
+    frame = per_epoch(summary)
+    runs = _runs(frame)
+    if not runs:
+        raise ValueError("summary table is empty: nothing to draw")
+    fig, axes = plt.subplots(len(runs), 4, figsize=(style.PAGE, 1.75 * len(runs) + 0.3),
+                             squeeze=False)
+    lo_epoch, hi_epoch = frame["epoch"].min(), frame["epoch"].max()
+    norm = plt.Normalize(lo_epoch, max(hi_epoch, lo_epoch + 1))
+    scatter = None
+    for row, (dataset, model) in enumerate(runs):
+        for col, level in enumerate(LEVELS):
+            ax_acc, ax_xp = axes[row, 2 * col], axes[row, 2 * col + 1]
+            d = frame[(frame.dataset == dataset) & (frame.model == model) & (frame.level == level)]
+            title = f"{model} / {dataset}, {level}"
+            if d.empty:
+                for ax in (ax_acc, ax_xp):
+                    ax.set_title(title)
+                    ax.text(0.5, 0.5, "not computed", ha="center", va="center",
+                            transform=ax.transAxes)
+                continue
+            ax_acc.plot(d.epoch, d.test_acc, "o-", ms=3, color="#1f77b4", label="TA")
+            ax_acc.plot(d.epoch, d.robust_acc, "s--", ms=3, color=style.ATTACK_COLORS["pgd"],
+                        label="RA (PGD)")
+            ax_acc.set_ylim(-0.03, 1.03)
+            ax_acc.set_xlabel("epoch")
+            ax_acc.set_ylabel("accuracy")
+            ax_acc.set_title(title)
+            ax_acc.legend(loc="best", frameon=False)
+
+            ax_xp.plot(d.delta_p, d.delta_x, "-", color="0.75", lw=0.8, zorder=1)
+            ax_xp.errorbar(d.delta_p, d.delta_x, xerr=d.delta_p_se, yerr=d.delta_x_se, fmt="none",
+                           ecolor="0.5", elinewidth=0.6, zorder=2)
+            scatter = ax_xp.scatter(d.delta_p, d.delta_x, c=d.epoch, cmap="viridis", norm=norm,
+                                    s=16, zorder=3, edgecolors="none")
+            n_classes = int(d.n_classes.max())
+            which = (f"Y = {int(d.first_class.iloc[0])}" if n_classes == 1
+                     else f"mean over {n_classes} classes")
+            ax_xp.set_title(f"{title}: {which}")
+            ax_xp.set_xlabel(r"$\Delta P_Y$")
+            ax_xp.set_ylabel(r"$\Delta X_Y$")
+    if scatter is not None:
+        fig.colorbar(scatter, ax=axes[:, [1, 3]].ravel().tolist(), label="epoch", shrink=0.8,
+                     aspect=30)
+    return fig

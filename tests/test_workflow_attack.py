@@ -1,0 +1,44 @@
+"""Attack stage through the Snakemake CLI on config/ci.yaml."""
+
+import pandas as pd
+import yaml
+from conftest import snakemake
+from test_workflow import planned_jobs
+
+COLUMNS = {"epoch", "attack", "eps", "alpha", "steps", "n", "clean_acc", "robust_acc",
+           "mean_linf", "mean_l0", "seconds", "dataset", "model", "seed", "level"}
+
+
+def test_attack_tables(ci_run):
+    cfg = yaml.safe_load((ci_run / "config" / "ci.yaml").read_text())
+    a = cfg["attacks"]
+    for dataset, models_ in cfg["experiments"].items():
+        for model in models_:
+            levels = ["pixel"] + (["feature"] if model in a["feature_models"] else [])
+            for level in levels:
+                df = pd.read_parquet(ci_run / f"results/attacks/{dataset}/{model}/seed0/{level}.parquet")
+                assert set(df.columns) == COLUMNS
+                assert len(df) == cfg["train"]["epochs"] * len(a["names"])
+                assert sorted(df["attack"].unique()) == sorted(a["names"])
+                n = df.set_index(["epoch", "attack"])["n"]
+                assert (n.xs("pgd", level="attack") == a["n_test"]).all()
+                assert (n.xs("sparsefool", level="attack") == a["settings"]["sparsefool"]["n"]).all()
+                if level == "pixel":
+                    assert (df["eps"] == a["eps"][dataset]).all()
+    for name in ("fig1", "fig2", "fig5"):
+        assert (ci_run / f"results/figures/{name}.pdf").stat().st_size > 1000
+        assert (ci_run / f"results/figures/{name}.png").stat().st_size > 1000
+    assert not list((ci_run / "results/attacks").rglob("*.partial.parquet"))
+
+
+def test_changing_an_attack_setting_reruns_attacks_and_figures_only(ci_run, tmp_path):
+    cfg = yaml.safe_load((ci_run / "config" / "ci.yaml").read_text())
+    cfg["attacks"]["settings"]["pgd"]["steps"] = 5
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    jobs = planned_jobs(snakemake(ci_run, "-n", "--configfile", str(changed)))
+    n_attack = sum(1 + (m in cfg["attacks"]["feature_models"])
+                   for ms in cfg["experiments"].values() for m in ms)
+    assert jobs["attack"] == n_attack
+    assert "fig2" in jobs
+    assert not {"train", "prepare_dataset", "attack_examples", "fig1"} & set(jobs)
