@@ -8,7 +8,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from upnn.attacks import attack
-from upnn.ifa import eval_mode, ifa_delta, ifa_step, ifa_trajectory
+from upnn.ifa import (
+    eval_mode,
+    ifa_delta,
+    ifa_delta_trajectory,
+    ifa_step,
+    ifa_trajectory,
+    subset_indices,
+)
 
 
 def _toy_data(n: int = 1024, seed: int = 0, dtype=torch.float32):
@@ -166,3 +173,27 @@ def test_trajectory(trained):
     # a zero budget attack leaves the accuracy unchanged
     zero = ifa_trajectory(model, x[:200], y[:200], 0.02, [0, 3], attack_eps=0.0)
     assert all(r["robust_accuracy"] == r["accuracy"] for r in zero)
+
+
+def test_delta_and_trajectory_in_one_pass_equal_the_separate_functions(trained):
+    model, x, y = trained
+    x, y = x[:300], y[:300]
+    its = [0, 2, 6]
+    delta, rows = ifa_delta_trajectory(model, x, y, 0.02, 8, its, attack_eps=0.1, batch_size=128)
+    ref, _ = ifa_delta(model, x, y, 0.02, 8, batch_size=128)
+    torch.testing.assert_close(delta, ref, rtol=0, atol=0)
+    assert rows == ifa_trajectory(model, x, y, 0.02, its, attack_eps=0.1, batch_size=128)
+    with pytest.raises(ValueError):
+        ifa_delta_trajectory(model, x, y, 0.02, 5, [0, 6], attack_eps=0.1)
+
+
+def test_subset_indices():
+    assert torch.equal(subset_indices(10, None, 0), torch.arange(10))
+    assert torch.equal(subset_indices(10, 50, 0), torch.arange(10))
+    a = subset_indices(1000, 100, 3)
+    assert len(a) == 100 and len(set(a.tolist())) == 100
+    assert torch.equal(a, a.sort().values) and torch.equal(a, subset_indices(1000, 100, 3))
+    assert a.max() > 500  # not just the head of the split
+    assert not torch.equal(a, subset_indices(1000, 100, 4))
+    with pytest.raises(ValueError, match="limit"):
+        subset_indices(10, 0, 0)

@@ -26,7 +26,15 @@ from torch import Tensor, nn
 
 from upnn.attacks import attack
 
-__all__ = ["eval_mode", "ifa_delta", "ifa_step", "ifa_trajectory", "input_gradient"]
+__all__ = [
+    "eval_mode",
+    "ifa_delta",
+    "ifa_delta_trajectory",
+    "ifa_step",
+    "ifa_trajectory",
+    "input_gradient",
+    "subset_indices",
+]
 
 
 @contextmanager
@@ -177,6 +185,48 @@ def _n_correct(model: nn.Module, x: Tensor, y: Tensor) -> int:
     return int((model(x).argmax(dim=1) == y).sum())
 
 
+def ifa_delta_trajectory(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    n_steps: int,
+    iterations: Sequence[int],
+    *,
+    clip: tuple[float, float] | None = None,
+    attack_eps: float,
+    batch_size: int = 1024,
+    progress: bool = False,
+) -> tuple[Tensor, list[dict]]:
+    """:func:`ifa_delta` and :func:`ifa_trajectory` in one pass over the N steps.
+
+    The pipeline needs both Delta_N of the training set and the TA/RA of the training set along
+    the way; computing them together halves the gradient evaluations.  ``iterations`` must lie in
+    [0, ``n_steps``].  Returns ``(delta, rows)`` exactly as the two functions do.
+    """
+    iterations = list(iterations)
+    wanted = _check_record_at(iterations, n_steps)
+    device = _device_of(model, x.device)
+    correct = dict.fromkeys(wanted, 0)
+    robust = dict.fromkeys(wanted, 0)
+    deltas: list[Tensor] = []
+    with eval_mode(model):
+        for sl in _chunks(len(x), batch_size, progress, "IFA"):
+            x0, yb = x[sl].to(device), y[sl].to(device)
+            xn_last, rec = _run_chunk(model, x0, yb, eps, n_steps, clip, wanted)
+            deltas.append((xn_last - x0).to(x.device))
+            for n, xn in rec.items():
+                correct[n] += _n_correct(model, xn, yb)
+                x_adv = attack("ifgsm", model, xn, yb, attack_eps, bounds=clip)
+                robust[n] += _n_correct(model, x_adv, yb)
+    total = max(len(x), 1)
+    rows = [
+        {"iteration": n, "accuracy": correct[n] / total, "robust_accuracy": robust[n] / total}
+        for n in iterations
+    ]
+    return (torch.cat(deltas) if deltas else torch.zeros_like(x)), rows
+
+
 def ifa_trajectory(
     model: nn.Module,
     x: Tensor,
@@ -202,21 +252,21 @@ def ifa_trajectory(
         ``iterations``.
     """
     iterations = list(iterations)
-    n_steps = max(iterations, default=0)
-    wanted = _check_record_at(iterations, n_steps)
-    device = _device_of(model, x.device)
-    correct = dict.fromkeys(wanted, 0)
-    robust = dict.fromkeys(wanted, 0)
-    with eval_mode(model):
-        for sl in _chunks(len(x), batch_size, progress, "IFA trajectory"):
-            yb = y[sl].to(device)
-            _, rec = _run_chunk(model, x[sl].to(device), yb, eps, n_steps, clip, wanted)
-            for n, xn in rec.items():
-                correct[n] += _n_correct(model, xn, yb)
-                x_adv = attack("ifgsm", model, xn, yb, attack_eps, bounds=clip)
-                robust[n] += _n_correct(model, x_adv, yb)
-    total = max(len(x), 1)
-    return [
-        {"iteration": n, "accuracy": correct[n] / total, "robust_accuracy": robust[n] / total}
-        for n in iterations
-    ]
+    _, rows = ifa_delta_trajectory(model, x, y, eps, max(iterations, default=0), iterations,
+                                   clip=clip, attack_eps=attack_eps, batch_size=batch_size,
+                                   progress=progress)
+    return rows
+
+
+def subset_indices(n: int, limit: int | None, seed: int) -> Tensor:
+    """Sorted indices of the ``limit`` images (all when None or >= n) that IFA runs on.
+
+    A seeded random subset (local generator), so the same (n, limit, seed) always picks the
+    same images and a smaller limit is not biased towards the start of the split.
+    """
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1 or None, got {limit}")
+    if limit is None or limit >= n:
+        return torch.arange(n)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[:limit].sort().values

@@ -19,26 +19,24 @@ def draw(table: pd.DataFrame, *, title: str = "", attacks: list[str] | None = No
         raise ValueError(f"attack table lacks columns {sorted(missing)}; needs {', '.join(COLUMNS)}")
     style.setup()
     attacks = attacks or list(dict.fromkeys(table["attack"]))
-    datasets = list(dict.fromkeys(table["dataset"]))
-    per_row = {d: list(dict.fromkeys(table.loc[table["dataset"] == d, "model"])) for d in datasets}
-    ncols = max(len(v) for v in per_row.values())
-    fig, axes = plt.subplots(len(datasets), ncols, squeeze=False, sharey=True,
-                             figsize=(min(style.PAGE, 1.9 * ncols + 0.4), 1.7 * len(datasets) + 0.5))
-    for r, dataset in enumerate(datasets):
-        for c in range(ncols):
-            ax = axes[r, c]
-            if c >= len(per_row[dataset]):
-                ax.set_visible(False)
-                continue
-            model = per_row[dataset][c]
-            panel = table[(table["dataset"] == dataset) & (table["model"] == model)]
-            _panel(ax, panel, attacks)
-            ax.set_title(f"{model} / {dataset}")
-            ax.set_xlabel("epoch")
-            if c == 0:
-                ax.set_ylabel("accuracy")
+    panels = list(dict.fromkeys(zip(table["dataset"], table["model"], strict=True)))
+    ncols = min(4, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, sharey=True,
+                             figsize=(min(style.PAGE, 1.75 * ncols + 0.5), 1.7 * nrows + 0.7))
+    for i, ax in enumerate(axes.flat):
+        if i >= len(panels):
+            ax.set_visible(False)
+            continue
+        dataset, model = panels[i]
+        panel = table[(table["dataset"] == dataset) & (table["model"] == model)]
+        _panel(ax, panel, attacks)
+        ax.set_title(f"{model} / {dataset}")
+        ax.set_xlabel("epoch")
+        if i % ncols == 0:
+            ax.set_ylabel("accuracy")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(8, len(labels)), frameon=False)
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, frameon=False)
     if title:
         fig.suptitle(title, fontsize=9)
     return fig
