@@ -19,6 +19,12 @@ include: "rules/train.smk"
 include: "rules/attack.smk"
 include: "rules/figures.smk"
 include: "rules/llm.smk"
+include: "rules/ifa.smk"
+include: "rules/pix2pix.smk"
+include: "rules/frequency.smk"
+include: "rules/uncertainty.smk"
+include: "rules/toy2d.smk"
+include: "rules/words.smk"
 
 
 rule all:

@@ -28,7 +28,8 @@ with log.to_file(sm.log[0]) as logger:
         model = models.load(Path(sm.input.checkpoints) / checkpoint_name(epoch), dev)
         pts, grid = conjugate.tsne_epoch(
             model, x, y, label=p["label"], eps=p["eps"], alpha=p["alpha"], steps=p["steps"],
-            perplexity=p["perplexity"], grid=p["grid"], k=p["k"], seed=seed, n_jobs=sm.threads)
+            perplexity=p["perplexity"], n_iter=p["n_iter"], early_iter=p["early_iter"],
+            grid=p["grid"], k=p["k"], seed=seed, n_jobs=sm.threads)
         flags = {"epoch": epoch, "final": epoch == p["final"], "evolution": epoch in p["epochs"]}
         points.append(pts.assign(**flags))
         grids.append(grid.assign(**flags))

@@ -8,6 +8,7 @@ fails the job at once with one line (on the console too) saying what to pre-fetc
 import sys
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
+
 from upnn import device, io, llm, log
 
 sm = snakemake  # noqa: F821

@@ -27,7 +27,7 @@ with log.to_file(sm.log[0]) as logger:
         model = models.load(Path(sm.input.checkpoints) / checkpoint_name(epoch), dev)
         frame, acc = conjugate.evaluate_checkpoint(
             model, level, train, test, classes=p["classes"], n_dims=p["n_dims"],
-            method=p["method"], n_points=p["n_points"], head=p.get("head"), seed=seed,
+            method=p["method"], n_points=p["n_points"], head=p.get("head"), n_test=p["n_test"], seed=seed,
             batch_size=batch_size, **p["attack"])
         frame.insert(0, "epoch", epoch)
         packets.append(frame)

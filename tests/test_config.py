@@ -63,3 +63,18 @@ def test_paper_config_has_the_papers_settings():
     assert set(cfg["experiments"]["cifar10"]) == {"cnn4", "resnet9", "googlenet"}
     assert cfg["train"]["epochs"] == 50
     assert all(m["width"] == 1.0 for m in cfg["models"].values())
+
+
+def test_llm_block_is_closed_and_off_by_default():
+    assert C.load_yaml(ROOT / "config" / "config.yaml")["llm"]["enabled"] is False
+    assert C.load_yaml(ROOT / "config" / "ci.yaml")["llm"]["enabled"] is False
+    msg = check_mutated(lambda c: c["llm"].update(conditions=["none", "pgd"]))
+    assert "'pgd'" in msg and "none, random, fgsm, bim" in msg
+    msg = check_mutated(lambda c: c["llm"].update(epsilonn=0.1))
+    assert "unknown key 'epsilonn' in llm" in msg
+
+
+def test_llm_slug():
+    assert C.llm_slug("TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T") == \
+        "TinyLlama--TinyLlama-1.1B-intermediate-step-1431k-3T"
+    assert C.llm_slug(str(ROOT / "tests" / "data" / "llm")) == "llm"

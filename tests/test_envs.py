@@ -12,3 +12,16 @@ def test_conda_env_pins_equal_pyproject():
     assert set(pip) == project
     assert "python=3.11" in env["dependencies"] and "conda-forge" in env["channels"]
     assert all("==" in p for p in project)
+
+
+def test_llm_conda_env_pins_equal_pyproject_plus_llm_extra():
+    """envs/llm.yaml (rule llm_eval) = the project's pins + the exact pins of the `llm` extra."""
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        project = tomllib.load(fh)["project"]
+    wanted = set(project["dependencies"]) | set(project["optional-dependencies"]["llm"])
+    env = yaml.safe_load((ROOT / "envs" / "llm.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert set(pip) == wanted, (f"envs/llm.yaml: add {sorted(wanted - set(pip))}, "
+                                f"remove {sorted(set(pip) - wanted)}")
+    assert "python=3.11" in env["dependencies"]
+    assert all("==" in p for p in project["optional-dependencies"]["llm"])

@@ -11,6 +11,7 @@ from upnn.pix2pix import (
     CombinedNet,
     PatchDiscriminator,
     UNetGenerator,
+    fingerprint,
     l1_error,
     load_generator,
     make_optimizers,
@@ -155,3 +156,11 @@ def test_train_pix2pix_resume_equals_uninterrupted(tmp_path):
     assert again == resumed  # already done: nothing retrained
     with pytest.raises(ValueError, match="seed"):
         train_pix2pix(x, delta, epochs=4, checkpoint_dir=tmp_path / "b", **{**kw, "seed": 8})
+
+
+def test_fingerprint_changes_with_data_and_settings():
+    x, delta = _pairs(4, 0)
+    a = fingerprint(x, delta, epochs=3, base=8)
+    assert a == fingerprint(x.clone(), delta.clone(), base=8, epochs=3)
+    assert a != fingerprint(x, delta * 2, epochs=3, base=8)
+    assert a != fingerprint(x, delta, epochs=3, base=16)

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import ROOT, SNAKEMAKE, copy_workflow, snakemake
 from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+from snakemake_executor_plugin_slurm.utils import set_gres_string
 
 from upnn import io
 
@@ -120,7 +121,6 @@ def test_workflow_runs_through_slurm_like_a_local_run(slurm_env, ci_run, tmp_pat
     stats = out.split("Job stats:")[1].split("total")[0]
     planned = sum(int(n) for n in re.findall(r"^\w+\s+(\d+)\s*$", stats, re.M))
     assert len(submitted) == planned, out
-    assert "localrule" not in out, out
     jobs = _sacct(slurm_env, list(submitted.values()))
     assert set(jobs) == set(submitted.values()), jobs
     assert len({j["JobName"] for j in jobs.values()}) == 1  # all of this run (its run uuid)
@@ -166,33 +166,47 @@ def _dry_run_jobs(out: str) -> list[SimpleNamespace]:
 
 
 def _sbatch(job: SimpleNamespace) -> str:
+    """The sbatch call the plugin would make for this job (as in its run_job)."""
     params = {"run_uuid": "x", "slurm_logfile": "x.log", "comment_str": "x", "account": "",
               "partition": "", "workdir": "."}
-    return get_submit_command(job, params)
+    return get_submit_command(job, params) + set_gres_string(job)
+
+
+def _gpu_rules() -> set[str]:
+    """Rules whose definition in rules/*.smk declares a `gpu` resource."""
+    found = set()
+    for smk in (ROOT / "rules").glob("*.smk"):
+        blocks = re.split(r"^\s*(?:rule|checkpoint) (\w+)(?: as \w+)?:", smk.read_text(), flags=re.M)
+        found |= {name for name, body in zip(blocks[1::2], blocks[2::2], strict=True)
+                  if re.search(r"^\s+gpu\s*=", body, re.M)}
+    return found
 
 
 def test_paper_dry_run_lists_the_dag_with_gpus_on_gpu_rules(tmp_path):
     wd = copy_workflow(tmp_path / "wf")
     proc = snakemake(wd, "-n", "--profile", "profiles/slurm", "--configfile", "config/paper.yaml")
-    jobs = _dry_run_jobs(proc.stdout + proc.stderr)
+    out = proc.stdout + proc.stderr
+    jobs = _dry_run_jobs(out)
     rules = {j.rule for j in jobs}
     assert {"download_dataset", "prepare_dataset", "train", "attack", "fig2"} <= rules, rules
-    stats = (proc.stdout + proc.stderr).split("Job stats:")[1].split("total")[0]
+    stats = out.split("Job stats:")[1].split("total")[0]
     for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", stats, re.M):
         assert sum(j.rule == rule for j in jobs) == int(n), rule
+    gpu_rules = _gpu_rules()
+    assert {"train", "attack"} <= gpu_rules, gpu_rules
     for job in jobs:
         if job.local or job.rule == "all":
             assert job.rule in ("download_dataset", "all"), job  # downloads run on the login node
             continue
         sbatch = _sbatch(job)
-        if job.rule in ("train", "attack", "attack_examples"):
+        if job.rule in gpu_rules:  # paper.yaml says device: auto, so every GPU rule asks for one
             assert job.resources["gpu"] == 1, job
             assert "--gpus=1" in sbatch, sbatch
         else:
             assert not job.resources.get("gpu"), job
             assert "--gpus" not in sbatch, sbatch
         assert f"--mem {job.resources['mem_mb']}" in sbatch and " -t " in sbatch, sbatch
-    # a GPU model (docs/slurm.md: --set-resources train:gpu_model=a100) and the CPU config
+    # a GPU model (docs/slurm.md: --set-resources train:gpu_model=a100), and gpu=0
     train = next(j for j in jobs if j.rule == "train")
     train.resources["gpu_model"] = "a100"
     assert "--gpus=a100:1" in _sbatch(train)

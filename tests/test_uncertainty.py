@@ -13,6 +13,7 @@ from upnn.uncertainty import (
     choose_dims,
     moments_from_samples,
     network_moments,
+    network_moments_classes,
     network_moments_pointwise,
     packet_moments,
     sample_points,
@@ -273,6 +274,29 @@ def test_network_moments_varies_the_right_element():
     )
     assert r["sigma_p"][0] == 0 and r["sigma_p"][1] > 0
     assert r["sigma_x"][0] == pytest.approx(1 / math.sqrt(12), rel=1e-6)
+
+
+@pytest.mark.parametrize("method", ["mc", "quadrature"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_network_moments_classes_equals_one_label_at_a_time(case, method):
+    """The forward-mode all-labels path gives, per label, what network_moments gives."""
+    build, shape, _ = CASES[case]
+    model = build()
+    model.train()
+    x_base = torch.rand(shape, generator=torch.Generator().manual_seed(2))
+    dims = choose_dims(x_base.numel(), 4, seed=5)
+    lo, hi = torch.full((4,), -0.5), torch.ones(4)
+    classes = [2, 0, 1]
+    kw = dict(method=method, n_points=16, seed=3)
+    many = network_moments_classes(model, x_base, classes, dims, lo, hi, batch_size=7, **kw)
+    assert model.training
+    assert all(p.grad is None for p in model.parameters())
+    for i, label in enumerate(classes):
+        one = network_moments(model, x_base, label, dims, lo, hi, **kw)
+        assert set(one) == set(many)
+        for k in one:
+            assert many[k].shape == (3, 4)
+            torch.testing.assert_close(many[k][i], one[k], rtol=1e-5, atol=1e-7, equal_nan=True)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

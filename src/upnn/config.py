@@ -127,3 +127,22 @@ def attack_jobs(config: Mapping[str, Any]) -> list[tuple[str, str, int, str]]:
     a = config["attacks"]
     return [(d, m, s, lv) for d, m, s in runs(config) for lv in a["levels"]
             if lv == "pixel" or m in a["feature_models"]]
+
+
+def llm_slug(model: str) -> str:
+    """The name of ``results/llm/{slug}.parquet``: a hub id "org/name" gives "org--name" (as in
+    the Hugging Face cache), an existing local folder its own name."""
+    import re
+
+    path = Path(model).expanduser()
+    name = path.resolve().name if path.exists() else model.strip("/").replace("/", "--")
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+
+
+def llm_task_files(config: Mapping[str, Any]) -> list[str]:
+    """The YAML / JSONL / Python files under ``llm.include_path`` (locally defined lm-eval tasks):
+    inputs of the LLM stage, so that editing a task reruns it."""
+    root = (config.get("llm") or {}).get("include_path")
+    if not root:
+        return []
+    return sorted(str(p) for ext in ("yaml", "jsonl", "py") for p in Path(root).glob(f"*.{ext}"))

@@ -48,10 +48,26 @@ def check_level(level: str) -> str:
     return level
 
 
+def split_head(head: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """(prefix, rest) of a head: its leading parameter-free modules (pooling, flatten) and the
+    learnable remainder. The feature level works on the prefix's output, the input of the head's
+    first learnable layer (for resnet9 the pooled vector, not the map before its max pool, where
+    one element alone rarely moves the loss)."""
+    if not isinstance(head, nn.Sequential):
+        return nn.Identity(), head
+    mods = list(head)
+    n = 0
+    while n < len(mods) and not any(True for _ in mods[n].parameters()):
+        n += 1
+    return nn.Sequential(*mods[:n]), nn.Sequential(*mods[n:])
+
+
 @torch.no_grad()
 def extract_features(model: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
-    """``model.features(x)`` in eval mode, in chunks (the model's flags are restored)."""
-    return predict(model.features, x, batch_size)
+    """The feature-level inputs: ``model.features(x)`` then the head's parameter-free prefix
+    (:func:`split_head`), in eval mode, in chunks (the model's flags are restored)."""
+    prefix, _ = split_head(model.head)
+    return predict(nn.Sequential(model.features, prefix), x, batch_size)
 
 
 def feature_box(f_train: Tensor) -> tuple[Tensor, Tensor]:
@@ -238,15 +254,19 @@ def evaluate_checkpoint(
     alpha: float,
     steps: int,
     head: Mapping[str, float] | None = None,
+    n_test: int | None = None,
     seed: int = 0,
     batch_size: int = 8192,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """One checkpoint at one level: the :func:`packets` table and {test_acc, robust_acc}.
 
+    TA and RA are measured on a seeded subset of ``n_test`` test images (None: all of them).
     ``head`` (feature level): {epochs, lr, batch_size} of :func:`retrain_head`.
     """
     check_level(level)
     (x_tr, y_tr), (x_te, y_te) = train, test
+    keep = subset(len(y_te), n_test, seed=seed).to(y_te.device)
+    x_te, y_te = x_te[keep], y_te[keep]
     if level == "pixel":
         net, x_base, lo, hi = model, x_tr.mean(dim=0), 0.0, 1.0
         box = None
@@ -256,7 +276,7 @@ def evaluate_checkpoint(
         f_tr, f_te = extract_features(model, x_tr), extract_features(model, x_te)
         lo, hi = feature_box(f_tr)
         h = dict(head or {})
-        net = retrain_head(model.head, f_tr, y_tr, epochs=int(h.get("epochs", 5)),
+        net = retrain_head(split_head(model.head)[1], f_tr, y_tr, epochs=int(h.get("epochs", 5)),
                            lr=float(h.get("lr", 1e-3)), batch_size=int(h.get("batch_size", 128)),
                            seed=seed)
         x_base, box, inputs = f_tr.mean(dim=0), (lo, hi), f_te
@@ -309,6 +329,8 @@ def tsne_epoch(
     alpha: float,
     steps: int,
     perplexity: float = 30.0,
+    n_iter: int = 500,
+    early_iter: int = 250,
     grid: int = 100,
     k: int = 10,
     seed: int = 0,
@@ -317,7 +339,8 @@ def tsne_epoch(
     """Companion Fig. 1 for one checkpoint: (points, grid) tables.
 
     The flattened ``model.features`` of the clean images x are embedded with openTSNE (PCA
-    initialisation, ``seed``); PGD examples (pixel level, ``eps``/``alpha``/``steps``) go through
+    initialisation, ``seed``, ``early_iter`` early-exaggeration then ``n_iter`` iterations:
+    openTSNE's defaults are 250 and 500); PGD examples (pixel level, ``eps``/``alpha``/``steps``) go through
     the same features and are placed into that map with ``TSNEEmbedding.transform``, which
     optimises only the new points against the fixed clean embedding. Points: kind (clean /
     attacked), index, label, pred, conf (softmax probability of ``label``), tx, ty. Grid:
@@ -336,7 +359,8 @@ def tsne_epoch(
             "pred": logits.argmax(1).cpu().numpy(),
             "conf": logits.softmax(1)[:, label].double().cpu().numpy()}))
     perplexity = min(perplexity, max(1.0, (len(y) - 1) / 3))
-    emb = TSNE(perplexity=perplexity, random_state=seed, n_jobs=n_jobs).fit(feats[0])
+    emb = TSNE(perplexity=perplexity, n_iter=n_iter, early_exaggeration_iter=early_iter,
+               random_state=seed, n_jobs=n_jobs).fit(feats[0])
     placed = emb.transform(feats[1])
     for frame, xy in zip(frames, (np.asarray(emb), np.asarray(placed)), strict=True):
         frame["tx"], frame["ty"] = xy[:, 0], xy[:, 1]

@@ -144,9 +144,12 @@ def _truthy(value: str | None) -> bool:
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """False when ``HF_HUB_OFFLINE`` is set or the hub's host cannot be reached within ``timeout``."""
+    """False when ``HF_HUB_OFFLINE`` is set or the hub's host cannot be reached within ``timeout``
+    (True behind an HTTPS proxy, which only the libraries themselves can use)."""
     if _truthy(os.environ.get("HF_HUB_OFFLINE")) or _truthy(os.environ.get("TRANSFORMERS_OFFLINE")):
         return False
+    if os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy"):
+        return True
     url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
     try:
         socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
@@ -186,7 +189,7 @@ def missing_model_files(model: str, cache_dir: str | Path | None = None) -> list
 
 
 def task_manager(tasks: Sequence[str], include_path: str | Path | None = None):
-    """lm-eval's TaskManager; without its ~12,000 built-in task configs (slow to index) when every
+    """lm-eval's TaskManager; without its ~14,000 built-in task YAMLs (slow to index) when every
     task is found under ``include_path``."""
     from lm_eval.tasks import TaskManager
 

@@ -13,6 +13,8 @@ classifier(X + G(X)), differentiable end to end (white-box attacks see through G
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import re
@@ -29,6 +31,7 @@ from upnn.ifa import eval_mode
 __all__ = [
     "CombinedNet",
     "PatchDiscriminator",
+    "fingerprint",
     "UNetGenerator",
     "l1_error",
     "load_generator",
@@ -309,6 +312,21 @@ def _atomic_save(obj: dict, path: Path) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def fingerprint(x: Tensor, delta: Tensor, **settings: object) -> str:
+    """Hash of the training pairs (X_0, Delta) and the settings of a run.
+
+    ``train_pix2pix`` resumes from whatever checkpoints its folder holds and only checks a few
+    settings; a caller that reuses a work folder across runs stores this hash beside the
+    checkpoints and clears the folder when it changes (e.g. Delta_N recomputed with other IFA
+    settings but the same number of images).
+    """
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for t in (x, delta):
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> UNetGenerator:

@@ -49,7 +49,7 @@ class ToyConfig:
     lr: float = 1e-3
     attack: str = "pgd"
     eps: float = 0.1
-    attack_steps: int = 10
+    attack_steps: int | None = 4  # None: the attack's default
     n_points: int = 64  # quadrature points along x1
     landscape_epochs: tuple[int, ...] = (100, 200, 500)
     grid: int = 41
@@ -72,13 +72,18 @@ class ToyConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ToyConfig:
         """From the config's ``toy2d`` block (nested ``attack`` and ``landscape`` dicts)."""
-        d = dict(d)
-        attack = dict(d.pop("attack", {}))
-        landscape = dict(d.pop("landscape", {}))
-        flat = {**d, **{k: v for k, v in (("attack", attack.get("name")), ("eps", attack.get("eps")),
-                                          ("attack_steps", attack.get("steps")),
-                                          ("landscape_epochs", landscape.get("epochs")),
-                                          ("grid", landscape.get("grid"))) if v is not None}}
+        flat = dict(d)
+        for block, keys in (("attack", {"name": "attack", "eps": "eps", "steps": "attack_steps"}),
+                            ("landscape", {"epochs": "landscape_epochs", "grid": "grid"})):
+            sub = flat.pop(block, None)
+            if isinstance(sub, Mapping):
+                bad = sorted(set(sub) - set(keys))
+                if bad:
+                    raise ValueError(f"unknown toy2d.{block} setting(s) {bad}; "
+                                     f"allowed: {', '.join(keys)}")
+                flat.update({keys[k]: v for k, v in sub.items()})
+            elif sub is not None:
+                flat[block] = sub
         allowed = set(cls.__dataclass_fields__)
         bad = sorted(set(flat) - allowed)
         if bad:

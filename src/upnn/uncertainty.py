@@ -356,7 +356,9 @@ def network_moments_classes(
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), fwAD.dual_level():
+        with torch.no_grad(), fwAD.dual_level(), warnings.catch_warnings():
+            # torch's first make_dual registers jvp decompositions through torch.jit.script
+            warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
             for start in range(0, total, batch_size):
                 stop = min(start + batch_size, total)
                 rows = torch.arange(stop - start, device=device)

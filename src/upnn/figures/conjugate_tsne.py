@@ -2,9 +2,10 @@
 
 (A) the final net's map: the plane shaded by the predicted class of the nearest embedded clean
 points (a k-nearest-neighbour vote on a grid), points coloured by their true label; (B) the same
-map with the attacked images placed into it; (C, D) at the chosen epochs, each in that epoch's own
-map, the plane shaded by the net's confidence in the target class (class 8 in the paper), its 0.5
-contour drawn, with the clean (C) and the attacked (D) images, the target class highlighted.
+map with the attacked images placed into it, coloured by the class the net now predicts; (C, D)
+at the chosen epochs, each in that epoch's own map, the plane shaded by the net's confidence in
+the target class (class 8 in the paper), its 0.5 contour drawn, with the clean (C) and the
+attacked (D) images, the target class highlighted.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ def _image(grid: pd.DataFrame, column: str) -> tuple[np.ndarray, list[float]]:
     return table.to_numpy(float), [xs.min(), xs.max(), ys.min(), ys.max()]
 
 
-def _scatter_labels(ax: plt.Axes, pts: pd.DataFrame) -> None:
-    colors = [CLASS_COLORS[int(c) % 10] for c in pts["label"]]
+def _scatter_classes(ax: plt.Axes, pts: pd.DataFrame, column: str) -> None:
+    colors = [CLASS_COLORS[int(c) % 10] for c in pts[column]]
     ax.scatter(pts.tx, pts.ty, c=colors, s=4, linewidths=0.2, edgecolors="k")
 
 
@@ -84,13 +85,16 @@ def draw(points: pd.DataFrame, grid: pd.DataFrame, target_class: int | None = No
 
     fp, fg = points[points.epoch == final], grid[grid.epoch == final]
     clean, adv = fp[fp.kind == "clean"], fp[fp.kind == "attacked"]
-    for key, pts, what in (("A", clean, "clean"), ("B", adv, "attacked (PGD)")):
+    for key, pts, what, column in (("A", clean, "clean, true label", "label"),
+                                   ("B", adv, "PGD-attacked, predicted class", "pred")):
         _class_map(ax[key], fg)
-        _scatter_labels(ax[key], pts)
-        ax[key].set_title(f"({key}) epoch {final}, {what}: accuracy {_accuracy(pts):.2f}")
+        _scatter_classes(ax[key], pts, column)
+        ax[key].set_title(f"({key}) epoch {final}, {what}")
+        ax[key].text(0.02, 0.02, f"accuracy {_accuracy(pts):.2f}", transform=ax[key].transAxes,
+                     fontsize=6, ha="left", va="bottom")
     handles = [plt.Line2D([], [], ls="", marker="o", ms=4, color=CLASS_COLORS[c], label=str(c))
                for c in range(10)]
-    ax["B"].legend(handles=handles, title="true label", loc="center left",
+    ax["B"].legend(handles=handles, title="class", loc="center left",
                    bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=6, title_fontsize=6)
 
     im = None
@@ -105,7 +109,9 @@ def draw(points: pd.DataFrame, grid: pd.DataFrame, target_class: int | None = No
             a.scatter(target.tx, target.ty, s=4, c="#d62728", linewidths=0,
                       label=f"true {target_class}")
             hit = float((target.pred == target_class).mean()) if len(target) else float("nan")
-            a.set_title(f"({row}) epoch {epoch}, {what}: {target_class}s kept {hit:.2f}")
+            a.set_title(f"({row}) epoch {epoch}, {what}")
+            a.text(0.02, 0.02, f"{target_class}s still {target_class}: {hit:.2f}",
+                   transform=a.transAxes, fontsize=6, ha="left", va="bottom")
     if im is not None:
         fig.colorbar(im, ax=[ax[f"D{i}"] for i in range(n)] + [ax[f"C{i}"] for i in range(n)],
                      label=f"confidence in class {target_class}", shrink=0.6, aspect=30)

@@ -46,6 +46,9 @@ def _runs(frame: pd.DataFrame) -> list[tuple[str, str]]:
     return sorted(((d, m) for d, m in runs), key=lambda r: (order.get(r[1], 99), r[1], r[0]))
 
 
+COLUMN_TITLES = ("TA and RA", r"$\Delta X_Y$ vs $\Delta P_Y$")
+
+
 def draw(summary: pd.DataFrame) -> Figure:
     """The figure from the concatenated ``{level}_summary.parquet`` tables."""
     style.setup()
@@ -53,19 +56,21 @@ def draw(summary: pd.DataFrame) -> Figure:
     runs = _runs(frame)
     if not runs:
         raise ValueError("summary table is empty: nothing to draw")
-    fig, axes = plt.subplots(len(runs), 4, figsize=(style.PAGE, 1.75 * len(runs) + 0.3),
+    fig, axes = plt.subplots(len(runs), 4, figsize=(style.PAGE, 1.7 * len(runs) + 0.4),
                              squeeze=False)
     lo_epoch, hi_epoch = frame["epoch"].min(), frame["epoch"].max()
     norm = plt.Normalize(lo_epoch, max(hi_epoch, lo_epoch + 1))
     scatter = None
+    for col, level in enumerate(LEVELS):
+        for j, title in enumerate(COLUMN_TITLES):
+            axes[0, 2 * col + j].set_title(f"{level}: {title}")
     for row, (dataset, model) in enumerate(runs):
         for col, level in enumerate(LEVELS):
             ax_acc, ax_xp = axes[row, 2 * col], axes[row, 2 * col + 1]
             d = frame[(frame.dataset == dataset) & (frame.model == model) & (frame.level == level)]
-            title = f"{model} / {dataset}, {level}"
+            ax_acc.set_ylabel(f"{model} / {dataset}\naccuracy" if col == 0 else "accuracy")
             if d.empty:
                 for ax in (ax_acc, ax_xp):
-                    ax.set_title(title)
                     ax.text(0.5, 0.5, "not computed", ha="center", va="center",
                             transform=ax.transAxes)
                 continue
@@ -74,22 +79,21 @@ def draw(summary: pd.DataFrame) -> Figure:
                         label="RA (PGD)")
             ax_acc.set_ylim(-0.03, 1.03)
             ax_acc.set_xlabel("epoch")
-            ax_acc.set_ylabel("accuracy")
-            ax_acc.set_title(title)
-            ax_acc.legend(loc="best", frameon=False)
+            if row == 0:
+                ax_acc.legend(loc="lower right", frameon=False)
 
             ax_xp.plot(d.delta_p, d.delta_x, "-", color="0.75", lw=0.8, zorder=1)
             ax_xp.errorbar(d.delta_p, d.delta_x, xerr=d.delta_p_se, yerr=d.delta_x_se, fmt="none",
-                           ecolor="0.5", elinewidth=0.6, zorder=2)
+                           ecolor="0.6", elinewidth=0.5, zorder=2)
             scatter = ax_xp.scatter(d.delta_p, d.delta_x, c=d.epoch, cmap="viridis", norm=norm,
                                     s=16, zorder=3, edgecolors="none")
             n_classes = int(d.n_classes.max())
             which = (f"Y = {int(d.first_class.iloc[0])}" if n_classes == 1
-                     else f"mean over {n_classes} classes")
-            ax_xp.set_title(f"{title}: {which}")
+                     else f"mean over {n_classes} classes Y")
+            ax_xp.text(0.03, 0.97, which, transform=ax_xp.transAxes, ha="left", va="top",
+                       fontsize=6)
             ax_xp.set_xlabel(r"$\Delta P_Y$")
             ax_xp.set_ylabel(r"$\Delta X_Y$")
     if scatter is not None:
-        fig.colorbar(scatter, ax=axes[:, [1, 3]].ravel().tolist(), label="epoch", shrink=0.8,
-                     aspect=30)
+        fig.colorbar(scatter, ax=axes.ravel().tolist(), label="epoch", shrink=0.6, aspect=30)
     return fig

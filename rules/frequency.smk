@@ -1,0 +1,63 @@
+# High-frequency ratio of the one-step IFA perturbation Δ₁ against test accuracy (arXiv 2205.01493
+# v3 Fig. 7), from the classifier checkpoints the training stage already wrote (no extra
+# training). Config: the `frequency` block. Tables and choices: docs/ifa.md.
+
+FREQUENCY_DATASETS = frequency_datasets()
+
+
+# One job for every dataset: the work per checkpoint is one gradient step on the test set.
+rule frequency:
+    input:
+        tests=expand("results/data/{dataset}/test.parquet", dataset=FREQUENCY_DATASETS),
+        checkpoints=frequency_inputs("checkpoints"),
+        tables=frequency_inputs("tables"),
+    output:
+        expand("results/frequency/{dataset}.parquet", dataset=FREQUENCY_DATASETS),
+    params:
+        runs=[{**r, "dataset": d} for d in FREQUENCY_DATASETS for r in frequency_runs(d)],
+        datasets=FREQUENCY_DATASETS,
+        settings=lambda w: canonical(
+            {k: v for k, v in FREQUENCY.items() if k not in ("models", "epochs")}
+        ),
+    log:
+        "logs/frequency/frequency.log",
+    benchmark:
+        "benchmarks/frequency/frequency.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=GPU,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/frequency.py"
+
+
+rule ifa_frequency_figure:
+    input:
+        expand("results/frequency/{dataset}.parquet", dataset=FREQUENCY_DATASETS),
+    output:
+        pdf=report(
+            "results/figures/ifa_frequency.pdf",
+            caption="../report/ifa_frequency.rst",
+            category="IFA",
+        ),
+        png="results/figures/ifa_frequency.png",
+    params:
+        figure="ifa_frequency",
+    log:
+        "logs/figures/ifa_frequency.log",
+    benchmark:
+        "benchmarks/figures/ifa_frequency.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/figure_ifa.py"
+
+
+if FREQUENCY_DATASETS:
+    TARGETS += ["results/figures/ifa_frequency.pdf", "results/figures/ifa_frequency.png"]

@@ -1,0 +1,126 @@
+# Iterative FGSM augmentation (arXiv 2205.01493 v2/v3): Δ_N targets, the IFA trajectory (v3 Fig. 3)
+# and the combined classifier TCL = CL(x + G(x)) (v3 Fig. 6). Pix2Pix training: rules/pix2pix.smk.
+# Config: the `ifa` block. Tables and choices: docs/ifa.md.
+
+
+wildcard_constraints:
+    epoch=r"\d+",
+
+
+include: "ifa_common.smk"
+
+
+IFA_RUNS = ifa_runs()
+
+
+rule ifa:
+    input:
+        train="results/data/{dataset}/train.parquet",
+        test="results/data/{dataset}/test.parquet",
+        table="results/train/{dataset}/{model}/seed{seed}.parquet",
+        checkpoints="results/checkpoints/{dataset}/{model}/seed{seed}",
+    output:
+        train=f"{IFA_DIR}/train.parquet",
+        test=f"{IFA_DIR}/test.parquet",
+        trajectory=f"{IFA_DIR}/trajectory.parquet",
+    params:
+        settings=ifa_settings,
+    log:
+        "logs/ifa/{dataset}/{model}/seed{seed}/epoch{epoch}.log",
+    benchmark:
+        "benchmarks/ifa/{dataset}/{model}/seed{seed}/epoch{epoch}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=GPU,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/ifa.py"
+
+
+rule ifa_summary:
+    input:
+        classifiers=ifa_paths("results/checkpoints/{dataset}/{model}/seed{seed}"),
+        generators=ifa_paths(PIX2PIX_DIR),
+        losses=ifa_paths(f"{PIX2PIX_DIR}.parquet"),
+        ifa_tests=ifa_paths(f"{IFA_DIR}/test.parquet"),
+        tests=ifa_paths("results/data/{dataset}/test.parquet"),
+    output:
+        "results/ifa/summary.parquet",
+    params:
+        runs=[
+            {"dataset": d, "model": m, "seed": s, "n_epoch": e} for d, m, s, e in IFA_RUNS
+        ],
+        settings=lambda w: canonical(
+            {
+                "attack_eps": IFA["attack_eps"],
+                "batch_size": IFA["batch_size"],
+                "pix2pix_epochs": IFA["pix2pix"]["epochs"],
+            }
+        ),
+    log:
+        "logs/ifa/summary.log",
+    benchmark:
+        "benchmarks/ifa/summary.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=GPU,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/ifa_summary.py"
+
+
+rule ifa_pix2pix_figure:
+    input:
+        "results/ifa/summary.parquet",
+    output:
+        pdf=report(
+            "results/figures/ifa_pix2pix.pdf",
+            caption="../report/ifa_pix2pix.rst",
+            category="IFA",
+        ),
+        png="results/figures/ifa_pix2pix.png",
+    params:
+        figure="ifa_pix2pix",
+    log:
+        "logs/figures/ifa_pix2pix.log",
+    benchmark:
+        "benchmarks/figures/ifa_pix2pix.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/figure_ifa.py"
+
+
+use rule ifa_pix2pix_figure as ifa_training_figure with:
+    input:
+        ifa_paths(f"{IFA_DIR}/trajectory.parquet"),
+    output:
+        pdf=report(
+            "results/figures/ifa_training.pdf",
+            caption="../report/ifa_training.rst",
+            category="IFA",
+        ),
+        png="results/figures/ifa_training.png",
+    params:
+        figure="ifa_training",
+    log:
+        "logs/figures/ifa_training.log",
+    benchmark:
+        "benchmarks/figures/ifa_training.tsv"
+
+
+if IFA_RUNS:
+    TARGETS += [
+        f"results/figures/{name}.{ext}"
+        for name in ("ifa_pix2pix", "ifa_training")
+        for ext in ("pdf", "png")
+    ]

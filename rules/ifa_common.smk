@@ -1,0 +1,73 @@
+# Helpers of the IFA stage (rules/ifa.smk, rules/pix2pix.smk, rules/frequency.smk): which
+# (dataset, model, seed, N_epoch) runs exist and what each rule's params are.
+
+
+IFA = config.get("ifa")
+
+
+def trained_epochs(model):
+    """The epochs whose classifier checkpoints the training stage writes for ``model``."""
+    return set(range(1, upnn_config.epochs(config, model) + 1))
+
+
+def ifa_runs():
+    """(dataset, model, seed, N_epoch) of every IFA target: the trained runs of ``ifa.models``
+    at the configured N_epoch that were trained (``ifa.epochs`` ∩ the trained epochs)."""
+    if not IFA:
+        return []
+    return [
+        (d, m, s, e)
+        for d, m, s in RUNS
+        if m in IFA["models"]
+        for e in sorted(set(IFA["epochs"]) & trained_epochs(m))
+    ]
+
+
+IFA_DIR = "results/ifa/{dataset}/{model}/seed{seed}/epoch{epoch}"
+PIX2PIX_DIR = "results/pix2pix/{dataset}/{model}/seed{seed}/epoch{epoch}"
+
+
+def ifa_paths(pattern):
+    return [
+        pattern.format(dataset=d, model=m, seed=s, epoch=e) for d, m, s, e in ifa_runs()
+    ]
+
+
+def ifa_settings(wildcards):
+    """What Δ_N and the trajectory depend on (not the Pix2Pix or TCL-only settings)."""
+    keep = ("eps", "steps", "clip", "trajectory", "attack_eps", "limit_train", "limit_test",
+            "batch_size")
+    return canonical({k: IFA[k] for k in keep})
+
+
+FREQUENCY = config.get("frequency")
+
+
+def frequency_runs(dataset):
+    """[{model, seed, epochs}] of ``dataset``: the trained runs of ``frequency.models`` with
+    the configured epochs that were trained (``frequency.epochs`` ∩ the trained epochs)."""
+    if not FREQUENCY:
+        return []
+    runs = []
+    for d, m, s in RUNS:
+        epochs = sorted(set(FREQUENCY["epochs"]) & trained_epochs(m))
+        if d == dataset and m in FREQUENCY["models"] and epochs:
+            runs.append({"model": m, "seed": s, "epochs": epochs})
+    return runs
+
+
+def frequency_datasets():
+    return [d for d in DATASETS if frequency_runs(d)]
+
+
+def frequency_inputs(kind):
+    """The training outputs the frequency runs need, in the order of the rule's ``runs`` param."""
+    pattern = {
+        "checkpoints": "results/checkpoints/{d}/{m}/seed{s}",
+        "tables": "results/train/{d}/{m}/seed{s}.parquet",
+    }[kind]
+    return [
+        pattern.format(d=d, m=r["model"], s=r["seed"])
+        for d in frequency_datasets()
+        for r in frequency_runs(d)
+    ]

@@ -1,0 +1,29 @@
+# Pix2Pix (Isola et al. 2017) learning X_0 → Δ_N of one IFA target (arXiv 2205.01493 v2): one job
+# per (dataset, model, seed, N_epoch) covering all Pix2Pix epochs, a checkpoint per epoch in
+# `<dir>.partial/` (resumable), renamed onto the output directory when done. Needs rules/ifa.smk.
+
+
+rule pix2pix:
+    input:
+        train="results/data/{dataset}/train.parquet",
+        test="results/data/{dataset}/test.parquet",
+        ifa_train=f"{IFA_DIR}/train.parquet",
+        ifa_test=f"{IFA_DIR}/test.parquet",
+    output:
+        table=f"{PIX2PIX_DIR}.parquet",
+        checkpoints=directory(PIX2PIX_DIR),
+    params:
+        settings=lambda w: canonical(IFA["pix2pix"]),
+    log:
+        "logs/pix2pix/{dataset}/{model}/seed{seed}/epoch{epoch}.log",
+    benchmark:
+        "benchmarks/pix2pix/{dataset}/{model}/seed{seed}/epoch{epoch}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=480,
+        gpu=GPU,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/pix2pix.py"

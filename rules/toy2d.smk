@@ -1,0 +1,52 @@
+# The 2-D binary toy (arXiv 2205.01493 v4 Fig. 4): every seed trained as one batched model in
+# one job, metrics every epoch, landscapes at the configured epochs. See docs/toy2d_words.md.
+
+
+rule toy2d:
+    output:
+        metrics="results/toy2d/metrics.parquet",
+        landscapes="results/toy2d/landscapes.parquet",
+    params:
+        settings=canonical(config.get("toy2d", {})),
+    log:
+        "logs/toy2d/toy2d.log",
+    benchmark:
+        "benchmarks/toy2d/toy2d.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+        gpu=GPU,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/toy2d.py"
+
+
+rule fig4:
+    input:
+        metrics="results/toy2d/metrics.parquet",
+        landscapes="results/toy2d/landscapes.parquet",
+    output:
+        pdf=report(
+            "results/figures/fig4.pdf",
+            caption="../report/fig4.rst",
+            category="Toy and words",
+        ),
+        png="results/figures/fig4.png",
+    log:
+        "logs/toy2d/fig4.log",
+    benchmark:
+        "benchmarks/toy2d/fig4.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/fig4.py"
+
+
+if "toy2d" in config:
+    TARGETS.extend(["results/figures/fig4.pdf", "results/figures/fig4.png"])

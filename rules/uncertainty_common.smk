@@ -1,0 +1,68 @@
+# Helpers of the uncertainty stage (rules/uncertainty.smk): which runs it covers, the
+# evaluated epochs (checked when the workflow is read) and each rule's params.
+
+
+if "uncertainty" not in config:
+    sys.exit("upnn: config: (top level) is missing 'uncertainty'")
+UNC = config["uncertainty"]
+UNC_LEVELS = list(UNC["levels"])
+UNC_RUNS = [(d, m, s) for d, m, s in RUNS if m in UNC["models"] and d in UNC["datasets"]]
+UNC_TSNE = UNC["tsne"]
+UNC_TSNE_SEED = config["seeds"][0]
+
+
+def checked_epochs(epochs, total, key, model):
+    """The evaluated epochs: "all" → 1..total; a list must lie in 1..total."""
+    if epochs == "all":
+        return list(range(1, total + 1))
+    bad = [e for e in epochs if e > total]
+    if bad:
+        sys.exit(f"upnn: config: {key} = {bad} exceed the {total} trained epochs of {model}; "
+                 f"allowed: 1..{total}")
+    return sorted(set(epochs))
+
+
+def uncertainty_settings(wildcards):
+    """Everything one (run, level) job depends on: a change reruns only the jobs it touches."""
+    ds = UNC["datasets"][wildcards.dataset]
+    classes = ds["classes"]
+    settings = {
+        "epochs": checked_epochs(UNC["epochs"], upnn_config.epochs(config, wildcards.model),
+                                 "uncertainty.epochs", wildcards.model),
+        "classes": list(range(10)) if classes == "all" else sorted(set(classes)),
+        "method": UNC["method"],
+        "n_dims": UNC["n_dims"],
+        "n_points": UNC["n_points"],
+        "n_test": UNC["n_test"],
+        "attack": {k: ds[k] for k in ("eps", "alpha", "steps")},
+    }
+    if wildcards.level == "feature":
+        settings["head"] = UNC["head"]
+    return canonical(settings)
+
+
+def tsne_settings(wildcards):
+    settings = {k: v for k, v in UNC_TSNE.items() if k not in ("dataset", "model")}
+    final = upnn_config.epochs(config, wildcards.model)
+    return canonical({**settings, "epochs": UNC_TSNE_EPOCHS, "final": final})
+
+
+def uncertainty_summaries():
+    return [f"results/uncertainty/{d}/{m}/seed{s}/{level}_summary.parquet"
+            for d, m, s in UNC_RUNS for level in UNC_LEVELS]
+
+
+# Checked when the workflow is read, so a bad epoch list fails at once with one line.
+for _model in sorted({m for _, m, _ in UNC_RUNS}):
+    checked_epochs(UNC["epochs"], upnn_config.epochs(config, _model), "uncertainty.epochs", _model)
+UNC_TSNE_EPOCHS = checked_epochs(UNC_TSNE["epochs"], upnn_config.epochs(config, UNC_TSNE["model"]),
+                                 "uncertainty.tsne.epochs", UNC_TSNE["model"])
+
+if (UNC_TSNE["dataset"], UNC_TSNE["model"], UNC_TSNE_SEED) not in RUNS:
+    sys.exit(f"upnn: config: uncertainty.tsne = {UNC_TSNE['dataset']}/{UNC_TSNE['model']} "
+             f"is not trained; allowed: {', '.join(sorted({f'{d}/{m}' for d, m, _ in RUNS}))}")
+
+if UNC_RUNS:
+    TARGETS.extend(["results/figures/conjugate_uncertainty.pdf",
+                    "results/figures/conjugate_uncertainty.png"])
+TARGETS.extend(["results/figures/conjugate_tsne.pdf", "results/figures/conjugate_tsne.png"])

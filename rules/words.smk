@@ -1,0 +1,52 @@
+# Word sentiment (arXiv 2205.01493 v4 Fig. 6): one job trains, for every embedding size in turn,
+# all seeds as one batched model on data/words.csv. See docs/toy2d_words.md.
+
+
+rule words:
+    input:
+        lexicon="data/words.csv",
+    output:
+        "results/words/similarity.parquet",
+    params:
+        settings=canonical(config.get("words", {})),
+    log:
+        "logs/words/words.log",
+    benchmark:
+        "benchmarks/words/words.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+        gpu=GPU,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/words.py"
+
+
+rule fig6:
+    input:
+        similarity="results/words/similarity.parquet",
+    output:
+        pdf=report(
+            "results/figures/fig6.pdf",
+            caption="../report/fig6.rst",
+            category="Toy and words",
+        ),
+        png="results/figures/fig6.png",
+    log:
+        "logs/words/fig6.log",
+    benchmark:
+        "benchmarks/words/fig6.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/fig6.py"
+
+
+if "words" in config:
+    TARGETS.extend(["results/figures/fig6.pdf", "results/figures/fig6.png"])

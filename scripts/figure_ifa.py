@@ -1,0 +1,16 @@
+"""Rules ifa_pix2pix_figure / ifa_training_figure / ifa_frequency_figure: one figure of the IFA
+stage from its Parquet tables (concatenated when there are several)."""
+
+import importlib
+
+import _src  # noqa: F401, I001  (puts src/ on sys.path)
+import pandas as pd
+
+from upnn import log
+from upnn.figures import style
+
+sm = snakemake  # noqa: F821
+with log.to_file(sm.log[0]):
+    table = pd.concat([pd.read_parquet(p) for p in sm.input], ignore_index=True)
+    figure = importlib.import_module(f"upnn.figures.{sm.params.figure}")
+    style.save(figure.draw(table), sm.output.pdf, sm.output.png)

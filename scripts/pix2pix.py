@@ -1,0 +1,65 @@
+"""Rule pix2pix: train the U-Net/PatchGAN pix2pix X_0 → Δ_N of one IFA target, a checkpoint per
+epoch, resumable, and a per-epoch table of G/D losses and the L1 error on the test set's Δ_N.
+
+Checkpoints are written into ``<output>.partial/`` while training runs; Snakemake never deletes
+that folder, so a killed job resumes from its last complete epoch (a ``FINGERPRINT`` file there
+holds the hash of the training pairs and settings: a folder left by other data or settings is
+cleared first). When all epochs are done the folder is renamed onto the declared output directory.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import _src  # noqa: F401, I001  (puts src/ on sys.path)
+import torch
+
+from upnn import data, device, io, log, pix2pix
+
+
+def pairs(split_path: str, ifa_path: str, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(X_0, Δ_N) of the images the IFA table covers (its ``index`` column into the split)."""
+    x, _ = data.read_split(split_path, dev)
+    table = io.read_table(ifa_path)
+    idx = io.column_tensor(table, "index").long().to(dev)
+    return x[idx], io.column_tensor(table, "delta").float().to(dev)
+
+
+sm = snakemake  # noqa: F821
+out_dir = Path(sm.output.checkpoints)
+work_dir = out_dir.with_name(out_dir.name + ".partial")
+with log.to_file(sm.log[0]) as logger:
+    torch.set_num_threads(sm.threads)
+    dev = device.resolve(sm.config["device"])
+    p = sm.params.settings
+    seed = int(sm.wildcards.seed)
+    x, delta = pairs(sm.input.train, sm.input.ifa_train, dev)
+    x_te, delta_te = pairs(sm.input.test, sm.input.ifa_test, dev)
+    fp = pix2pix.fingerprint(x, delta, seed=seed, **p)
+    stamp = work_dir / "FINGERPRINT"
+    if work_dir.exists() and (not stamp.exists() or stamp.read_text() != fp):
+        logger.info("clearing %s: it holds checkpoints of other data or settings", work_dir)
+        shutil.rmtree(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fp)
+    logger.info("pix2pix on %d pairs (%s) on %s: %s", len(x), sm.input.ifa_train, dev, p)
+    rows = pix2pix.train_pix2pix(
+        x, delta, epochs=p["epochs"], batch_size=p["batch_size"], seed=seed, device=dev,
+        checkpoint_dir=work_dir, x_test=x_te, delta_test=delta_te, progress=True, base=p["base"],
+        lr=p["lr"], lambda_l1=p["lambda_l1"])
+    for path in work_dir.glob("epoch*.pt"):  # a longer earlier run may have left more files
+        if int(path.stem.removeprefix("epoch")) > p["epochs"]:
+            path.unlink()
+    stamp.unlink()
+    os.replace(work_dir, out_dir)
+    scale = delta.abs().max().item()
+    zero_l1 = delta_te.abs().mean().item()  # the L1 error of G = 0, for reference
+    cols = {k: [r[k] for r in rows] for k in rows[0]}
+    n = len(rows)
+    cols |= {"dataset": [sm.wildcards.dataset] * n, "model": [sm.wildcards.model] * n,
+             "seed": [seed] * n, "n_epoch": [int(sm.wildcards.epoch)] * n,
+             "scale": [scale] * n, "test_l1_zero": [zero_l1] * n}
+    io.write_table(sm.output.table, cols,
+                   metadata={"n_train": len(x), "n_test": len(x_te), "scale": scale, **p})
+    logger.info("final G L1 on the test set %.4f (G = 0 gives %.4f); scale %.3f",
+                rows[-1]["test_l1"], zero_l1, scale)

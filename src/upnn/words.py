@@ -1,0 +1,172 @@
+"""Word sentiment: input/gradient cosine similarity of learned embeddings (arXiv 2205.01493 v4 Fig. 6).
+
+Every word of a labelled lexicon (``data/words.csv``: positive, negative and neutral words in
+English and Chinese, see scripts/build_words_csv.py) gets a trainable embedding vector e_w; fully
+connected layers map it to the three sentiment logits. All seeds of one embedding size are
+trained together (:mod:`upnn.seeds`). After every epoch, for every seed, with l_w the
+cross-entropy of word w:
+
+    cos_w = <e_w, ∇_{e_w} l_w> / (|e_w| |∇_{e_w} l_w|)
+
+(the word's embedding is the net's input, so this is the cosine between an input and the
+gradient of its own loss), averaged separately over the words the net classifies correctly and
+incorrectly. The evaluation pass runs in float64 so that confidently classified words keep a
+non-zero gradient.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from upnn import seeds
+
+LABELS = ("negative", "neutral", "positive")  # class index = position
+LANGUAGES = ("en", "zh")
+COLUMNS = ("word", "language", "label", "source")
+
+
+@dataclass(frozen=True)
+class WordsConfig:
+    seeds: tuple[int, ...] = tuple(range(10))
+    embedding_sizes: tuple[int, ...] = (1, 2, 16)
+    depth: int = 1  # hidden layers after the embedding
+    width: int = 32
+    activation: str = "relu"
+    epochs: int = 1000
+    batch_size: int = 1200
+    lr: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.activation not in seeds.ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; "
+                             f"allowed: {', '.join(seeds.ACTIVATIONS)}")
+        if not self.seeds or not self.embedding_sizes:
+            raise ValueError("seeds and embedding_sizes must not be empty")
+        for name in ("width", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.depth < 0 or min(self.embedding_sizes) < 1:
+            raise ValueError(f"depth must be >= 0 and embedding sizes >= 1, got {self.depth}, "
+                             f"{list(self.embedding_sizes)}")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WordsConfig:
+        bad = sorted(set(d) - set(cls.__dataclass_fields__))
+        if bad:
+            raise ValueError(f"unknown words setting(s) {bad}; "
+                             f"allowed: {', '.join(sorted(cls.__dataclass_fields__))}")
+        d = dict(d)
+        for key in ("seeds", "embedding_sizes"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+def read_lexicon(path: str | Path) -> pd.DataFrame:
+    """``data/words.csv`` as a DataFrame, checked: exactly the columns word, language, label,
+    source; labels in LABELS, languages in LANGUAGES, no empty field, no word twice."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    if tuple(frame.columns) != COLUMNS:
+        raise ValueError(f"{path}: columns {list(frame.columns)}; expected {list(COLUMNS)}")
+    for col, allowed in (("label", LABELS), ("language", LANGUAGES)):
+        bad = sorted(set(frame[col]) - set(allowed))
+        if bad:
+            raise ValueError(f"{path}: {col} {bad[0]!r} is not allowed; allowed: {', '.join(allowed)}")
+    empty = frame.eq("").any(axis=1)
+    if empty.any():
+        raise ValueError(f"{path}: empty field in row {int(empty.idxmax()) + 2}")
+    dup = frame["word"].duplicated()
+    if dup.any():
+        raise ValueError(f"{path}: word {frame['word'][dup].iloc[0]!r} appears twice")
+    return frame
+
+
+def targets(lexicon: pd.DataFrame, device: torch.device | str = "cpu") -> Tensor:
+    """(V,) class indices (LABELS order) of the lexicon's words."""
+    return torch.tensor([LABELS.index(lab) for lab in lexicon["label"]], device=device)
+
+
+def build(vocab: int, embedding_size: int, cfg: WordsConfig, seed: int) -> torch.nn.Sequential:
+    """One seed's net: Embedding(vocab, embedding_size) → width (× depth) → 3 logits."""
+    return seeds.embedding_mlp(vocab, embedding_size, [*[cfg.width] * cfg.depth, len(LABELS)],
+                               cfg.activation, seed=seed)
+
+
+def embedding_gradient_cosine(model: seeds.Stacked, y: Tensor) -> tuple[Tensor, Tensor]:
+    """(cos, correct), both (S, V): for every seed and word, the cosine between the word's
+    embedding e_w and ∇_{e_w} CE(f(e_w), y_w), and whether f classifies the word correctly.
+
+    model's first layer is the (S, V, E) embedding table; the rest of the net runs in float64
+    on all V embeddings at once, and one backward of Σ_w l_w gives every ∇_{e_w} l_w (word w's
+    loss depends on its own row only). A zero gradient gives cos = 0.
+    """
+    emb = model.stacked[0].detach().double().requires_grad_(True)
+    with torch.enable_grad():
+        logits = model(emb, start=1, dtype=torch.float64)
+        loss = F.cross_entropy(logits.flatten(0, 1), y.repeat(model.n_seeds), reduction="sum")
+        (grad,) = torch.autograd.grad(loss, emb)
+    cos = F.cosine_similarity(emb.detach(), grad, dim=-1, eps=1e-300)
+    return cos, logits.detach().argmax(-1) == y
+
+
+def summarize(cos: Tensor, correct: Tensor) -> dict[str, Tensor]:
+    """Per seed: accuracy, mean cos over correct / incorrect words (NaN where there are none),
+    and the two counts."""
+    n_correct = correct.sum(-1)
+    n_incorrect = (~correct).sum(-1)
+    nan = torch.tensor(float("nan"), dtype=cos.dtype, device=cos.device)
+
+    def mean_over(mask: Tensor, n: Tensor) -> Tensor:
+        return torch.where(n > 0, (cos * mask).sum(-1) / n.clamp_min(1), nan)
+
+    return {"accuracy": correct.double().mean(-1), "cos_correct": mean_over(correct, n_correct),
+            "cos_incorrect": mean_over(~correct, n_incorrect), "n_correct": n_correct,
+            "n_incorrect": n_incorrect}
+
+
+def run(lexicon: pd.DataFrame, embedding_size: int, cfg: WordsConfig,
+        device: torch.device | str = "cpu",
+        progress: Callable[[int, dict], None] | None = None) -> pd.DataFrame:
+    """Train all seeds of one embedding size on the whole lexicon; one row per seed and epoch.
+
+    Columns: embedding_size, seed, epoch, accuracy, cos_correct, cos_incorrect, n_correct,
+    n_incorrect, train_loss, seconds. Accuracy is over all words (each word is its own input;
+    there is no held-out word an embedding could be learned for).
+    """
+    device = torch.device(device)
+    y = targets(lexicon, device)
+    words = torch.arange(len(y), device=device)
+    model = seeds.Stacked([build(len(y), embedding_size, cfg, s) for s in cfg.seeds]).to(device)
+    opt = seeds.adam(model.parameters(), cfg.lr, device)
+    gens = [torch.Generator().manual_seed(s) for s in cfg.seeds]
+    seed_col = torch.tensor(cfg.seeds)
+    frames = []
+    t0 = time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        train_loss = seeds.train_epoch(model, opt, words, y, gens, cfg.batch_size)
+        model.eval()
+        stats = summarize(*embedding_gradient_cosine(model, y))
+        rows = {"seed": seed_col, "epoch": torch.full_like(seed_col, epoch), **stats,
+                "train_loss": train_loss}
+        frames.append({k: v.detach().cpu().numpy() for k, v in rows.items()}
+                      | {"seconds": [time.perf_counter() - t0] * len(cfg.seeds)})
+        if progress is not None:
+            progress(epoch, {k: float(v.double().nanmean()) for k, v in rows.items() if k != "seed"})
+    frame = pd.concat([pd.DataFrame(f) for f in frames], ignore_index=True)
+    frame.insert(0, "embedding_size", embedding_size)
+    return frame
+
+
+def combine(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The per-size tables as one, sorted by embedding_size, seed, epoch."""
+    out = pd.concat(frames, ignore_index=True)
+    return out.sort_values(["embedding_size", "seed", "epoch"], kind="stable").reset_index(drop=True)

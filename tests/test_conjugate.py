@@ -1,0 +1,192 @@
+"""Tests for upnn.conjugate: the per-checkpoint pixel/feature analysis and the t-SNE maps."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from upnn import conjugate, models, uncertainty
+
+
+def tiny_classifier(seed: int = 0) -> models.Classifier:
+    torch.manual_seed(seed)
+    return models.build("cnn4", in_channels=1, image_size=12, width=0.125).eval()
+
+
+def blobs(n: int = 120, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images whose mean brightness in one of 10 horizontal bands gives the label."""
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 10
+    x = 0.1 * torch.rand(n, 1, 12, 12, generator=gen)
+    for i in range(n):
+        row = int(y[i]) * 12 // 10
+        x[i, 0, row] += 0.8
+    return x.clamp(0, 1), y
+
+
+def test_split_head_takes_the_parameter_free_prefix():
+    m = models.build("resnet9", in_channels=3, image_size=16, width=0.125)
+    prefix, rest = conjugate.split_head(m.head)
+    assert [type(p) for p in prefix] == [nn.MaxPool2d, nn.Flatten]
+    assert [type(p) for p in rest] == [nn.Linear]
+    x = torch.rand(2, 3, 16, 16)
+    f = conjugate.extract_features(m, x)
+    assert f.shape == (2, rest[0].in_features)
+    torch.testing.assert_close(rest(f), m.eval()(x))
+    prefix, rest = conjugate.split_head(nn.Linear(4, 2))  # googlenet's head: no prefix
+    assert isinstance(prefix, nn.Identity) and isinstance(rest, nn.Linear)
+
+
+def test_retrain_head_reinitialises_is_seeded_and_learns():
+    gen = torch.Generator().manual_seed(0)
+    f = torch.randn(200, 6, generator=gen)
+    y = (f[:, 0] > 0).long() + 2 * (f[:, 1] > 0).long()
+    head = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4))
+    before = [p.clone() for p in head.parameters()]
+    state = torch.get_rng_state()
+    a = conjugate.retrain_head(head, f, y, epochs=0, seed=3)
+    assert torch.equal(torch.get_rng_state(), state)  # global RNG untouched
+    assert all(torch.equal(p, q) for p, q in zip(head.parameters(), before, strict=True))
+    assert not torch.equal(a[0].weight, head[0].weight)  # re-initialised, original kept
+    b = conjugate.retrain_head(head, f, y, epochs=0, seed=3)
+    assert torch.equal(a[0].weight, b[0].weight)
+    trained = conjugate.retrain_head(head, f, y, epochs=40, lr=1e-2, batch_size=32, seed=3)
+    assert not trained.training
+    assert (trained(f).argmax(1) == y).float().mean() > 0.9
+    with pytest.raises(ValueError, match="head epochs"):
+        conjugate.retrain_head(head, f, y, epochs=-1)
+
+
+def test_range_scaled_maps_the_unit_box_onto_the_feature_box():
+    lo, hi = torch.tensor([0.0, -1.0, 2.0]), torch.tensor([2.0, 1.0, 2.0])
+    inner = nn.Identity()
+    scaled = conjugate.RangeScaled(inner, lo, hi)
+    torch.testing.assert_close(scaled(torch.tensor([[0.0, 0.5, 0.7]])),
+                               torch.tensor([[0.0, 0.0, 2.0]]))
+    x = torch.tensor([[1.0, 1.0, 2.0]])
+    torch.testing.assert_close(scaled(scaled.to_unit(x)), x)
+    assert scaled.to_unit(x)[0, 2] == 0  # a constant feature has no room
+
+
+def test_robust_accuracy_bounds_and_zero_eps():
+    model = tiny_classifier()
+    x, y = blobs(40)
+    acc = (model(x).argmax(1) == y).float().mean().item()
+    kw = dict(alpha=0.0, steps=1)
+    assert conjugate.robust_accuracy(model, x, y, eps=0.0, **kw) == pytest.approx(acc)
+    f = conjugate.extract_features(model, x)
+    _, head = conjugate.split_head(model.head)
+    lo, hi = conjugate.feature_box(f)
+    facc = (head(f).argmax(1) == y).float().mean().item()
+    got = conjugate.robust_accuracy(head, f, y, eps=0.0, box=(lo, hi), **kw)
+    assert got == pytest.approx(facc)
+    strong = conjugate.robust_accuracy(head, f, y, eps=0.5, alpha=0.2, steps=4, box=(lo, hi))
+    assert strong <= facc
+
+
+def test_packet_dims_skip_empty_intervals_and_are_stable():
+    lo = torch.zeros(50)
+    hi = torch.ones(50)
+    hi[::2] = 0  # every even element is constant
+    dims = conjugate.packet_dims(lo, hi, 10, seed=4)
+    assert len(dims) == 10 and len(set(dims.tolist())) == 10
+    assert all(int(d) % 2 == 1 for d in dims)
+    assert torch.equal(dims, conjugate.packet_dims(lo, hi, 10, seed=4))
+    full = conjugate.packet_dims(torch.zeros(50), torch.ones(50), 10, seed=4)
+    assert set(dims.tolist()) & set(full.tolist())  # same order, fewer candidates
+    assert len(conjugate.packet_dims(lo, hi, 100, seed=4)) == 25
+
+
+@pytest.mark.parametrize("classes", [[8], [1, 3, 8]])
+def test_packets_match_network_moments_per_class(classes):
+    model = tiny_classifier()
+    x_base = torch.rand(1, 12, 12, generator=torch.Generator().manual_seed(1))
+    dims = conjugate.packet_dims(torch.zeros(144), torch.ones(144), 5, seed=0)
+    frame = conjugate.packets(model, x_base, classes, dims, 0.0, 1.0, method="mc", n_points=24,
+                              seed=2, batch_size=50)
+    assert len(frame) == 5 * len(classes)
+    assert list(frame["class"]) == [c for c in classes for _ in range(5)]
+    assert (frame["method"] == "mc").all() and (frame["n_points"] == 24).all()
+    for c in classes:
+        ref = uncertainty.network_moments(model, x_base, c, dims, torch.zeros(5), torch.ones(5),
+                                          method="mc", n_points=24, seed=2)
+        rows = frame[frame["class"] == c]
+        assert rows["dim"].tolist() == dims.tolist()
+        for k in (*uncertainty.MOMENTS, "sigma_x_se", "sigma_p_se"):
+            np.testing.assert_allclose(rows[k].to_numpy(), ref[k].numpy(), rtol=1e-5, atol=1e-9)
+
+
+def test_summarise_is_eq23():
+    frame = pd.DataFrame({
+        "epoch": [1, 1, 1, 2, 2, 2], "class": [8] * 6,
+        "sigma_x": [0.1, 0.2, 0.3, 0.4, 0.4, 0.4], "sigma_p": [1.0, 2.0, 3.0, 0.5, 0.5, 0.5],
+        "sigma_x_se": [0.01] * 6, "sigma_p_se": [0.1] * 6,
+        "product": [0.1, 0.4, 0.9, 0.2, 0.2, 0.2],
+        "satisfies_bound": [False, False, True, False, False, False],
+    })
+    s = conjugate.summarise(frame)
+    assert list(s["epoch"]) == [1, 2] and list(s["n_dims"]) == [3, 3]
+    assert s["delta_x"][0] == pytest.approx(math.sqrt(0.6))
+    assert s["delta_p"][0] == pytest.approx(math.sqrt(6.0))
+    assert s["delta_product"][0] == pytest.approx(math.sqrt(0.6 * 6.0))
+    assert s["delta_x_se"][0] == pytest.approx(math.sqrt(3 * 0.01**2) / (2 * math.sqrt(0.6)))
+    assert s["share_bound"][0] == pytest.approx(1 / 3) and s["share_bound"][1] == 0
+    assert s["median_product"][0] == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("level", conjugate.LEVELS)
+def test_evaluate_checkpoint_both_levels(level):
+    model = tiny_classifier()
+    train, test = blobs(100, seed=0), blobs(40, seed=1)
+    frame, acc = conjugate.evaluate_checkpoint(
+        model, level, train, test, classes=[0, 8], n_dims=6, method="mc", n_points=16,
+        eps=0.1, alpha=0.025, steps=2, head={"epochs": 3, "lr": 1e-2, "batch_size": 32},
+        n_test=30, seed=0)
+    assert len(frame) == 2 * 6 and set(frame["class"]) == {0, 8}
+    assert 0 <= acc["robust_acc"] <= 1 and 0 <= acc["test_acc"] <= 1
+    assert np.isfinite(frame[["sigma_x", "sigma_p", "product"]].to_numpy()).all()
+    assert (frame["hi"] > frame["lo"]).all()
+    if level == "pixel":
+        assert (frame["lo"] == 0).all() and (frame["hi"] == 1).all()
+    else:
+        f = conjugate.extract_features(model, train[0])
+        assert frame["dim"].max() < f[0].numel()
+    assert model.head is not None and not model.training  # the checkpoint's net is untouched
+    with pytest.raises(ValueError, match="unknown level 'voxel'; allowed: pixel, feature"):
+        conjugate.evaluate_checkpoint(model, "voxel", train, test, classes=[0], n_dims=1,
+                                      method="mc", n_points=4, eps=0.1, alpha=0.1, steps=1)
+
+
+def test_knn_grid_votes_the_nearest_class():
+    pts = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
+    grid = conjugate.knn_grid(pts, np.array([3, 3, 7, 7]), np.array([0.0, 0.0, 1.0, 1.0]),
+                              size=11, k=2, extent=(0, 5, 0, 5))
+    assert len(grid) == 121
+    near = grid[(grid.gx < 1) & (grid.gy < 1)]
+    far = grid[(grid.gx > 4) & (grid.gy > 4)]
+    assert (near.pred == 3).all() and (far.pred == 7).all()
+    assert near.conf.max() < 0.2 and far.conf.min() > 0.8
+
+
+def test_tsne_epoch_tables():
+    model = tiny_classifier()
+    x, y = blobs(40, seed=2)
+    points, grid = conjugate.tsne_epoch(model, x, y, label=8, eps=0.1, alpha=0.025, steps=2,
+                                        perplexity=5, n_iter=50, early_iter=25, grid=9, k=3)
+    assert len(points) == 80 and set(points["kind"]) == {"clean", "attacked"}
+    assert np.isfinite(points[["tx", "ty", "conf"]].to_numpy()).all()
+    assert points["conf"].between(0, 1).all()
+    assert len(grid) == 81 and grid["pred"].between(0, 9).all()
+    assert grid["gx"].min() <= points["tx"].min() and grid["gx"].max() >= points["tx"].max()
+    again, _ = conjugate.tsne_epoch(model, x, y, label=8, eps=0.1, alpha=0.025, steps=2,
+                                    perplexity=5, n_iter=50, early_iter=25, grid=9, k=3)
+    np.testing.assert_allclose(again[["tx", "ty"]].to_numpy(), points[["tx", "ty"]].to_numpy())
+
+
+def test_subset():
+    assert torch.equal(conjugate.subset(5, None, seed=0), torch.arange(5))
+    s = conjugate.subset(100, 10, seed=1)
+    assert len(s) == 10 and torch.equal(s, s.sort().values)
