@@ -18,6 +18,7 @@ from upnn.uncertainty import (
     METHODS,
     choose_dims,
     network_moments,
+    network_moments_classes,
     network_moments_pointwise,
     packet_moments,
 )
@@ -97,6 +98,16 @@ def bench_network(args: argparse.Namespace, device: torch.device, width: float) 
             f"  ({rate / rate_ref:6.1f}x)"
         )
     print(f"  best speed-up {best / rate_ref:.1f}x; batched vs pointwise scaled diff {max_rel:.1e}")
+
+    classes = list(range(10))
+    per_label = best_time(
+        lambda: [network_moments(model, x_base, c, dims, lo, hi, **kw) for c in classes],
+        device, args.repeat)
+    all_labels = best_time(
+        lambda: network_moments_classes(model, x_base, classes, dims, lo, hi, **kw),
+        device, args.repeat)
+    print(f"  10 labels: per label (backward) {per_label:7.3f} s, all at once (forward mode) "
+          f"{all_labels:7.3f} s ({per_label / all_labels:.1f}x)")
 
 
 def bench_packet(args: argparse.Namespace) -> None:

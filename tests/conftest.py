@@ -17,7 +17,7 @@ def copy_workflow(dest: Path) -> Path:
     """Snakefile, rules, scripts and config copied into ``dest``; ``src`` linked (live code)."""
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "Snakefile", dest / "Snakefile")
-    for d in ("rules", "scripts", "config", "envs", "profiles"):
+    for d in ("rules", "scripts", "config", "envs", "profiles", "report"):
         shutil.copytree(ROOT / d, dest / d, ignore=shutil.ignore_patterns("__pycache__"))
     for d in ("src", "data"):
         if (ROOT / d).exists() and not (dest / d).exists():

@@ -64,7 +64,7 @@ def test_fig6_from_hand_made_table(tmp_path):
     table = hand_made_similarity_table()
     fig = fig6.draw(table)
     assert len(fig.axes) == 4  # sizes 1, 4, 16 and the accuracy panel
-    assert "embedding size 16 (acc 1.00)" in fig.axes[2].get_title()
+    assert "size 16, final acc 1.00" in fig.axes[2].get_title()
     correct = next(line for line in fig.axes[0].get_lines() if line.get_label() == "correct words")
     np.testing.assert_allclose(correct.get_ydata(), -0.31)
     incorrect = next(ln for ln in fig.axes[2].get_lines() if ln.get_label() == "incorrect words")

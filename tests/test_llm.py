@@ -194,3 +194,17 @@ def test_offline_check_names_what_is_missing(tmp_path, tiny_dir):
     assert llm.missing_model_files(str(tmp_path / "half")) == ["weights", "tokenizer"]
     # all there: no error
     llm.check_available(str(tiny_dir), TASKS, llm.task_manager(TASKS, TASK_DIR))
+
+
+def test_offline_check_finds_a_hub_model_in_a_prefilled_cache(tmp_path, tiny_dir):
+    """The hub cache layout that `hf download` leaves: models--org--name/{refs/main, snapshots/}."""
+    repo = tmp_path / "models--upnn-test--tiny"
+    snapshot = repo / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    for f in tiny_dir.iterdir():
+        (snapshot / f.name).write_bytes(f.read_bytes())
+    assert llm.missing_model_files("upnn-test/tiny", cache_dir=tmp_path) == []
+    (snapshot / "model.safetensors").unlink()
+    assert llm.missing_model_files("upnn-test/tiny", cache_dir=tmp_path) == ["weights"]

@@ -11,6 +11,7 @@ import fcntl
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -88,7 +89,7 @@ def _same_table(a: Path, b: Path) -> bool:
     return ta.schema.remove_metadata() == tb.schema.remove_metadata() and ta.equals(tb)
 
 
-def test_workflow_runs_through_slurm_like_a_local_run(slurm_env, ci_run, tmp_path):
+def test_workflow_runs_through_slurm_like_a_local_run(slurm_env, request, tmp_path):
     """The README's command on config/ci.yaml, plus one rule that fails inside its SLURM job."""
     wd = copy_workflow(tmp_path / "wf")
     # a failing job without touching the real rules: one extra rule in this throw-away copy
@@ -102,13 +103,23 @@ def test_workflow_runs_through_slurm_like_a_local_run(slurm_env, ci_run, tmp_pat
         '    shell: "echo failing on purpose > {log}; exit 3"\n')
     with open(wd / "Snakefile", "a") as f:
         f.write('\ninclude: "rules/ci_failing.smk"\n')
+    log = tmp_path / "slurm_run.log"
     t0 = time.monotonic()
-    proc = subprocess.run([SNAKEMAKE, TARGET, "results/ci/fails.txt", "--profile", "profiles/slurm",
-                           "--configfile", "config/ci.yaml"],
-                          cwd=wd, env=slurm_env, capture_output=True, text=True, timeout=900)
-    wall = time.monotonic() - t0
-    out = proc.stdout + proc.stderr
-    print(f"SLURM run: {wall:.0f} s")
+    with open(log, "w") as sink:
+        proc = subprocess.Popen([SNAKEMAKE, TARGET, "results/ci/fails.txt",
+                                 "--profile", "profiles/slurm", "--configfile", "config/ci.yaml"],
+                                cwd=wd, env=slurm_env, stdout=sink, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        # the local reference (conftest's ci_run), built meanwhile unless a test already did
+        ci_run = request.getfixturevalue("ci_run")
+        proc.wait(timeout=1200)
+    finally:
+        if proc.poll() is None:  # snakemake cancels its SLURM jobs on SIGTERM
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
+    print(f"SLURM run: {time.monotonic() - t0:.0f} s")
+    out = log.read_text()
 
     # the failing rule is reported as failed, and fails the run (keep-going finishes the rest)
     assert proc.returncode != 0, out

@@ -4,6 +4,7 @@ with one message; the offline default leaves the stage out."""
 
 import importlib.util
 import os
+import re
 
 import pandas as pd
 import pytest
@@ -21,6 +22,14 @@ from llm_tiny import TASK_DIR, TASKS, build  # noqa: E402
 from upnn import io, llm  # noqa: E402
 
 FIGS = ("results/figures/fig3.pdf", "results/figures/fig3.png")
+
+
+def planned_jobs(out: str) -> dict[str, int]:
+    """Rule → job count from a dry run's "Job stats" table."""
+    if "Job stats:" not in out:
+        return {}
+    table = out.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
 
 
 def write_config(wd, **llm_settings):
@@ -62,9 +71,10 @@ def test_table_and_figure(llm_run):
     assert "offline mode" in log and "bim:" in log
 
 
-def test_nothing_to_do_after_the_run(llm_run):
-    proc = snakemake(llm_run, *FIGS, "-n", "--configfile", "c.yaml")
-    assert "Nothing to be done" in proc.stdout + proc.stderr
+def test_enabled_puts_fig3_in_the_default_target_and_the_run_is_complete(llm_run):
+    out = snakemake(llm_run, "-n", "-R", "fig3", "--configfile", "c.yaml").stdout
+    jobs = planned_jobs(out)
+    assert jobs.get("fig3") == 1 and "llm_eval" not in jobs  # in `all`; the table is up to date
 
 
 def test_missing_model_offline_fails_at_once_with_one_message(tmp_path):
@@ -81,8 +91,5 @@ def test_missing_model_offline_fails_at_once_with_one_message(tmp_path):
 
 
 def test_offline_default_leaves_the_llm_stage_out(tmp_path):
-    wd = copy_workflow(tmp_path / "wf")
-    out = snakemake(wd, "-n").stdout
-    assert "llm_eval" not in out and "fig3" not in out
-    out = snakemake(wd, "-n", "--configfile", write_config(wd, enabled=True)).stdout
-    assert "llm_eval" in out and "fig3" in out
+    jobs = planned_jobs(snakemake(copy_workflow(tmp_path / "wf"), "-n").stdout)
+    assert jobs and "llm_eval" not in jobs and "fig3" not in jobs

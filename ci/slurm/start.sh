@@ -63,16 +63,14 @@ if ((${#missing[@]})); then
     command -v apt-get >/dev/null || { echo "[slurm/start] apt-get not found" >&2; exit 1; }
     say "installing ${missing[*]}"
     # keep the packages' maintainer scripts from starting system-wide daemons
-    policy_added=0
     if [[ ! -e /usr/sbin/policy-rc.d ]]; then
         printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
         chmod 755 /usr/sbin/policy-rc.d
-        policy_added=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
     fi
     export DEBIAN_FRONTEND=noninteractive
     timeout 300 apt-get update -qq
     timeout 600 apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
-    ((policy_added)) && rm -f /usr/sbin/policy-rc.d
     say "packages installed"
 fi
 

@@ -338,13 +338,16 @@ def tsne_epoch(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Companion Fig. 1 for one checkpoint: (points, grid) tables.
 
-    The flattened ``model.features`` of the clean images x are embedded with openTSNE (PCA
-    initialisation, ``seed``, ``early_iter`` early-exaggeration then ``n_iter`` iterations:
-    openTSNE's defaults are 250 and 500); PGD examples (pixel level, ``eps``/``alpha``/``steps``) go through
-    the same features and are placed into that map with ``TSNEEmbedding.transform``, which
-    optimises only the new points against the fixed clean embedding. Points: kind (clean /
-    attacked), index, label, pred, conf (softmax probability of ``label``), tx, ty. Grid:
-    :func:`knn_grid` of the clean points over the box of all points plus a 5 % margin.
+    The features (:func:`extract_features`, flattened) of the clean images x are embedded with
+    openTSNE (PCA initialisation, ``seed``; ``early_iter`` early-exaggeration iterations, then
+    ``n_iter``: openTSNE's defaults are 250 and 500). PGD examples (pixel level,
+    ``eps``/``alpha``/``steps``) go through the same features and are placed into that map with
+    ``TSNEEmbedding.transform`` (min(n_iter, 250) iterations), which optimises only the new
+    points against the fixed clean embedding.
+
+    Points: kind (clean / attacked), index, label, pred, conf (softmax probability of
+    ``label``), tx, ty. Grid: :func:`knn_grid` of the clean points over the box of all points
+    plus a 5 % margin.
     """
     from openTSNE import TSNE
 
@@ -361,7 +364,7 @@ def tsne_epoch(
     perplexity = min(perplexity, max(1.0, (len(y) - 1) / 3))
     emb = TSNE(perplexity=perplexity, n_iter=n_iter, early_exaggeration_iter=early_iter,
                random_state=seed, n_jobs=n_jobs).fit(feats[0])
-    placed = emb.transform(feats[1])
+    placed = emb.transform(feats[1], n_iter=min(n_iter, 250))  # openTSNE's default: 250
     for frame, xy in zip(frames, (np.asarray(emb), np.asarray(placed)), strict=True):
         frame["tx"], frame["ty"] = xy[:, 0], xy[:, 1]
     points = pd.concat(frames, ignore_index=True)

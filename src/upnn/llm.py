@@ -244,11 +244,13 @@ def check_available(model: str, tasks: Sequence[str], tm, cache_dir: str | Path 
     if problems:
         from huggingface_hub import constants
 
+        alone = f" (or `hf download {model}` for the model alone)" if parts and not \
+            is_local_model(model) else ""
         raise MissingFiles(
             f"offline and not in the Hugging Face cache (HF_HOME={constants.HF_HOME}): "
             f"{'; '.join(problems)}. Pre-fetch on a machine with internet and the same HF_HOME: "
-            f"`{prefetch_command(model, tasks)}` (or `hf download {model}` for the model alone), "
-            "then copy that HF_HOME here; see docs/llm.md")
+            f"`{prefetch_command(model, tasks)}`{alone}, then copy that HF_HOME here; "
+            "see docs/llm.md")
 
 
 def prefetch(model: str | None, tasks: Sequence[str], include_path: str | Path | None = None) -> None:

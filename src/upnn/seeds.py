@@ -185,14 +185,13 @@ def train_epoch(model: Stacked, opt: torch.optim.Optimizer, x: Tensor, y: Tensor
     model.train()
     n = len(y)
     perms = permutations(n, gens, x.device)
-    total = torch.zeros(model.n_seeds, device=x.device)
+    losses = []
     for i in range(0, n, batch_size):
         idx = perms[:, i:i + batch_size]
         logits = model(x[idx])
         loss = F.cross_entropy(logits.flatten(0, 1), y[idx].flatten(), reduction="none")
-        loss = loss.view(idx.shape).mean(1)
         opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
+        (loss.sum() / idx.shape[1]).backward()  # = the sum over seeds of each seed's mean loss
         opt.step()
-        total += loss.detach() * idx.shape[1]
-    return total / n
+        losses.append(loss.detach().view(idx.shape))
+    return torch.cat(losses, 1).mean(1)

@@ -46,7 +46,7 @@ class ToyConfig:
     activation: str = "relu"
     epochs: int = 500
     batch_size: int = 100
-    lr: float = 1e-3
+    lr: float = 1e-4
     attack: str = "pgd"
     eps: float = 0.1
     attack_steps: int | None = 4  # None: the attack's default
@@ -216,7 +216,8 @@ def run(cfg: ToyConfig, device: torch.device | str = "cpu",
         dx, dp = spreads(model, cfg.n_points)
         rows = {"seed": seed_col, "epoch": torch.full_like(seed_col, epoch), "test_acc": ta,
                 "robust_acc": ra, "dx": dx, "dp": dp, "train_loss": train_loss}
-        metrics.append({k: v.detach().cpu().numpy() for k, v in rows.items()}
+        # copies: a numpy view would keep each epoch's tensors (and more) alive
+        metrics.append({k: v.detach().cpu().numpy().copy() for k, v in rows.items()}
                        | {"seconds": [time.perf_counter() - t0] * len(cfg.seeds)})
         if epoch in cfg.landscape_epochs:
             psi, g = landscape(model, cfg.grid)

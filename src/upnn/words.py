@@ -37,13 +37,13 @@ COLUMNS = ("word", "language", "label", "source")
 @dataclass(frozen=True)
 class WordsConfig:
     seeds: tuple[int, ...] = tuple(range(10))
-    embedding_sizes: tuple[int, ...] = (1, 2, 16)
+    embedding_sizes: tuple[int, ...] = (1, 4, 16)
     depth: int = 1  # hidden layers after the embedding
     width: int = 32
     activation: str = "relu"
     epochs: int = 1000
-    batch_size: int = 1200
-    lr: float = 0.01
+    batch_size: int = 2048
+    lr: float = 3e-4
 
     def __post_init__(self) -> None:
         if self.activation not in seeds.ACTIVATIONS:
@@ -157,7 +157,8 @@ def run(lexicon: pd.DataFrame, embedding_size: int, cfg: WordsConfig,
         stats = summarize(*embedding_gradient_cosine(model, y))
         rows = {"seed": seed_col, "epoch": torch.full_like(seed_col, epoch), **stats,
                 "train_loss": train_loss}
-        frames.append({k: v.detach().cpu().numpy() for k, v in rows.items()}
+        # copies: a numpy view would keep each epoch's tensors (and more) alive
+        frames.append({k: v.detach().cpu().numpy().copy() for k, v in rows.items()}
                       | {"seconds": [time.perf_counter() - t0] * len(cfg.seeds)})
         if progress is not None:
             progress(epoch, {k: float(v.double().nanmean()) for k, v in rows.items() if k != "seed"})

@@ -36,7 +36,7 @@ def draw(similarity: pd.DataFrame) -> plt.Figure:
             band(ax, sel, col, COLORS[col], NAMES[col])
         ax.axhline(0, color="0.6", linewidth=0.6, zorder=0)
         last = sel[sel["epoch"] == sel["epoch"].max()]["accuracy"].mean()
-        ax.set(xlabel="epoch", title=f"{letters[i]}  embedding size {size} (acc {last:.2f})",
+        ax.set(xlabel="epoch", title=f"{letters[i]}  size {size}, final acc {last:.2f}",
                ylim=(-1.05, 1.05))
         if i == 0:
             ax.set_ylabel(r"cos($e_w$, $\nabla_{e_w} l_w$)")
