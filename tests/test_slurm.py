@@ -58,9 +58,10 @@ def slurm_env():
             except BlockingIOError:
                 assert time.monotonic() < deadline, f"{LOCK} held by another test run for 15 min"
                 time.sleep(2)
-        env = {**os.environ, "UPNN_SLURM_DIR": str(STATE),
-               "SLURM_CONF": str(STATE / "etc/slurm.conf"),
-               "UPNN_SLURM_PARTITION": "debug", "UPNN_SLURM_ACCOUNT": "upnn"}
+        outer = ("SLURM_", "SBATCH_", "SRUN_", "SALLOC_")  # e.g. a CI that runs inside a job
+        env = {k: v for k, v in os.environ.items() if not k.startswith(outer)}
+        env |= {"UPNN_SLURM_DIR": str(STATE), "SLURM_CONF": str(STATE / "etc/slurm.conf"),
+                "UPNN_SLURM_PARTITION": "debug", "UPNN_SLURM_ACCOUNT": "upnn"}
         try:
             t0 = time.monotonic()
             proc = subprocess.run(["bash", str(START)], env=env, capture_output=True, text=True,
@@ -232,7 +233,7 @@ def test_ci_config_requests_no_gpu(tmp_path):
     assert jobs and all(j.resources["gpu"] == 0 and "--gpus" not in _sbatch(j) for j in jobs)
 
 
-def test_profiles_parse(tmp_path):
+def test_local_profile_dry_run(tmp_path):
     wd = copy_workflow(tmp_path / "wf")
     proc = snakemake(wd, "-n", "--profile", "profiles/local", "--configfile", "config/ci.yaml")
     assert "Job stats:" in proc.stdout + proc.stderr

@@ -41,7 +41,9 @@ stop() {
 }
 
 [[ -d "$STATE/run" ]] || { say "nothing to stop in $STATE"; exit 0; }
-if [[ -f "$STATE/etc/slurm.conf" ]]; then  # jobs of this private cluster: cancel them first
+ctld_pid=$(tr -dc '0-9' 2>/dev/null <"$STATE/run/slurmctld.pid" || true)
+if [[ -n "$ctld_pid" && -d "/proc/$ctld_pid" && -f "$STATE/etc/slurm.conf" ]]; then
+    # jobs of this private cluster: cancel them first
     SLURM_CONF="$STATE/etc/slurm.conf" timeout 10 scancel --full --quiet \
         --user="$(id -un)" >/dev/null 2>&1 || true
 fi

@@ -122,8 +122,9 @@ class Stacked(nn.Module):
         if not 0 <= start < len(self._plan):
             raise ValueError(f"start must lie in [0, {len(self._plan)}), got {start}")
         params = list(self.stacked)
-        if dtype is not None:
-            params = [p.to(dtype) for p in params]
+        if dtype is not None:  # cast only the parameters of the layers that run
+            first = self._plan[start][1]
+            params[first:] = [p.to(dtype) for p in params[first:]]
         h = x
         for layer, first in self._plan[start:]:
             if isinstance(layer, nn.Embedding):

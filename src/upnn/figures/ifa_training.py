@@ -32,6 +32,9 @@ def draw(trajectory: pd.DataFrame) -> plt.Figure:
             ax.plot(rows["iteration"], rows["robust_accuracy"], color=colors[e], ls="--",
                     marker="s", ms=2.5, label=f"RA, N_epoch={e}")
         ax.set_xscale("symlog", linthresh=1)
+        its = sorted(sub["iteration"].unique())
+        ax.set_xticks(its, [str(n) for n in its])
+        ax.minorticks_off()
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(panel_title(dataset, model))
         ax.set_xlabel("IFA iteration n")
