@@ -56,3 +56,14 @@ def test_checkpoint_refuses_pickled_objects(tmp_path):
 def test_write_nothing_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="nothing to write"):
         io.write_table(tmp_path / "x.parquet", {})
+
+
+def test_atomic_write_uses_normal_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        io.write_table(tmp_path / "t.parquet", pd.DataFrame({"a": [1]}))
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "t.parquet").stat().st_mode & 0o777 == 0o644

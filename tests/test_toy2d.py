@@ -130,3 +130,14 @@ def test_run_tables_and_trend():
     assert m["test_acc"].iloc[-1] > 0.95
     assert m["dx"].iloc[-1] < m["dx"].iloc[0] - 0.1
     assert m["dp"].iloc[-1] > m["dp"].iloc[0] + 0.2
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml", "ci.yaml"])
+def test_shipped_configs_parse(name):
+    import yaml
+    from conftest import ROOT
+
+    block = yaml.safe_load((ROOT / "config" / name).read_text())["toy2d"]
+    cfg = toy2d.ToyConfig.from_dict(block)
+    assert cfg.attack == block["attack"]["name"] and cfg.eps == block["attack"]["eps"]
+    assert list(cfg.landscape_epochs) == block["landscape"]["epochs"]

@@ -127,3 +127,11 @@ def test_config_and_run_on_a_small_lexicon():
     assert (last["accuracy"] > 0.9).all()  # 60 words are easy to memorise
     both = words.combine([frame, frame.assign(embedding_size=1)])
     assert both["embedding_size"].tolist()[:1] == [1] and len(both) == 160
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml", "ci.yaml"])
+def test_shipped_configs_parse(name):
+    import yaml
+
+    block = yaml.safe_load((ROOT / "config" / name).read_text())["words"]
+    assert list(words.WordsConfig.from_dict(block).embedding_sizes) == block["embedding_sizes"]
