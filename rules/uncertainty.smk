@@ -12,16 +12,18 @@ rule uncertainty:
         table="results/train/{dataset}/{model}/seed{seed}.parquet",
         checkpoints="results/checkpoints/{dataset}/{model}/seed{seed}",
     output:
-        packets="results/uncertainty/{dataset}/{model}/seed{seed}/{level}.parquet",
-        summary="results/uncertainty/{dataset}/{model}/seed{seed}/{level}_summary.parquet",
-    wildcard_constraints:
-        level="pixel|feature",
+        packets=expand("results/uncertainty/{{dataset}}/{{model}}/seed{{seed}}/{level}.parquet",
+                       level=UNC_LEVELS),
+        summaries=expand(
+            "results/uncertainty/{{dataset}}/{{model}}/seed{{seed}}/{level}_summary.parquet",
+            level=UNC_LEVELS,
+        ),
     params:
         settings=uncertainty_settings,
     log:
-        "logs/uncertainty/{dataset}/{model}/seed{seed}/{level}.log",
+        "logs/uncertainty/{dataset}/{model}/seed{seed}/packets.log",
     benchmark:
-        "benchmarks/uncertainty/{dataset}/{model}/seed{seed}/{level}.tsv"
+        "benchmarks/uncertainty/{dataset}/{model}/seed{seed}/packets.tsv"
     threads: 1
     resources:
         mem_mb=8000,

@@ -23,7 +23,7 @@ def checked_epochs(epochs, total, key, model):
 
 
 def uncertainty_settings(wildcards):
-    """Everything one (run, level) job depends on: a change reruns only the jobs it touches."""
+    """Everything one run's job (all levels) depends on: a change reruns only what it touches."""
     ds = UNC["datasets"][wildcards.dataset]
     classes = ds["classes"]
     settings = {
@@ -35,8 +35,9 @@ def uncertainty_settings(wildcards):
         "n_points": UNC["n_points"],
         "n_test": UNC["n_test"],
         "attack": {k: ds[k] for k in ("eps", "alpha", "steps")},
+        "levels": UNC_LEVELS,
     }
-    if wildcards.level == "feature":
+    if "feature" in UNC_LEVELS:
         settings["head"] = UNC["head"]
     return canonical(settings)
 

@@ -4,7 +4,9 @@ epoch, resumable, and a per-epoch table of G/D losses and the L1 error on the te
 Checkpoints are written into ``<output>.partial/`` while training runs; Snakemake never deletes
 that folder, so a killed job resumes from its last complete epoch (a ``FINGERPRINT`` file there
 holds the hash of the training pairs and settings: a folder left by other data or settings is
-cleared first). When all epochs are done the folder is renamed onto the declared output directory.
+cleared first). When all epochs are done the checkpoints before the last are stripped to the
+generator (what ``pix2pix.load_generator`` reads) and the folder is renamed onto the declared output
+directory.
 """
 
 import os
@@ -47,9 +49,12 @@ with log.to_file(sm.log[0]) as logger:
         x, delta, epochs=p["epochs"], batch_size=p["batch_size"], seed=seed, device=dev,
         checkpoint_dir=work_dir, x_test=x_te, delta_test=delta_te, progress=True, base=p["base"],
         lr=p["lr"], lambda_l1=p["lambda_l1"])
-    for path in work_dir.glob("epoch*.pt"):  # a longer earlier run may have left more files
-        if int(path.stem.removeprefix("epoch")) > p["epochs"]:
+    for path in work_dir.glob("epoch*.pt"):
+        epoch = int(path.stem.removeprefix("epoch"))
+        if epoch > p["epochs"]:  # a longer earlier run may have left more files
             path.unlink()
+        elif epoch < p["epochs"]:  # only the last one is ever resumed: keep G alone in the others
+            pix2pix.strip_checkpoint(path)
     stamp.unlink()
     os.replace(work_dir, out_dir)
     scale = delta.abs().max().item()

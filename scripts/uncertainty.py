@@ -1,4 +1,8 @@
-"""Rule uncertainty: per-epoch packet moments, ΔX, ΔP, TA and RA of one run at one level."""
+"""Rule uncertainty: per-epoch packet moments, ΔX, ΔP, TA and RA of one run at every level.
+
+One job per run (not per level): the work of a level is seconds, importing torch is most of a
+small job, and each checkpoint is loaded once for all levels.
+"""
 
 import time
 from pathlib import Path
@@ -15,29 +19,34 @@ with log.to_file(sm.log[0]) as logger:
     torch.set_num_threads(sm.threads)
     dev = device.resolve(sm.config["device"])
     p = sm.params.settings
-    level, seed = sm.wildcards.level, int(sm.wildcards.seed)
+    seed = int(sm.wildcards.seed)
     train, test = data.read_split(sm.input.train, dev), data.read_split(sm.input.test, dev)
     batch_size = int(sm.config["uncertainty"]["batch_size"])
-    ids = {"dataset": sm.wildcards.dataset, "model": sm.wildcards.model, "seed": seed,
-           "level": level}
-    logger.info("uncertainty %s on %s: %s", ids, dev, p)
-    packets, summaries = [], []
+    run = {"dataset": sm.wildcards.dataset, "model": sm.wildcards.model, "seed": seed}
+    logger.info("uncertainty %s on %s: %s", run, dev, p)
+    packets = {level: [] for level in p["levels"]}
+    summaries = {level: [] for level in p["levels"]}
     for epoch in p["epochs"]:
-        t0 = time.perf_counter()
         model = models.load(Path(sm.input.checkpoints) / checkpoint_name(epoch), dev)
-        frame, acc = conjugate.evaluate_checkpoint(
-            model, level, train, test, classes=p["classes"], n_dims=p["n_dims"],
-            method=p["method"], n_points=p["n_points"], head=p.get("head"), n_test=p["n_test"], seed=seed,
-            batch_size=batch_size, **p["attack"])
-        frame.insert(0, "epoch", epoch)
-        packets.append(frame)
-        summary = conjugate.summarise(frame).assign(**acc)
-        summaries.append(summary)
-        logger.info("epoch %d: TA %.3f RA %.3f, mean ΔX %.4g ΔP %.4g, %.1f s", epoch,
-                    acc["test_acc"], acc["robust_acc"], summary["delta_x"].mean(),
-                    summary["delta_p"].mean(), time.perf_counter() - t0)
-    front = list(ids)
-    per_dim = pd.concat(packets, ignore_index=True).assign(**ids)
-    io.write_table(sm.output.packets, per_dim[front + [c for c in per_dim if c not in front]])
-    summary = pd.concat(summaries, ignore_index=True).assign(**ids, attack="pgd", **p["attack"])
-    io.write_table(sm.output.summary, summary[front + [c for c in summary if c not in front]])
+        for level in p["levels"]:
+            t0 = time.perf_counter()
+            frame, acc = conjugate.evaluate_checkpoint(
+                model, level, train, test, classes=p["classes"], n_dims=p["n_dims"],
+                method=p["method"], n_points=p["n_points"], head=p.get("head"),
+                n_test=p["n_test"], seed=seed, batch_size=batch_size, **p["attack"])
+            frame.insert(0, "epoch", epoch)
+            packets[level].append(frame)
+            summary = conjugate.summarise(frame).assign(**acc)
+            summaries[level].append(summary)
+            logger.info("epoch %d %s: TA %.3f RA %.3f, mean ΔX %.4g ΔP %.4g, %.1f s", epoch, level,
+                        acc["test_acc"], acc["robust_acc"], summary["delta_x"].mean(),
+                        summary["delta_p"].mean(), time.perf_counter() - t0)
+    front = [*run, "level"]
+    for i, level in enumerate(p["levels"]):
+        ids = {**run, "level": level}
+        per_dim = pd.concat(packets[level], ignore_index=True).assign(**ids)
+        io.write_table(sm.output.packets[i], per_dim[front + [c for c in per_dim if c not in front]])
+        summary = pd.concat(summaries[level], ignore_index=True).assign(**ids, attack="pgd",
+                                                                        **p["attack"])
+        io.write_table(sm.output.summaries[i],
+                       summary[front + [c for c in summary if c not in front]])

@@ -38,7 +38,7 @@ def test_conjugate_uncertainty_from_hand_made_table(tmp_path):
     trail = panels[5].get_lines()[0]  # cnn4 / cifar10, feature ΔX-ΔP trajectory
     np.testing.assert_allclose(trail.get_ydata(), 2.0 - 0.1 * np.arange(1, 6) + 0.045)
     texts = {t.get_text() for a in panels for t in a.texts}
-    assert {"Y = 8", "mean over 10 classes Y"} <= texts
+    assert {"Y = 8", "mean over 10 Y"} <= texts
     style.save(fig, tmp_path / "conjugate_uncertainty.pdf")
     assert (tmp_path / "conjugate_uncertainty.pdf").read_bytes()[:4] == b"%PDF"
     assert (tmp_path / "conjugate_uncertainty.png").read_bytes()[:4] == b"\x89PNG"

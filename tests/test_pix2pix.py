@@ -16,6 +16,7 @@ from upnn.pix2pix import (
     load_generator,
     make_optimizers,
     predict,
+    strip_checkpoint,
     train_pix2pix,
     train_step,
 )
@@ -164,3 +165,18 @@ def test_fingerprint_changes_with_data_and_settings():
     assert a == fingerprint(x.clone(), delta.clone(), base=8, epochs=3)
     assert a != fingerprint(x, delta * 2, epochs=3, base=8)
     assert a != fingerprint(x, delta, epochs=3, base=16)
+
+
+def test_strip_checkpoint_keeps_the_generator(tmp_path):
+    x, delta = _pairs(16, 0)
+    train_pix2pix(x, delta, epochs=1, batch_size=8, seed=0, device="cpu", base=8,
+                  checkpoint_dir=tmp_path)
+    path = tmp_path / "epoch001.pt"
+    before = load_generator(path)
+    size = path.stat().st_size
+    strip_checkpoint(path)
+    assert path.stat().st_size < size / 2
+    assert set(torch.load(path, weights_only=True)) == {"epoch", "config", "generator", "history"}
+    after = load_generator(path)
+    for k, v in before.state_dict().items():
+        assert torch.equal(v, after.state_dict()[k]), k

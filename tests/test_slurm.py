@@ -185,13 +185,17 @@ def _sbatch(job: SimpleNamespace) -> str:
 
 
 def _gpu_rules() -> set[str]:
-    """Rules whose definition in rules/*.smk declares a `gpu` resource."""
-    found = set()
+    """Rules whose definition in rules/*.smk declares a `gpu` resource (`use rule` inherits it)."""
+    found, derived = set(), []
     for smk in (ROOT / "rules").glob("*.smk"):
-        blocks = re.split(r"^\s*(?:rule|checkpoint) (\w+)(?: as \w+)?:", smk.read_text(), flags=re.M)
-        found |= {name for name, body in zip(blocks[1::2], blocks[2::2], strict=True)
-                  if re.search(r"^\s+gpu\s*=", body, re.M)}
-    return found
+        parts = re.split(r"^\s*(?:(?:rule|checkpoint) (\w+)|use rule (\w+) as (\w+)(?: with)?):",
+                         smk.read_text(), flags=re.M)
+        for name, parent, alias, body in zip(*[iter(parts[1:])] * 4, strict=True):
+            if re.search(r"^\s+gpu\s*=", body, re.M):
+                found.add(name or alias)
+            elif parent:
+                derived.append((parent, alias))
+    return found | {alias for parent, alias in derived if parent in found}
 
 
 def test_paper_dry_run_lists_the_dag_with_gpus_on_gpu_rules(tmp_path):

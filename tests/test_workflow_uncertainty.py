@@ -81,13 +81,13 @@ def test_conjugate_figures_built(ci_run):
         assert (ci_run / f"results/figures/{name}.png").stat().st_size > 10_000
 
 
-def test_head_setting_reruns_only_the_feature_level(ci_run, tmp_path):
+def test_uncertainty_setting_reruns_only_this_stage(ci_run, tmp_path):
     cfg = ci_config(ci_run)
     cfg["uncertainty"]["head"]["epochs"] += 1
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(snakemake(ci_run, "-n", "--configfile", str(changed)))
-    assert jobs.get("uncertainty") == 2  # the feature level of the two runs
+    assert jobs.get("uncertainty") == 2  # one job per run covers both levels
     assert "train" not in jobs and "conjugate_tsne_maps" not in jobs
     assert jobs.get("fig_conjugate_uncertainty") == 1
 

@@ -27,7 +27,6 @@ import numpy as np
 import torch
 import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
-from scipy.stats import qmc
 from torch import Tensor, nn
 
 METHODS = ("mc", "qmc", "quadrature")
@@ -53,6 +52,8 @@ def _leggauss(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _sobol_uniform(rows: int, n: int, seed: int) -> np.ndarray:
     """(rows, n) scrambled Sobol points in [0, 1); each row is one Sobol dimension."""
+    from scipy.stats import qmc  # imported here: scipy.stats costs ~0.6 s to import
+
     rng = np.random.default_rng(seed)
     blocks = [np.empty((0, n))]
     with warnings.catch_warnings():  # n need not be a power of two; we accept the small loss

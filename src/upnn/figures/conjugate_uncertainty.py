@@ -89,7 +89,7 @@ def draw(summary: pd.DataFrame) -> Figure:
                                     s=16, zorder=3, edgecolors="none")
             n_classes = int(d.n_classes.max())
             which = (f"Y = {int(d.first_class.iloc[0])}" if n_classes == 1
-                     else f"mean over {n_classes} classes Y")
+                     else f"mean over {n_classes} Y")
             ax_xp.text(0.03, 0.97, which, transform=ax_xp.transAxes, ha="left", va="top",
                        fontsize=6)
             ax_xp.set_xlabel(r"$\Delta P_Y$")
