@@ -39,5 +39,5 @@ def snakemake(workdir: Path, *args: str, check: bool = True,
 def ci_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workflow copy on which the whole default target was built once with config/ci.yaml."""
     wd = copy_workflow(tmp_path_factory.mktemp("ci_run"))
-    snakemake(wd, "--cores", "2", "--configfile", "config/ci.yaml")
+    snakemake(wd, "--cores", "2", "--configfile", "config/ci.yaml", timeout=1500)
     return wd
