@@ -78,3 +78,13 @@ def test_llm_slug():
     assert C.llm_slug("TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T") == \
         "TinyLlama--TinyLlama-1.1B-intermediate-step-1431k-3T"
     assert C.llm_slug(str(ROOT / "tests" / "data" / "llm")) == "llm"
+
+
+def test_attack_jobs_follow_attacks_models_and_feature_models():
+    cfg = C.load_yaml(ROOT / "config" / "config.yaml")
+    jobs = C.attack_jobs(cfg)
+    assert ("digits32", "googlenet", 0, "pixel") not in jobs  # trained, not attacked
+    assert ("digits32", "resnet9", 0, "feature") in jobs
+    assert ("digits", "cnn3", 0, "feature") not in jobs
+    del cfg["attacks"]["models"]
+    assert ("digits32", "googlenet", 0, "pixel") in C.attack_jobs(cfg)

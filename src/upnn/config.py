@@ -122,10 +122,11 @@ def attack_specs(config: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def attack_jobs(config: Mapping[str, Any]) -> list[tuple[str, str, int, str]]:
-    """Every (dataset, model, seed, level) attacked: pixel for all runs, feature for the models
-    in ``attacks.feature_models``."""
+    """Every (dataset, model, seed, level) attacked: pixel for the runs of ``attacks.models``
+    (default: all), feature for those also in ``attacks.feature_models``."""
     a = config["attacks"]
-    return [(d, m, s, lv) for d, m, s in runs(config) for lv in a["levels"]
+    attacked = a.get("models") or [m for _, m, _ in runs(config)]
+    return [(d, m, s, lv) for d, m, s in runs(config) if m in attacked for lv in a["levels"]
             if lv == "pixel" or m in a["feature_models"]]
 
 
