@@ -44,6 +44,9 @@ with log.to_file(sm.log[0]) as logger:
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fp)
+    done = sorted(work_dir.glob("epoch*.pt"))
+    if done:
+        logger.info("resuming after %s in %s", done[-1].name, work_dir)
     logger.info("pix2pix on %d pairs (%s) on %s: %s", len(x), sm.input.ifa_train, dev, p)
     rows = pix2pix.train_pix2pix(
         x, delta, epochs=p["epochs"], batch_size=p["batch_size"], seed=seed, device=dev,

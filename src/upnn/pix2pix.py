@@ -446,7 +446,8 @@ def train_pix2pix(
         if progress:
             from tqdm.auto import tqdm
 
-            epoch_iter = tqdm(epoch_iter, desc="pix2pix", unit="epoch")
+            epoch_iter = tqdm(epoch_iter, desc="pix2pix", unit="epoch", initial=len(history),
+                              total=epochs)
         for epoch in epoch_iter:
             t0 = time.perf_counter()
             G.train()
