@@ -17,7 +17,7 @@ with log.to_file(sm.log[0]) as logger:
     p = sm.params.settings
     seed = int(sm.wildcards.seed)
     x, y = data.read_split(sm.input.test, dev)
-    keep = conjugate.subset(len(y), p["n_images"], seed=seed).to(dev)
+    keep = data.subset(len(y), p["n_images"], seed).to(dev)
     x, y = x[keep], y[keep]
     epochs = sorted({*p["epochs"], p["final"]})
     logger.info("t-SNE of %s/%s seed %d: %d test images, epochs %s on %s", sm.wildcards.dataset,

@@ -24,7 +24,7 @@ with log.to_file(sm.log[0]) as logger:
                            sm.input.checkpoints, strict=True))
     for dataset, test, out in zip(sm.params.datasets, sm.input.tests, sm.output, strict=True):
         x, y = data.read_split(test, dev)
-        idx = ifa.subset_indices(len(y), p["limit_test"], 0).to(dev)
+        idx = data.subset(len(y), p["limit_test"], 0).to(dev)
         x, y = x[idx], y[idx]
         channel = p["channel"] if x.shape[1] > 1 else 0
         rows = []

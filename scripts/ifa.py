@@ -25,7 +25,7 @@ with log.to_file(sm.log[0]) as logger:
     logger.info("IFA of %s on %s: %s", ckpt, dev, p)
     for split in ("train", "test"):
         x, y = data.read_split(getattr(sm.input, split), dev)
-        idx = ifa.subset_indices(len(y), p[f"limit_{split}"], seed)
+        idx = data.subset(len(y), p[f"limit_{split}"], seed)
         x, y = x[idx.to(dev)], y[idx.to(dev)]
         if split == "train":
             delta, rows = ifa.ifa_delta_trajectory(

@@ -184,9 +184,3 @@ def test_tsne_epoch_tables():
     again, _ = conjugate.tsne_epoch(model, x, y, label=8, eps=0.1, alpha=0.025, steps=2,
                                     perplexity=5, n_iter=50, early_iter=25, grid=9, k=3)
     np.testing.assert_allclose(again[["tx", "ty"]].to_numpy(), points[["tx", "ty"]].to_numpy())
-
-
-def test_subset():
-    assert torch.equal(conjugate.subset(5, None, seed=0), torch.arange(5))
-    s = conjugate.subset(100, 10, seed=1)
-    assert len(s) == 10 and torch.equal(s, s.sort().values)

@@ -68,3 +68,15 @@ def test_offline_download_fails_with_one_clear_line(tmp_path, monkeypatch):
     msg = str(err.value)
     assert "\n" not in msg
     assert "'mnist'" in msg and "offline" in msg and "python -m upnn.data download mnist" in msg
+
+
+def test_subset_is_seeded_sorted_and_spread():
+    assert torch.equal(data.subset(10, None, 0), torch.arange(10))
+    assert torch.equal(data.subset(10, 50, 0), torch.arange(10))
+    a = data.subset(1000, 100, 3)
+    assert len(a) == 100 and len(set(a.tolist())) == 100
+    assert torch.equal(a, a.sort().values) and torch.equal(a, data.subset(1000, 100, 3))
+    assert a.max() > 500  # not just the head of the split
+    assert not torch.equal(a, data.subset(1000, 100, 4))
+    with pytest.raises(ValueError, match="subset size must be >= 1 or None, got 0"):
+        data.subset(10, 0, 0)

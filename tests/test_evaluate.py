@@ -74,10 +74,6 @@ def test_attacks_actually_lower_accuracy_on_a_trained_net():
     assert rows["random"]["robust_acc"] > rows["bim"]["robust_acc"]
 
 
-def test_subset_and_level_errors():
-    idx = evaluate.subset(100, 10, seed=3)
-    assert len(idx) == 10 and torch.equal(idx, idx.sort().values)
-    assert torch.equal(idx, evaluate.subset(100, 10, seed=3))
-    assert torch.equal(evaluate.subset(5, None, 0), torch.arange(5))
+def test_level_errors():
     with pytest.raises(ValueError, match="unknown attack level 'logit'; allowed: pixel, feature"):
         evaluate.check_level("logit")

@@ -14,7 +14,6 @@ from upnn.ifa import (
     ifa_delta_trajectory,
     ifa_step,
     ifa_trajectory,
-    subset_indices,
 )
 
 
@@ -185,15 +184,3 @@ def test_delta_and_trajectory_in_one_pass_equal_the_separate_functions(trained):
     assert rows == ifa_trajectory(model, x, y, 0.02, its, attack_eps=0.1, batch_size=128)
     with pytest.raises(ValueError):
         ifa_delta_trajectory(model, x, y, 0.02, 5, [0, 6], attack_eps=0.1)
-
-
-def test_subset_indices():
-    assert torch.equal(subset_indices(10, None, 0), torch.arange(10))
-    assert torch.equal(subset_indices(10, 50, 0), torch.arange(10))
-    a = subset_indices(1000, 100, 3)
-    assert len(a) == 100 and len(set(a.tolist())) == 100
-    assert torch.equal(a, a.sort().values) and torch.equal(a, subset_indices(1000, 100, 3))
-    assert a.max() > 500  # not just the head of the split
-    assert not torch.equal(a, subset_indices(1000, 100, 4))
-    with pytest.raises(ValueError, match="limit"):
-        subset_indices(10, 0, 0)

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from upnn import attacks, uncertainty
+from upnn.data import subset
 from upnn.train import accuracy, predict
 
 LEVELS = ("pixel", "feature")
@@ -265,7 +266,7 @@ def evaluate_checkpoint(
     """
     check_level(level)
     (x_tr, y_tr), (x_te, y_te) = train, test
-    keep = subset(len(y_te), n_test, seed=seed).to(y_te.device)
+    keep = subset(len(y_te), n_test, seed).to(y_te.device)
     x_te, y_te = x_te[keep], y_te[keep]
     if level == "pixel":
         net, x_base, lo, hi = model, x_tr.mean(dim=0), 0.0, 1.0
@@ -376,11 +377,3 @@ def tsne_epoch(
                      clean["conf"].to_numpy(), size=grid, k=k,
                      extent=(x0 - mx, x1 + mx, y0 - my, y1 + my))
     return points, shade
-
-
-def subset(n: int, count: int | None, *, seed: int) -> Tensor:
-    """Sorted seeded subset of ``count`` of ``n`` indices (None or ≥ n: all of them)."""
-    if count is None or count >= n:
-        return torch.arange(n)
-    return uncertainty.choose_dims(n, count, seed=seed)
-

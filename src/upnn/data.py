@@ -134,6 +134,17 @@ def load_split(
     return reshape_images(xt, c, s).numpy(), y
 
 
+def subset(n: int, count: int | None, seed: int) -> torch.Tensor:
+    """Sorted indices of a seeded random subset of ``count`` of ``n`` items (all of them when
+    ``count`` is None or ≥ n). A local generator: the same (n, count, seed) always picks the same
+    items, and a smaller count is not biased towards the start of the split."""
+    if count is not None and count < 1:
+        raise ValueError(f"subset size must be >= 1 or None, got {count}")
+    if count is None or count >= n:
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:count].sort().values
+
+
 def write_split(path: str | Path, images: np.ndarray, labels: np.ndarray, **meta: str) -> None:
     """``{dataset}/{split}.parquet``: an ``image`` tensor column and an int ``label`` column."""
     io.write_table(path, {"label": labels}, tensors={"image": images}, metadata=meta)

@@ -127,9 +127,3 @@ def evaluate_checkpoint(
                        bounds=feature_box(z_train), seed=seed, batch_size=batch_size,
                        alpha_scale=eps / pixel_eps)
 
-
-def subset(n_total: int, n: int | None, seed: int) -> Tensor:
-    """A seeded, sorted subset of ``n`` indices (all when n is None or ≥ n_total)."""
-    if n is None or n >= n_total:
-        return torch.arange(n_total)
-    return torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))[:n].sort().values

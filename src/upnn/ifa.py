@@ -33,7 +33,6 @@ __all__ = [
     "ifa_step",
     "ifa_trajectory",
     "input_gradient",
-    "subset_indices",
 ]
 
 
@@ -256,17 +255,3 @@ def ifa_trajectory(
                                    clip=clip, attack_eps=attack_eps, batch_size=batch_size,
                                    progress=progress)
     return rows
-
-
-def subset_indices(n: int, limit: int | None, seed: int) -> Tensor:
-    """Sorted indices of the ``limit`` images (all when None or >= n) that IFA runs on.
-
-    A seeded random subset (local generator), so the same (n, limit, seed) always picks the
-    same images and a smaller limit is not biased towards the start of the split.
-    """
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be >= 1 or None, got {limit}")
-    if limit is None or limit >= n:
-        return torch.arange(n)
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return perm[:limit].sort().values
