@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -33,6 +36,28 @@ def snakemake(workdir: Path, *args: str, check: bool = True,
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def planned_jobs(run: subprocess.CompletedProcess | str) -> dict[str, int]:
+    """Rule → job count from a dry run's "Job stats" table ({} when nothing is to be done)."""
+    out = run if isinstance(run, str) else run.stdout + run.stderr
+    if "Nothing to be done" in out:
+        return {}
+    if "Job stats:" not in out:
+        raise AssertionError(f"dry run printed neither a job table nor 'Nothing to be done':\n{out}")
+    table = out.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+def dry_run_changed(workdir: Path, tmp_path: Path,
+                    change: Callable[[dict], None]) -> tuple[dict[str, int], dict]:
+    """The jobs a dry run in ``workdir`` plans after ``change`` edits a copy of config/ci.yaml;
+    also returns the changed config."""
+    cfg = yaml.safe_load((workdir / "config" / "ci.yaml").read_text())
+    change(cfg)
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return planned_jobs(snakemake(workdir, "-n", "--configfile", str(path))), cfg
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import time
@@ -12,18 +11,9 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import ROOT, SNAKEMAKE, copy_workflow, snakemake
+from conftest import ROOT, SNAKEMAKE, copy_workflow, dry_run_changed, planned_jobs, snakemake
 
 from upnn import io
-
-
-def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
-    """Rule → job count from a dry run's "Job stats" table."""
-    out = proc.stdout + proc.stderr
-    if "Nothing to be done" in out:
-        return {}
-    table = out.split("Job stats:")[1].split("total")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
 
 
 def test_lint_is_clean():
@@ -58,11 +48,8 @@ def test_nothing_to_do_after_a_full_run(ci_run):
 
 
 def test_changing_a_training_setting_reruns_training_and_dependents_only(ci_run, tmp_path):
-    cfg = yaml.safe_load((ci_run / "config" / "ci.yaml").read_text())
-    cfg["train"]["lr"] = cfg["train"]["lr"] / 2
-    changed = tmp_path / "changed.yaml"
-    changed.write_text(yaml.safe_dump(cfg))
-    jobs = planned_jobs(snakemake(ci_run, "-n", "--configfile", str(changed)))
+    jobs, cfg = dry_run_changed(ci_run, tmp_path,
+                                lambda c: c["train"].update(lr=c["train"]["lr"] / 2))
     n_runs = sum(len(m) for m in cfg["experiments"].values())
     assert jobs.get("train") == n_runs
     assert "prepare_dataset" not in jobs and "download_dataset" not in jobs

@@ -2,8 +2,7 @@
 
 import pandas as pd
 import yaml
-from conftest import snakemake
-from test_workflow import planned_jobs
+from conftest import dry_run_changed
 
 COLUMNS = {"epoch", "attack", "eps", "alpha", "steps", "n", "clean_acc", "robust_acc",
            "mean_linf", "mean_l0", "seconds", "dataset", "model", "seed", "level"}
@@ -32,11 +31,8 @@ def test_attack_tables(ci_run):
 
 
 def test_changing_an_attack_setting_reruns_attacks_and_figures_only(ci_run, tmp_path):
-    cfg = yaml.safe_load((ci_run / "config" / "ci.yaml").read_text())
-    cfg["attacks"]["settings"]["pgd"]["steps"] = 5
-    changed = tmp_path / "changed.yaml"
-    changed.write_text(yaml.safe_dump(cfg))
-    jobs = planned_jobs(snakemake(ci_run, "-n", "--configfile", str(changed)))
+    jobs, cfg = dry_run_changed(ci_run, tmp_path,
+                                lambda c: c["attacks"]["settings"]["pgd"].update(steps=5))
     n_attack = sum(1 + (m in cfg["attacks"]["feature_models"])
                    for ms in cfg["experiments"].values() for m in ms)
     assert jobs["attack"] == n_attack

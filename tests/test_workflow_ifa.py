@@ -6,8 +6,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import yaml
-from conftest import snakemake
-from test_workflow import planned_jobs
+from conftest import dry_run_changed
 
 from upnn import io
 
@@ -109,11 +108,10 @@ def test_figures_exist(ci_run):
 
 
 def test_changing_a_pix2pix_setting_reruns_pix2pix_and_dependents_only(ci_run, cfg, tmp_path):
-    changed = yaml.safe_load(yaml.safe_dump(cfg))
-    changed["ifa"]["pix2pix"]["epochs"] += 1
-    path = tmp_path / "changed.yaml"
-    path.write_text(yaml.safe_dump(changed))
-    jobs = planned_jobs(snakemake(ci_run, "-n", "--configfile", str(path)))
+    def longer_pix2pix(c):
+        c["ifa"]["pix2pix"]["epochs"] += 1
+
+    jobs, _ = dry_run_changed(ci_run, tmp_path, longer_pix2pix)
     runs = len(ifa_runs(cfg))
     assert jobs.get("pix2pix") == runs and jobs.get("ifa_summary") == 1
     assert "ifa" not in jobs and "train" not in jobs and "frequency" not in jobs

@@ -4,12 +4,11 @@ with one message; the offline default leaves the stage out."""
 
 import importlib.util
 import os
-import re
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import copy_workflow, snakemake
+from conftest import copy_workflow, planned_jobs, snakemake
 
 if importlib.util.find_spec("lm_eval") is None:
     pytest.skip("the llm extra is not installed: pip install -e '.[llm]'", allow_module_level=True)
@@ -22,14 +21,6 @@ from llm_tiny import TASK_DIR, TASKS, build  # noqa: E402
 from upnn import io, llm  # noqa: E402
 
 FIGS = ("results/figures/fig3.pdf", "results/figures/fig3.png")
-
-
-def planned_jobs(out: str) -> dict[str, int]:
-    """Rule → job count from a dry run's "Job stats" table."""
-    if "Job stats:" not in out:
-        return {}
-    table = out.split("Job stats:")[1].split("total")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
 
 
 def write_config(wd, **llm_settings):

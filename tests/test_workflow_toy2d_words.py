@@ -2,8 +2,7 @@
 
 import pandas as pd
 import yaml
-from conftest import snakemake
-from test_workflow import planned_jobs
+from conftest import dry_run_changed
 
 
 def test_toy2d_tables_and_figure(ci_run):
@@ -39,10 +38,7 @@ def test_words_table_and_figure(ci_run):
 
 
 def test_changing_a_words_setting_reruns_words_only(ci_run, tmp_path):
-    cfg = yaml.safe_load((ci_run / "config" / "ci.yaml").read_text())
-    cfg["words"]["lr"] = cfg["words"]["lr"] / 2
-    changed = tmp_path / "changed.yaml"
-    changed.write_text(yaml.safe_dump(cfg))
-    jobs = planned_jobs(snakemake(ci_run, "-n", "--configfile", str(changed)))
+    jobs, _ = dry_run_changed(ci_run, tmp_path,
+                              lambda c: c["words"].update(lr=c["words"]["lr"] / 2))
     assert jobs.get("words") == 1 and jobs.get("fig6") == 1
     assert "toy2d" not in jobs and "fig4" not in jobs

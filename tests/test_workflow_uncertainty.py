@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 import yaml
-from conftest import copy_workflow, snakemake
+from conftest import copy_workflow, dry_run_changed, snakemake
 
 PACKET_COLUMNS = {"dataset", "model", "seed", "level", "epoch", "class", "dim", "lo", "hi", "beta",
                   "x_mean", "sigma_x", "p_mean", "sigma_p", "product", "satisfies_bound",
@@ -19,14 +17,6 @@ SUMMARY_COLUMNS = {"dataset", "model", "seed", "level", "epoch", "class", "delta
 
 def ci_config(ci_run):
     return yaml.safe_load((ci_run / "config" / "ci.yaml").read_text())
-
-
-def planned_jobs(proc) -> dict[str, int]:
-    out = proc.stdout + proc.stderr
-    if "Nothing to be done" in out:
-        return {}
-    table = out.split("Job stats:")[1].split("total")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
 
 
 def test_uncertainty_tables(ci_run):
@@ -82,11 +72,10 @@ def test_conjugate_figures_built(ci_run):
 
 
 def test_uncertainty_setting_reruns_only_this_stage(ci_run, tmp_path):
-    cfg = ci_config(ci_run)
-    cfg["uncertainty"]["head"]["epochs"] += 1
-    changed = tmp_path / "changed.yaml"
-    changed.write_text(yaml.safe_dump(cfg))
-    jobs = planned_jobs(snakemake(ci_run, "-n", "--configfile", str(changed)))
+    def longer_head(c):
+        c["uncertainty"]["head"]["epochs"] += 1
+
+    jobs, _ = dry_run_changed(ci_run, tmp_path, longer_head)
     assert jobs.get("uncertainty") == 2  # one job per run covers both levels
     assert "train" not in jobs and "conjugate_tsne_maps" not in jobs
     assert jobs.get("fig_conjugate_uncertainty") == 1
