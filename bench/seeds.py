@@ -7,7 +7,7 @@ it prints epochs per second of
 
 * sequential: one plain ``nn.Sequential`` per seed, ``upnn.train.train_epoch`` and the per-seed
   metrics (toy: accuracy, ``attacks.attack`` and ``uncertainty.network_moments`` per label;
-  words: the float64 embedding/gradient cosine), seed after seed;
+  words: the embedding/gradient cosine), seed after seed;
 * batched: ``upnn.seeds.Stacked`` (what the pipeline runs): one step for all seeds;
 * vmap (training only): ``torch.func.vmap`` over ``functional_call`` with the stacked parameters,
   the textbook alternative, to show why Stacked uses batched matmuls instead;
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
 from upnn import attacks, seeds, toy2d, train, uncertainty, words
-from upnn.device import resolve
+from upnn.device import resolve, reuse_cpu_memory
 
 
 def best_rate(fn: Callable[[], object], epochs: int, repeat: int, device: torch.device) -> float:
@@ -152,13 +152,12 @@ def bench_words(args: argparse.Namespace, device: torch.device, size: int) -> No
     def seq_full() -> None:
         for net, opt, g in zip(nets, opts, gens_seq, strict=True):
             train.train_epoch(net, opt, ids_t, y, cfg.batch_size, g)
-            head = net[1:]
-            params = {k: v.double() for k, v in head.named_parameters()}
-            emb = net[0].weight.detach().double().requires_grad_(True)
-            logits = functional_call(head, params, (emb,))
-            (grad,) = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), emb)
-            words.summarize(F.cosine_similarity(emb, grad, dim=-1)[None],
-                            (logits.argmax(-1) == y)[None])
+            emb = net[0].weight.detach().requires_grad_(True)
+            logits = net[1:](emb)
+            (grad,) = torch.autograd.grad(logits, emb,
+                                          words.loss_gradient_direction(logits.detach(), y))
+            words.summarize(F.cosine_similarity(emb.detach(), grad, dim=-1)[None],
+                            (logits.detach().argmax(-1) == y)[None])
 
     model = seeds.Stacked([words.build(len(y), size, cfg, s) for s in ids]).to(device)
     opt = seeds.adam(model.parameters(), cfg.lr, device)
@@ -175,7 +174,7 @@ def bench_words(args: argparse.Namespace, device: torch.device, size: int) -> No
     vm = VmapModel([words.build(len(y), size, cfg, s) for s in ids], cfg.lr, device)
     gens_vm = [torch.Generator().manual_seed(s) for s in ids]
     compare(f"words: {len(ids)} seeds, {len(y)} words, embedding {size}, {cfg.depth}x{cfg.width} "
-            f"{cfg.activation}, full batch; metrics: float64 embedding/gradient cosine",
+            f"{cfg.activation}, full batch; metrics: embedding/gradient cosine",
             {"train": seq_train, "full": seq_full}, {"train": bat_train, "full": bat_full},
             lambda: vm.train_epoch(ids_t, y, gens_vm, cfg.batch_size), args, device)
 
@@ -188,11 +187,15 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per case (best is kept)")
     ap.add_argument("--size", type=int, default=16, help="embedding size for the words case")
     ap.add_argument("--lexicon", default="data/words.csv")
+    ap.add_argument("--no-reuse", action="store_true",
+                    help="leave glibc's malloc as it is (the rules call upnn.device.reuse_cpu_memory)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    reuse = False if args.no_reuse else reuse_cpu_memory()
     device = resolve(args.device)
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
-    print(f"torch {torch.__version__} | device {device}{gpu} | threads {torch.get_num_threads()}")
+    print(f"torch {torch.__version__} | device {device}{gpu} | threads {torch.get_num_threads()} | "
+          f"reuse_cpu_memory {reuse}")
     t0 = time.perf_counter()
     bench_toy(args, device)
     bench_words(args, device, args.size)

@@ -28,6 +28,8 @@ from torch import Tensor, nn
 from torch.func import stack_module_state
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+# The same activations applied in place: a Linear's output is not needed by its backward.
+_INPLACE = {nn.ReLU: torch.relu_, nn.Tanh: torch.tanh_, nn.Sigmoid: torch.sigmoid_}
 
 
 def _check_activation(name: str) -> None:
@@ -75,6 +77,18 @@ def embedding_mlp(vocab: int, embedding_size: int, sizes: Sequence[int], activat
     return nn.Sequential(emb, *_linear_layers([embedding_size, *sizes], activation, gen))
 
 
+def embed(table: Tensor, ids: Tensor) -> Tensor:
+    """Rows ``table[s, ids[s, b]]`` of an (S, V, E) stacked embedding table: (S, B, E).
+
+    One ``index_select`` of whole rows from the table seen as (S·V, E), whose backward is one
+    ``index_add``; plain advanced indexing ``table[arange(S)[:, None], ids]`` computes the same
+    but costs several times more on a CPU, forward and backward.
+    """
+    s, v, e = table.shape
+    offset = torch.arange(s, device=ids.device).unsqueeze(1) * v
+    return table.reshape(s * v, e).index_select(0, (ids + offset).flatten()).view(s, -1, e)
+
+
 class Stacked(nn.Module):
     """S copies of one ``nn.Sequential`` of Embedding / Linear / elementwise-activation layers,
     with the seed as leading dimension of every parameter and of every input and output.
@@ -118,25 +132,37 @@ class Stacked(nn.Module):
 
     def forward(self, x: Tensor, *, start: int = 0, dtype: torch.dtype | None = None) -> Tensor:
         """Layers ``start:`` of the net on x; ``dtype`` casts the parameters (e.g. float64 for an
-        exact evaluation pass; gradients still flow back to the stored parameters)."""
+        exact evaluation pass; gradients still flow back to the stored parameters).
+
+        The layers run feature-major, on (S, features, B) activations: each Linear is one
+        ``baddbmm`` of (S, out, in) weights with (S, in, B) inputs, whose long side B is the one
+        a batched GEMM uses well, and the activation after it works in place. The result is
+        returned as the (S, B, out) transpose of the (S, out, B) output: ``logits.transpose(1, 2)``
+        is contiguous again, with the classes in dim 1, as ``F.cross_entropy`` takes them for
+        (S, C, B) inputs and (S, B) targets (see :func:`train_epoch`).
+        """
         if not 0 <= start < len(self._plan):
             raise ValueError(f"start must lie in [0, {len(self._plan)}), got {start}")
         params = list(self.stacked)
         if dtype is not None:  # cast only the parameters of the layers that run
             first = self._plan[start][1]
             params[first:] = [p.to(dtype) for p in params[first:]]
-        h = x
+        h = None if x.is_floating_point() else x  # token ids go to the Embedding as they are
+        fresh = False  # h is a Linear's own output, so an activation may overwrite it
         for layer, first in self._plan[start:]:
+            if h is None:
+                h = x.transpose(1, 2)  # (S, B, in) as (S, in, B): a view, baddbmm reads it so
             if isinstance(layer, nn.Embedding):
-                table = params[first]
-                rows = torch.arange(table.shape[0], device=h.device)[:, None]
-                h = table[rows, h]  # (S, B, E)
+                h = embed(params[first], h).transpose(1, 2)
+                fresh = False
             elif isinstance(layer, nn.Linear):
                 w, b = params[first], params[first + 1]
-                h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+                h = torch.baddbmm(b.unsqueeze(2), w, h)
+                fresh = True
             else:
-                h = layer(h)  # a parameter-free activation module
-        return h
+                h = _INPLACE[type(layer)](h) if fresh else layer(h)
+                fresh = False
+        return h.transpose(1, 2)
 
     def flat(self) -> nn.Module:
         """This model as a plain classifier of (S·B, in) inputs: row s·B + b is seed s's input b.
@@ -174,6 +200,19 @@ def permutations(n: int, gens: Sequence[torch.Generator], device: torch.device) 
     return torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
 
 
+def cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
+    """(S, B) cross-entropies of (S, B, C) logits (as :meth:`Stacked.forward` returns them) and
+    (S, B) labels, with the classes in dim 1 of the contiguous (S, C, B) layout."""
+    return F.cross_entropy(logits.transpose(1, 2), y, reduction="none")
+
+
+def predict(logits: Tensor) -> Tensor:
+    """(S, B) predicted classes (first maximum) of (S, B, C) logits from :meth:`Stacked.forward`,
+    reduced along dim 1 of their contiguous (S, C, B) layout by ``max``: on a CPU, ``argmax``
+    over that dim, or over the last dim of the transposed view, costs 20 times more."""
+    return logits.transpose(1, 2).max(1).indices
+
+
 def train_epoch(model: Stacked, opt: torch.optim.Optimizer, x: Tensor, y: Tensor,
                 gens: Sequence[torch.Generator], batch_size: int) -> Tensor:
     """One epoch of every seed over its own permutation of (x, y); returns the (S,) mean losses.
@@ -189,10 +228,11 @@ def train_epoch(model: Stacked, opt: torch.optim.Optimizer, x: Tensor, y: Tensor
     losses = []
     for i in range(0, n, batch_size):
         idx = perms[:, i:i + batch_size]
-        logits = model(x[idx])
-        loss = F.cross_entropy(logits.flatten(0, 1), y[idx].flatten(), reduction="none")
+        flat = idx.flatten()
+        xb = x.index_select(0, flat).view(*idx.shape, *x.shape[1:])
+        loss = cross_entropy(model(xb), y.index_select(0, flat).view(idx.shape))
         opt.zero_grad(set_to_none=True)
         (loss.sum() / idx.shape[1]).backward()  # = the sum over seeds of each seed's mean loss
         opt.step()
-        losses.append(loss.detach().view(idx.shape))
+        losses.append(loss.detach())
     return torch.cat(losses, 1).mean(1)

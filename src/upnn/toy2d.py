@@ -26,7 +26,6 @@ from typing import Any
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from upnn import attacks, seeds, uncertainty
@@ -121,7 +120,7 @@ def build(cfg: ToyConfig, seed: int) -> torch.nn.Sequential:
 @torch.no_grad()
 def test_accuracy(model: seeds.Stacked, x: Tensor, y: Tensor) -> Tensor:
     """(S,) accuracy of every seed on (x, y)."""
-    return (model(seeds.share(x, model.n_seeds)).argmax(-1) == y).float().mean(1)
+    return (seeds.predict(model(seeds.share(x, model.n_seeds))) == y).float().mean(1)
 
 
 def robust_accuracy(model: seeds.Stacked, x: Tensor, y: Tensor, name: str, eps: float,
@@ -138,9 +137,7 @@ def robust_accuracy(model: seeds.Stacked, x: Tensor, y: Tensor, name: str, eps: 
 
 def _losses(model: seeds.Stacked, points: Tensor, label: Tensor) -> Tensor:
     """Cross-entropy (float64) of every seed at its (S, P, 2) points with (P,) labels: (S, P)."""
-    logits = model(points).double()
-    return F.cross_entropy(logits.flatten(0, 1), label.repeat(model.n_seeds),
-                           reduction="none").view(model.n_seeds, -1)
+    return seeds.cross_entropy(model(points).double(), label.expand(model.n_seeds, -1))
 
 
 def packet_spreads(model: seeds.Stacked, n_points: int) -> dict[str, Tensor]:

@@ -10,8 +10,8 @@ cross-entropy of word w:
 
 (the word's embedding is the net's input, so this is the cosine between an input and the
 gradient of its own loss), averaged separately over the words the net classifies correctly and
-incorrectly. The evaluation pass runs in float64 so that confidently classified words keep a
-non-zero gradient.
+incorrectly. The gradient's direction is computed without the softmax's underflow
+(:func:`loss_gradient_direction`), so confidently classified words keep theirs.
 """
 
 from __future__ import annotations
@@ -101,21 +101,44 @@ def build(vocab: int, embedding_size: int, cfg: WordsConfig, seed: int) -> torch
                                cfg.activation, seed=seed)
 
 
+def loss_gradient_direction(logits: Tensor, y: Tensor, dim: int = -1) -> Tensor:
+    """∂CE(o, y)/∂o = softmax(o) − onehot(y), divided by its largest wrong-class entry.
+
+    For c ≠ y the quotient is p_c / max_{c'≠y} p_{c'} = exp(o_c − max_{c'≠y} o_{c'}) (the
+    normaliser of the softmax cancels), and at y it is minus their sum, since p_y − 1 =
+    −Σ_{c≠y} p_c. The largest entry is exactly 1, so the direction survives where the plain
+    gradient underflows: in float32 p_y rounds to 1 once the logit margin passes ≈ 17 (≈ 37 in
+    float64), leaving ∂CE/∂o_y = 0 and a wrong direction, or all zeros. The classes lie along
+    ``dim`` of logits; y has logits' shape without that dim.
+    """
+    dim = dim % logits.ndim
+    classes = torch.arange(logits.shape[dim], device=logits.device)
+    onehot = classes.view(-1, *[1] * (logits.ndim - dim - 1)) == y.unsqueeze(dim)
+    wrong = logits.masked_fill(onehot, float("-inf"))
+    ratio = (wrong - wrong.amax(dim, keepdim=True)).exp()  # exp(-inf) = 0 at the label
+    return ratio - onehot * ratio.sum(dim, keepdim=True)
+
+
 def embedding_gradient_cosine(model: seeds.Stacked, y: Tensor) -> tuple[Tensor, Tensor]:
     """(cos, correct), both (S, V): for every seed and word, the cosine between the word's
     embedding e_w and ∇_{e_w} CE(f(e_w), y_w), and whether f classifies the word correctly.
 
-    model's first layer is the (S, V, E) embedding table; the rest of the net runs in float64
-    on all V embeddings at once, and one backward of Σ_w l_w gives every ∇_{e_w} l_w (word w's
-    loss depends on its own row only). A zero gradient gives cos = 0.
+    model's first layer is the (S, V, E) embedding table; the rest of the net runs on all V
+    embeddings at once. ∇_{e_w} l_w = J_wᵀ ∂l_w/∂o_w with J_w = ∂o_w/∂e_w (word w's logits o_w
+    depend on its own row only), so one vector-Jacobian product of the logits with
+    :func:`loss_gradient_direction` gives every word's gradient times a positive factor of its
+    own, which the cosine does not see. A zero gradient gives cos = 0.
     """
-    emb = model.stacked[0].detach().double().requires_grad_(True)
+    emb = model.stacked[0].detach().requires_grad_(True)
     with torch.enable_grad():
-        logits = model(emb, start=1, dtype=torch.float64)
-        loss = F.cross_entropy(logits.flatten(0, 1), y.repeat(model.n_seeds), reduction="sum")
-        (grad,) = torch.autograd.grad(loss, emb)
-    cos = F.cosine_similarity(emb.detach(), grad, dim=-1, eps=1e-300)
-    return cos, logits.detach().argmax(-1) == y
+        logits = model(emb, start=1)
+        by_class = logits.detach().transpose(1, 2)  # (S, C, V), contiguous: see Stacked.forward
+        labels = y.expand(model.n_seeds, -1)
+        direction = loss_gradient_direction(by_class, labels, dim=1).transpose(1, 2)
+        (grad,) = torch.autograd.grad(logits, emb, direction)
+    # grad arrives as the (S, V, E) view of an (S, E, V) tensor: contiguous rows for the norms
+    cos = F.cosine_similarity(emb.detach(), grad.contiguous(), dim=-1)
+    return cos, seeds.predict(logits.detach()) == y
 
 
 def summarize(cos: Tensor, correct: Tensor) -> dict[str, Tensor]:
