@@ -1,6 +1,6 @@
 """Benchmark upnn.seeds: all seeds as one batched model vs a Python loop over seeds, in one run.
 
-    python bench/seeds.py [--device auto] [--threads 1] [--epochs 20] [--repeat 3]
+    python bench/seeds.py [--device auto] [--threads 1] [--epochs 20] [--repeat 3] [--no-reuse]
 
 For the 2-D toy (5 seeds, default config sizes) and the words stage (10 seeds, embedding size 16)
 it prints epochs per second of
@@ -8,12 +8,16 @@ it prints epochs per second of
 * sequential: one plain ``nn.Sequential`` per seed, ``upnn.train.train_epoch`` and the per-seed
   metrics (toy: accuracy, ``attacks.attack`` and ``uncertainty.network_moments`` per label;
   words: the embedding/gradient cosine), seed after seed;
-* batched: ``upnn.seeds.Stacked`` (what the pipeline runs): one step for all seeds;
-* vmap (training only): ``torch.func.vmap`` over ``functional_call`` with the stacked parameters,
-  the textbook alternative, to show why Stacked uses batched matmuls instead;
+* batched: ``upnn.seeds.Stacked`` and ``seeds.train_epoch`` (what the pipeline runs): one step
+  for all seeds, gradients by ``seeds.loss_and_grads``;
+* two alternatives, training only: the same Stacked model with autograd's backward instead of
+  ``loss_and_grads`` (how much of the gain is batching alone), and ``torch.func.vmap`` over
+  ``functional_call`` with the stacked parameters (the textbook way, to show why Stacked uses
+  batched matmuls instead);
 
 for training alone and for a full epoch (training + the stage's per-epoch metrics), and the
-ratios. Timings are the best of --repeat runs of --epochs epochs each.
+ratios to sequential. Timings are the best of --repeat runs of --epochs epochs each. The rules
+call ``upnn.device.reuse_cpu_memory()``, and so does this script unless --no-reuse.
 """
 
 from __future__ import annotations
@@ -71,19 +75,44 @@ class VmapModel:
             self.opt.step()
 
 
-def compare(name: str, seq: dict[str, Callable], bat: dict[str, Callable], vm: Callable,
-            args: argparse.Namespace, device: torch.device) -> None:
+def autograd_train_epoch(model: seeds.Stacked, opt: torch.optim.Optimizer, x: torch.Tensor,
+                         y: torch.Tensor, gens: list[torch.Generator], batch_size: int) -> None:
+    """``seeds.train_epoch`` with ``loss.backward()`` in place of ``seeds.loss_and_grads``."""
+    perms = seeds.permutations(len(y), gens, x.device)
+    for i in range(0, len(y), batch_size):
+        idx = perms[:, i:i + batch_size]
+        loss = seeds.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        (loss.sum() / idx.shape[1]).backward()
+        opt.step()
+
+
+def compare(name: str, seq: dict[str, Callable], bat: dict[str, Callable],
+            alternatives: dict[str, Callable], args: argparse.Namespace, device: torch.device) -> None:
+    """Print epochs/s and ratios to sequential: training for all, full epoch for seq and batched."""
     print(f"\n[{name}]")
-    r_seq_t = best_rate(seq["train"], args.epochs, args.repeat, device)
-    r_bat_t = best_rate(bat["train"], args.epochs, args.repeat, device)
-    r_vm_t = best_rate(vm, args.epochs, args.repeat, device)
-    r_seq_f = best_rate(seq["full"], args.epochs, args.repeat, device)
-    r_bat_f = best_rate(bat["full"], args.epochs, args.repeat, device)
-    print(f"  {'':24}{'sequential':>12}{'batched':>12}{'vmap':>12}{'batched/seq':>13}{'vmap/seq':>10}")
-    print(f"  {'training (epochs/s)':24}{r_seq_t:12.2f}{r_bat_t:12.2f}{r_vm_t:12.2f}"
-          f"{r_bat_t / r_seq_t:12.1f}x{r_vm_t / r_seq_t:9.1f}x")
-    print(f"  {'full epoch (epochs/s)':24}{r_seq_f:12.2f}{r_bat_f:12.2f}{'-':>12}"
-          f"{r_bat_f / r_seq_f:12.1f}x")
+    train = {"sequential": seq["train"], "batched": bat["train"], **alternatives}
+    rates = {k: best_rate(f, args.epochs, args.repeat, device) for k, f in train.items()}
+    full = {k: best_rate(f, args.epochs, args.repeat, device)
+            for k, f in (("sequential", seq["full"]), ("batched", bat["full"]))}
+    print(f"  {'epochs/s':22}" + "".join(f"{k:>19}" for k in rates))
+    for label, row in (("training", rates), ("full epoch", full)):
+        cells = [f"{row[k]:9.1f} ({row[k] / row['sequential']:4.1f}x)" if k in row else "-"
+                 for k in rates]
+        print(f"  {label:22}" + "".join(f"{c:>19}" for c in cells))
+
+
+def alternatives(build: Callable[[int], torch.nn.Sequential], ids: tuple[int, ...], lr: float,
+                 x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                 device: torch.device) -> dict[str, Callable]:
+    """The two training-only alternatives, each on fresh nets of the same seeds."""
+    model = seeds.Stacked([build(s) for s in ids]).to(device)
+    opt = seeds.adam(model.parameters(), lr, device)
+    gens_a = [torch.Generator().manual_seed(s) for s in ids]
+    vm = VmapModel([build(s) for s in ids], lr, device)
+    gens_v = [torch.Generator().manual_seed(s) for s in ids]
+    return {"batched, autograd": lambda: autograd_train_epoch(model, opt, x, y, gens_a, batch_size),
+            "vmap": lambda: vm.train_epoch(x, y, gens_v, batch_size)}
 
 
 def bench_toy(args: argparse.Namespace, device: torch.device) -> None:
@@ -126,13 +155,12 @@ def bench_toy(args: argparse.Namespace, device: torch.device) -> None:
         toy2d.robust_accuracy(model, x_te, y_te, cfg.attack, cfg.eps, cfg.attack_steps)
         toy2d.spreads(model, cfg.n_points)
 
-    vm = VmapModel([toy2d.build(cfg, s) for s in ids], cfg.lr, device)
-    gens_vm = [torch.Generator().manual_seed(s) for s in ids]
     compare(f"toy2d: {len(ids)} seeds, 2-{'-'.join([str(cfg.width)] * cfg.depth)}-2 {cfg.activation}, "
             f"{cfg.n_train} points, batch {cfg.batch_size}; metrics: TA, {cfg.attack} "
             f"({cfg.attack_steps} steps) on {cfg.n_test}, dx/dp ({cfg.n_points} points)",
             {"train": seq_train, "full": seq_full}, {"train": bat_train, "full": bat_full},
-            lambda: vm.train_epoch(x_tr, y_tr, gens_vm, cfg.batch_size), args, device)
+            alternatives(lambda s: toy2d.build(cfg, s), ids, cfg.lr, x_tr, y_tr, cfg.batch_size,
+                         device), args, device)
 
 
 def bench_words(args: argparse.Namespace, device: torch.device, size: int) -> None:
@@ -171,12 +199,11 @@ def bench_words(args: argparse.Namespace, device: torch.device, size: int) -> No
         model.eval()
         words.summarize(*words.embedding_gradient_cosine(model, y))
 
-    vm = VmapModel([words.build(len(y), size, cfg, s) for s in ids], cfg.lr, device)
-    gens_vm = [torch.Generator().manual_seed(s) for s in ids]
     compare(f"words: {len(ids)} seeds, {len(y)} words, embedding {size}, {cfg.depth}x{cfg.width} "
             f"{cfg.activation}, full batch; metrics: embedding/gradient cosine",
             {"train": seq_train, "full": seq_full}, {"train": bat_train, "full": bat_full},
-            lambda: vm.train_epoch(ids_t, y, gens_vm, cfg.batch_size), args, device)
+            alternatives(lambda s: words.build(len(y), size, cfg, s), ids, cfg.lr, ids_t, y,
+                         cfg.batch_size, device), args, device)
 
 
 def main() -> None:

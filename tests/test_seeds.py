@@ -63,6 +63,37 @@ def test_partial_forward_in_float64_from_the_embedding_output():
     torch.testing.assert_close(rest.float(), full, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("kind", ["mlp", "embedding"])
+def test_hand_written_gradients_equal_autograd(kind, activation):
+    gen = torch.Generator().manual_seed(2)
+    if kind == "mlp":
+        nets = [seeds.mlp([3, 7, 5, 4], activation, seed=s) for s in range(3)]
+        x = torch.randn(3, 6, 3, generator=gen)
+    else:
+        nets = [seeds.embedding_mlp(11, 4, [6, 4], activation, seed=s) for s in range(3)]
+        x = torch.randint(0, 11, (3, 6), generator=gen)  # repeated ids: rows accumulate
+    y = torch.randint(0, 4, (3, 6), generator=gen)
+    model = seeds.Stacked(nets)
+    loss, grads = seeds.loss_and_grads(model, x, y)
+    ref = seeds.cross_entropy(model(x), y)
+    (ref.sum() / 6).backward()
+    torch.testing.assert_close(loss, ref.detach())
+    for p, g in zip(model.stacked, grads, strict=True):
+        assert g.shape == p.shape
+        torch.testing.assert_close(g, p.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_activations_work_in_place_only_on_a_linear_output():
+    """A net that starts with an activation must leave its input alone (forward and by hand)."""
+    model = seeds.Stacked([torch.nn.Sequential(torch.nn.Tanh(), torch.nn.Linear(3, 2)) for _ in range(2)])
+    x = torch.randn(2, 5, 3)
+    x0 = x.clone()
+    model(x)
+    seeds.loss_and_grads(model, x, torch.zeros(2, 5, dtype=torch.long))
+    assert torch.equal(x, x0)
+
+
 @pytest.mark.parametrize("kind", ["mlp", "embedding"])
 def test_batched_training_reaches_the_weights_of_training_each_seed_alone(kind):
     """Stacked training vs upnn.train.train_epoch on every seed's own net, same batch orders."""
