@@ -5,15 +5,17 @@ Each seed's net is first built alone as a plain ``nn.Sequential`` (:func:`mlp`,
 parameter by parameter with ``torch.func.stack_module_state`` (every parameter gains a leading
 seed dimension) into one :class:`Stacked` module. Its forward maps (S, B, ...) to (S, B, out) and
 computes exactly ``torch.func.vmap(functional_call(net, params_s, x_s))`` over the seeds, but
-with one batched matmul per layer (``torch.baddbmm``) instead of vmap's per-operator batching
-rules, which on a CPU cost about four times as much as the arithmetic for nets this small
-(bench/seeds.py prints all three: a loop over seeds, vmap, and this).
+with one batched matmul per layer (``torch.baddbmm``, feature-major) instead of vmap's
+per-operator batching rules, which on a CPU cost about four times as much as the arithmetic for
+nets this small (bench/seeds.py prints a loop over seeds, vmap, and this).
 
 Training: the loss is the sum over seeds of each seed's mean cross-entropy, so the gradient of a
 seed's slice is that seed's own gradient, and Adam is elementwise, so one Adam over the stacked
-tensors performs S independent Adams. With each seed's batch order drawn from its own generator
-(as :func:`upnn.train.train_epoch` draws it) the stacked run ends at the weights that training
-every seed alone reaches (tests/test_seeds.py checks this against ``upnn.train.train_epoch``).
+tensors performs S independent Adams. The gradients come from :func:`loss_and_grads`,
+backpropagation written out for these layers (autograd's per-node cost is a large part of a
+step this small). With each seed's batch order drawn from its own generator (as
+:func:`upnn.train.train_epoch` draws it) the stacked run ends at the weights that training every
+seed alone reaches (tests/test_seeds.py checks this against ``upnn.train.train_epoch``).
 """
 
 from __future__ import annotations
