@@ -157,22 +157,31 @@ class Stacked(nn.Module):
         if dtype is not None:  # cast only the parameters of the layers that run
             first = self._plan[start][1]
             params[first:] = [p.to(dtype) for p in params[first:]]
-        h = None if x.is_floating_point() else x  # token ids go to the Embedding as they are
+        return self.run(x, params, start).transpose(1, 2)
+
+    def run(self, x: Tensor, params: Sequence[Tensor], start: int = 0,
+            saved: list[Tensor] | None = None) -> Tensor:
+        """Layers ``start:`` on x with ``params`` (``self.stacked``, possibly cast): the
+        feature-major (S, out, B) result. ``saved``, if given, receives what
+        :func:`loss_and_grads` needs per layer: a Linear's or Embedding's input, an activation's
+        output."""
+        h = x.transpose(1, 2) if x.is_floating_point() else x  # (S, in, B): a view; or token ids
         fresh = False  # h is a Linear's own output, so an activation may overwrite it
         for layer, first in self._plan[start:]:
-            if h is None:
-                h = x.transpose(1, 2)  # (S, B, in) as (S, in, B): a view, baddbmm reads it so
             if isinstance(layer, nn.Embedding):
+                if saved is not None:
+                    saved.append(h)
                 h = embed(params[first], h).transpose(1, 2)
-                fresh = False
             elif isinstance(layer, nn.Linear):
-                w, b = params[first], params[first + 1]
-                h = torch.baddbmm(b.unsqueeze(2), w, h)
-                fresh = True
+                if saved is not None:
+                    saved.append(h)
+                h = torch.baddbmm(params[first + 1].unsqueeze(2), params[first], h)
             else:
                 h = _INPLACE[type(layer)](h) if fresh else layer(h)
-                fresh = False
-        return h.transpose(1, 2)
+                if saved is not None:
+                    saved.append(h)
+            fresh = isinstance(layer, nn.Linear)
+        return h
 
     def flat(self) -> nn.Module:
         """This model as a plain classifier of (S·B, in) inputs: row s·B + b is seed s's input b.
@@ -237,20 +246,8 @@ def loss_and_grads(model: Stacked, x: Tensor, y: Tensor) -> tuple[Tensor, list[T
     of its time for the toy's nets: autograd's per-node cost is most of a step this small.
     """
     params = list(model.stacked)
-    saved: list[Tensor] = []  # per layer: a Linear's input, an activation's output, the ids
-    h = x if not x.is_floating_point() else x.transpose(1, 2)
-    fresh = False  # as in Stacked.forward: only a Linear's own output is overwritten
-    for layer, first in model._plan:
-        if isinstance(layer, nn.Embedding):
-            saved.append(h)
-            h = embed(params[first], h).transpose(1, 2)
-        elif isinstance(layer, nn.Linear):
-            saved.append(h)
-            h = torch.baddbmm(params[first + 1].unsqueeze(2), params[first], h)
-        else:
-            h = _INPLACE[type(layer)](h) if fresh else layer(h)
-            saved.append(h)
-        fresh = isinstance(layer, nn.Linear)
+    saved: list[Tensor] = []
+    h = model.run(x, params, saved=saved)
     logp = h.log_softmax(1)  # (S, C, B)
     loss = -logp.gather(1, y.unsqueeze(1)).squeeze(1)
     delta = logp.exp_().scatter_add_(1, y.unsqueeze(1), torch.full_like(logp[:, :1], -1.0))
@@ -266,10 +263,11 @@ def loss_and_grads(model: Stacked, x: Tensor, y: Tensor) -> tuple[Tensor, list[T
                 delta = torch.bmm(w.transpose(1, 2), delta)
         elif isinstance(layer, nn.Embedding):
             table = params[first]
-            s_, v, e = table.shape
-            ids = saved[i] + torch.arange(s_, device=table.device).unsqueeze(1) * v
-            rows = delta.transpose(1, 2).reshape(-1, e)
-            grads[first] = table.new_zeros(s_ * v, e).index_add_(0, ids.flatten(), rows).view_as(table)
+            n_seeds, vocab, e = table.shape
+            ids = saved[i] + torch.arange(n_seeds, device=table.device).unsqueeze(1) * vocab
+            rows = delta.transpose(1, 2).reshape(-1, e)  # (S·B, E), as embed's index_select
+            grads[first] = table.new_zeros(n_seeds * vocab, e).index_add_(0, ids.flatten(), rows)
+            grads[first] = grads[first].view_as(table)
         else:
             delta = _BACKWARD[type(layer)](delta, saved[i])
     return loss, grads
