@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -67,3 +70,12 @@ def test_atomic_write_uses_normal_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "t.parquet").stat().st_mode & 0o777 == 0o644
+
+
+def test_reading_tables_and_drawing_figures_does_not_import_torch():
+    """The figure jobs start without torch (≈ 1.6 s each); io imports it where a function needs it."""
+    code = ("import sys, upnn.io, upnn.figures.style, upnn.figures.fig4, upnn.figures.fig6, "
+            "upnn.figures.robustness, upnn.figures.ifa_frequency, upnn.figures.conjugate_tsne; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
