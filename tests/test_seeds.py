@@ -1,4 +1,7 @@
 import copy
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -139,3 +142,14 @@ def test_share_is_a_view():
     x = torch.randn(5, 2)
     s = seeds.share(x, 3)
     assert s.shape == (3, 5, 2) and s.data_ptr() == x.data_ptr()
+
+
+def test_bench_script_runs_and_prints_every_case():
+    """bench/seeds.py (not a timing test: one tiny run, to keep the script working)."""
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "bench/seeds.py", "--epochs", "1", "--repeat", "1"],
+                         cwd=root, capture_output=True, text=True, check=True).stdout
+    assert "reuse_cpu_memory" in out and out.count("[toy2d:") == 1 and out.count("[words:") == 1
+    for line in ("training", "full epoch"):
+        assert out.count(f"  {line}") == 2, out
+    assert "batched, autograd" in out and "vmap" in out
