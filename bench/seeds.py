@@ -80,12 +80,10 @@ def autograd_train_epoch(model: seeds.Stacked, opt: torch.optim.Optimizer, x: to
     """``seeds.train_epoch`` with ``loss.backward()`` in place of ``seeds.loss_and_grads``."""
     perms = seeds.permutations(len(y), gens, x.device)
     for i in range(0, len(y), batch_size):
-        idx = perms[:, i:i + batch_size]
-        flat = idx.flatten()
-        xb = x.index_select(0, flat).view(*idx.shape, *x.shape[1:])
-        loss = seeds.cross_entropy(model(xb), y.index_select(0, flat).view(idx.shape))
+        xb, yb = seeds.batch(x, y, perms[:, i:i + batch_size])
+        loss = seeds.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
-        (loss.sum() / idx.shape[1]).backward()
+        (loss.sum() / yb.shape[1]).backward()
         opt.step()
 
 

@@ -95,8 +95,12 @@ def embed(table: Tensor, ids: Tensor) -> Tensor:
     but costs several times more on a CPU, forward and backward.
     """
     s, v, e = table.shape
-    offset = torch.arange(s, device=ids.device).unsqueeze(1) * v
-    return table.reshape(s * v, e).index_select(0, (ids + offset).flatten()).view(s, -1, e)
+    return table.reshape(s * v, e).index_select(0, _table_rows(ids, v)).view(s, -1, e)
+
+
+def _table_rows(ids: Tensor, vocab: int) -> Tensor:
+    """(S·B,) rows of the (S·V, E) view of a stacked table for (S, B) per-seed token ids."""
+    return (ids + torch.arange(ids.shape[0], device=ids.device).unsqueeze(1) * vocab).flatten()
 
 
 class Stacked(nn.Module):
@@ -264,13 +268,20 @@ def loss_and_grads(model: Stacked, x: Tensor, y: Tensor) -> tuple[Tensor, list[T
         elif isinstance(layer, nn.Embedding):
             table = params[first]
             n_seeds, vocab, e = table.shape
-            ids = saved[i] + torch.arange(n_seeds, device=table.device).unsqueeze(1) * vocab
             rows = delta.transpose(1, 2).reshape(-1, e)  # (S·B, E), as embed's index_select
-            grads[first] = table.new_zeros(n_seeds * vocab, e).index_add_(0, ids.flatten(), rows)
-            grads[first] = grads[first].view_as(table)
+            grads[first] = table.new_zeros(n_seeds * vocab, e).index_add_(
+                0, _table_rows(saved[i], vocab), rows).view_as(table)
         else:
             delta = _BACKWARD[type(layer)](delta, saved[i])
     return loss, grads
+
+
+def batch(x: Tensor, y: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+    """Every seed's batch of shared data: (x[idx], y[idx]) for (S, B) indices idx, each by one
+    ``index_select`` (advanced indexing costs more on a CPU)."""
+    flat = idx.flatten()
+    return (x.index_select(0, flat).view(*idx.shape, *x.shape[1:]),
+            y.index_select(0, flat).view(idx.shape))
 
 
 def train_epoch(model: Stacked, opt: torch.optim.Optimizer, x: Tensor, y: Tensor,
@@ -287,10 +298,7 @@ def train_epoch(model: Stacked, opt: torch.optim.Optimizer, x: Tensor, y: Tensor
     perms = permutations(n, gens, x.device)
     losses = []
     for i in range(0, n, batch_size):
-        idx = perms[:, i:i + batch_size]
-        flat = idx.flatten()
-        xb = x.index_select(0, flat).view(*idx.shape, *x.shape[1:])
-        loss, grads = loss_and_grads(model, xb, y.index_select(0, flat).view(idx.shape))
+        loss, grads = loss_and_grads(model, *batch(x, y, perms[:, i:i + batch_size]))
         for param, grad in zip(model.stacked, grads, strict=True):
             param.grad = grad
         opt.step()
