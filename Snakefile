@@ -25,6 +25,7 @@ include: "rules/frequency.smk"
 include: "rules/uncertainty.smk"
 include: "rules/toy2d.smk"
 include: "rules/words.smk"
+include: "rules/claims.smk"
 
 
 rule all:

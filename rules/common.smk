@@ -40,9 +40,14 @@ def dataset_spec(wildcards):
 
 
 def download_input(wildcards):
-    """Datasets from torchvision need the download marker; `digits` ships with scikit-learn."""
+    """Datasets from torchvision need the download marker; `digits` ships with scikit-learn and
+    the Fashion-MNIST subset with this repository (its files are the input)."""
     source = dataset_spec(wildcards)["source"]
-    return [] if source == "digits" else f"{config['data_root']}/{source}.downloaded"
+    if source == "fashion_mnist_subset":
+        return sorted(str(p) for p in (Path(workflow.basedir) / upnn_config.SHIPPED_SUBSET).glob("*.gz"))
+    if source in upnn_config.OFFLINE_SOURCES:
+        return []
+    return f"{config['data_root']}/{source}.downloaded"
 
 
 def train_tables():

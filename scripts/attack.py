@@ -18,7 +18,7 @@ with log.to_file(sm.log[0]) as logger:
     idx = data.subset(len(y_te), p["n_test"], p["subset_seed"]).to(dev)
     x_te, y_te = x_te[idx], y_te[idx]
     cache = io.RowCache(sm.output[0], io.fingerprint(p, w.level, sm.params.epochs,
-                                                    Path(sm.input.table).stat().st_mtime))
+                                                    Path(sm.input.table).stat().st_mtime, "per-image"))
     for epoch in tqdm(sm.params.epochs, desc=f"attack {w.model} {w.level}"):
         if cache.done("epoch", epoch):
             continue
@@ -27,7 +27,9 @@ with log.to_file(sm.log[0]) as logger:
             model, w.level, x_te, y_te, x_tr, p["specs"], pixel_eps=p["eps"],
             feature_eps_value=p["feature_eps"], seed=p["subset_seed"] + epoch,
             batch_size=p["batch_size"])
-        cache.add([{"epoch": epoch, **r} for r in rows])
+        # image_index: the test-set index of each entry of clean_correct / robust_correct
+        cache.add([{"epoch": epoch, **r, "image_index": idx[: r["n"]].cpu().numpy()}
+                   for r in rows])
         logger.info("epoch %d: %s", epoch, {r["attack"]: round(r["robust_acc"], 3) for r in rows})
     table = pd.DataFrame(cache.rows).assign(dataset=w.dataset, model=w.model, seed=int(w.seed),
                                             level=w.level)

@@ -29,7 +29,7 @@ def test_unknown_model_names_the_allowed_ones():
 
 def test_unknown_dataset_source():
     msg = check_mutated(lambda c: c["datasets"]["digits"].update(source="svhn"))
-    assert "'svhn'" in msg and "mnist, fashion_mnist, cifar10, digits" in msg
+    assert "'svhn'" in msg and "mnist, fashion_mnist, fashion_mnist_subset, cifar10, digits" in msg
 
 
 def test_experiment_on_unconfigured_dataset():

@@ -1,3 +1,5 @@
+import gzip
+
 import numpy as np
 import pytest
 import torch
@@ -80,3 +82,90 @@ def test_subset_is_seeded_sorted_and_spread():
     assert not torch.equal(a, data.subset(1000, 100, 4))
     with pytest.raises(ValueError, match="subset size must be >= 1 or None, got 0"):
         data.subset(10, 0, 0)
+
+
+def fake_fashion(folder, n_train=60, n_test=30, gz=True):
+    """The four Fashion-MNIST idx files with synthetic content (ten classes, uint8 28×28)."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", n_train), ("test", n_test)):
+        images, labels = data.IDX_FILES[split]
+        x = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        y = (np.arange(n) % 10).astype(np.uint8)
+        for name, arr in ((images, x), (labels, y)):
+            data.write_idx(folder / f"{name}.gz", arr)
+            if not gz:
+                (folder / name).write_bytes(gzip.decompress((folder / f"{name}.gz").read_bytes()))
+                (folder / f"{name}.gz").unlink()
+    return folder
+
+
+def test_idx_round_trip_and_bad_magic(tmp_path):
+    x = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    data.write_idx(tmp_path / "a.gz", x)
+    np.testing.assert_array_equal(data.read_idx(tmp_path / "a.gz"), x)
+    (tmp_path / "b").write_bytes(b"\x00\x00\x0d\x01" + b"\x00" * 8)
+    with pytest.raises(ValueError, match="not an unsigned-byte idx file"):
+        data.read_idx(tmp_path / "b")
+
+
+def test_one_channel_native_size_torchvision_path_round_trips(tmp_path):
+    """The real torchvision FashionMNIST class on idx files, written and read back as the
+    prepare rule does (a stride-0 channel axis once broke the Parquet tensor column)."""
+    staged = tmp_path / "debian"
+    staged.mkdir()
+    fake_fashion(staged)
+    data.stage_debian(tmp_path / "root", staged)
+    x, y = data.load_split("fashion_mnist", "train", root=tmp_path / "root")
+    assert x.shape == (60, 1, 28, 28) and x.dtype == np.uint8
+    data.write_split(tmp_path / "train.parquet", x, y)
+    xt, yt = data.read_split(tmp_path / "train.parquet")
+    assert torch.equal((xt * 255).round().to(torch.uint8), torch.from_numpy(x))
+    assert torch.equal(yt, torch.from_numpy(y))
+
+
+def test_staging_is_atomic_and_idempotent(tmp_path, monkeypatch):
+    (tmp_path / "debian").mkdir()
+    staged = fake_fashion(tmp_path / "debian", n_train=2000)
+    root = tmp_path / "root"
+    raw = root / "FashionMNIST" / "raw"
+    real_copy = data.shutil.copyfileobj
+
+    def killed(src, dst, length=0):  # a copy interrupted half-way
+        dst.write(src.read(1000))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data.shutil, "copyfileobj", killed)
+    with pytest.raises(KeyboardInterrupt):
+        data.stage_debian(root, staged)
+    assert not raw.exists() or not list(raw.iterdir())  # the temp file is gone too
+    import torchvision
+    with pytest.raises(RuntimeError, match="not found"):
+        torchvision.datasets.FashionMNIST(str(root), train=True, download=False)
+    monkeypatch.setattr(data.shutil, "copyfileobj", real_copy)
+    assert len(data.stage_debian(root, staged)) == 4
+    assert data.stage_debian(root, staged) == []  # a second run copies nothing
+    assert len(torchvision.datasets.FashionMNIST(str(root), train=False, download=False)) == 30
+
+
+def test_subset_is_stratified_and_byte_identical_when_made_twice(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    fake_fashion(src, n_train=200, n_test=100, gz=False)
+    sizes = data.make_subset(src, tmp_path / "a", per_class={"train": 5, "test": 3}, seed=0)
+    data.make_subset(src, tmp_path / "b", per_class={"train": 5, "test": 3}, seed=0)
+    assert sizes == {"train": 50, "test": 30}
+    for f in (tmp_path / "a").iterdir():
+        assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes()
+    labels = data.read_idx(tmp_path / "a" / "train-labels-idx1-ubyte.gz")
+    assert np.bincount(labels).tolist() == [5] * 10
+
+
+def test_shipped_subset_is_real_fashion_mnist():
+    x, y = data.load_split("fashion_mnist_subset", "train")
+    xt, yt = data.load_split("fashion_mnist_subset", "test")
+    assert x.shape == (8000, 1, 28, 28) and x.dtype == np.uint8 and xt.shape == (2000, 1, 28, 28)
+    assert np.bincount(y).tolist() == [800] * 10 and np.bincount(yt).tolist() == [200] * 10
+    assert x.min() == 0 and x.max() == 255
+    assert 0.25 < x.mean() / 255 < 0.32  # Fashion-MNIST's mean pixel is 0.286
+    sizes = sum(p.stat().st_size for p in data.SHIPPED_DIR.glob("*.gz"))
+    assert sizes < 6e6

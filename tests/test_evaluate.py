@@ -28,7 +28,12 @@ def test_pixel_rows(net, batch):
     df = pd.DataFrame(rows)
     assert list(df["attack"]) == [s["name"] for s in SPECS]
     assert set(df.columns) == {"attack", "eps", "alpha", "steps", "n", "clean_acc", "robust_acc",
-                               "mean_linf", "mean_l0", "seconds"}
+                               "mean_linf", "mean_l0", "seconds", "clean_correct",
+                               "robust_correct"}
+    for r in rows:  # the per-image outcomes are what the accuracies average
+        assert r["clean_correct"].dtype == bool and len(r["robust_correct"]) == r["n"]
+        assert r["clean_correct"].mean() == pytest.approx(r["clean_acc"])
+        assert r["robust_correct"].mean() == pytest.approx(r["robust_acc"])
     assert df.set_index("attack").loc["sparsefool", "n"] == 6
     assert (df.loc[df["attack"] != "sparsefool", "n"] == 12).all()
     bim = df.set_index("attack").loc["bim"]

@@ -1,11 +1,13 @@
 """Attack stage through the Snakemake CLI on config/ci.yaml."""
 
 import pandas as pd
+import pytest
 import yaml
 from conftest import dry_run_changed
 
 COLUMNS = {"epoch", "attack", "eps", "alpha", "steps", "n", "clean_acc", "robust_acc",
-           "mean_linf", "mean_l0", "seconds", "dataset", "model", "seed", "level"}
+           "mean_linf", "mean_l0", "seconds", "dataset", "model", "seed", "level",
+           "clean_correct", "robust_correct", "image_index"}
 
 
 def test_attack_tables(ci_run):
@@ -24,6 +26,10 @@ def test_attack_tables(ci_run):
                 assert (n.xs("sparsefool", level="attack") == a["settings"]["sparsefool"]["n"]).all()
                 if level == "pixel":
                     assert (df["eps"] == a["eps"][dataset]).all()
+                for r in df.itertuples():  # per-image outcomes: one entry per attacked image
+                    assert len(r.image_index) == len(r.robust_correct) == r.n
+                    assert r.robust_correct.mean() == pytest.approx(r.robust_acc)
+                    assert len(set(r.image_index)) == r.n
     for name in ("fig1", "fig2", "fig5"):
         assert (ci_run / f"results/figures/{name}.pdf").stat().st_size > 1000
         assert (ci_run / f"results/figures/{name}.png").stat().st_size > 1000

@@ -14,6 +14,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+# Dataset sources that need no download: scikit-learn's digits and the shipped Fashion-MNIST subset.
+OFFLINE_SOURCES = ("digits", "fashion_mnist_subset")
+SHIPPED_SUBSET = "data/fashion_mnist_subset"  # relative to the workflow's base directory
+
 
 class ConfigError(ValueError):
     """A config value the schema rejects; the message is one line."""

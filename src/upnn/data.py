@@ -1,13 +1,18 @@
 """Datasets by name, as (N, C, H, W) float tensors in [0, 1] and int64 labels.
 
 ``mnist``, ``fashion_mnist`` and ``cifar10`` come from torchvision (downloaded into ``root``,
-checksums verified by torchvision). ``digits`` is scikit-learn's 1,797 real 8×8 handwritten
-digits, shipped with the package, so the whole pipeline runs offline. Every dataset can be
+checksums verified by torchvision); ``fashion_mnist`` is first staged from Debian's package
+``dataset-fashion-mnist`` when it is installed (:func:`stage_debian`), so it needs no network.
+``fashion_mnist_subset`` is a seeded, class-stratified subset of the real Fashion-MNIST shipped in
+this repository (``data/fashion_mnist_subset/``, made by ``scripts/make_fashion_subset.py``), and
+``digits`` is scikit-learn's 1,797 real 8×8 handwritten digits: both run offline. Every dataset can be
 resized (bilinear, antialiased) and given 1 or 3 channels so any model fits any dataset.
 """
 
 from __future__ import annotations
 
+import gzip
+import shutil
 import urllib.error
 from pathlib import Path
 
@@ -16,11 +21,19 @@ import torch
 import torch.nn.functional as F
 
 from upnn import io
+from upnn.config import OFFLINE_SOURCES as OFFLINE  # need no download
 
-SOURCES = ("mnist", "fashion_mnist", "cifar10", "digits")
+SOURCES = ("mnist", "fashion_mnist", "fashion_mnist_subset", "cifar10", "digits")
 SPLITS = ("train", "test")
 _TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
-_NATIVE = {"mnist": (1, 28), "fashion_mnist": (1, 28), "cifar10": (3, 32), "digits": (1, 8)}
+_NATIVE = {"mnist": (1, 28), "fashion_mnist": (1, 28), "fashion_mnist_subset": (1, 28),
+           "cifar10": (3, 32), "digits": (1, 8)}
+# The original idx files (Xiao, Rasul & Vollgraf 2017, MIT licence), as Debian ships them.
+DEBIAN_PACKAGE = "dataset-fashion-mnist"
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "data" / "fashion_mnist_subset"
 
 
 class DatasetUnavailable(RuntimeError):
@@ -38,10 +51,58 @@ def native_shape(source: str) -> tuple[int, int]:
     return _NATIVE[check_source(source)]
 
 
+def read_idx(path: str | Path) -> np.ndarray:
+    """An idx file (LeCun's MNIST format; gzipped when the name ends in .gz) as a uint8 array."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        raw = fh.read()
+    if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise ValueError(f"{path}: not an unsigned-byte idx file (magic {raw[:4].hex()})")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).copy()
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write a uint8 array as an idx file, gzipped with no name or time stamp (same array, same
+    bytes), atomically."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    with io.atomic_path(path) as tmp, open(tmp, "wb") as raw, \
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as fh:
+        fh.write(header + array.tobytes())
+
+
+def stage_debian(root: str | Path, debian_dir: str | Path = DEBIAN_DIR) -> list[Path]:
+    """Copy and gunzip Debian's Fashion-MNIST idx files into ``root/FashionMNIST/raw/``, where
+    torchvision's ``FashionMNIST(root, download=False)`` finds them. Each file is written to a
+    temporary name and renamed when complete, so an interrupted copy leaves nothing torchvision
+    accepts; files already there are kept (a second run copies nothing). Returns the files copied."""
+    raw = Path(root) / "FashionMNIST" / "raw"
+    copied = []
+    for name in (n for pair in IDX_FILES.values() for n in pair):
+        target = raw / name
+        if target.exists():
+            continue
+        with io.atomic_path(target) as tmp, gzip.open(Path(debian_dir) / f"{name}.gz", "rb") as src, \
+                open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        copied.append(target)
+    return copied
+
+
+def _debian_has_fashion(debian_dir: Path = DEBIAN_DIR) -> bool:
+    return all((debian_dir / f"{n}.gz").exists() for pair in IDX_FILES.values() for n in pair)
+
+
 def download(source: str, root: str | Path) -> None:
-    """Fetch both splits of a torchvision dataset into ``root`` (no-op if already there)."""
+    """Fetch both splits of a torchvision dataset into ``root`` (no-op if already there).
+    Fashion-MNIST is staged from Debian's package when it is installed, without a network."""
     check_source(source)
-    if source == "digits":
+    if source in OFFLINE:
+        return
+    if source == "fashion_mnist" and _debian_has_fashion():
+        stage_debian(root)
         return
     import torchvision
 
@@ -51,11 +112,13 @@ def download(source: str, root: str | Path) -> None:
             cls(str(root), train=train, download=True)
     except (urllib.error.URLError, OSError, RuntimeError) as err:
         reason = (str(err).splitlines() or [""])[0]
+        apt = (f"`apt-get install {DEBIAN_PACKAGE}` provides it offline, or "
+               if source == "fashion_mnist" and shutil.which("apt-get") else "")
         raise DatasetUnavailable(
             f"dataset {source!r} is not under {root} and could not be downloaded "
-            f"(this machine looks offline: {type(err).__name__}: {reason}); pre-stage it by running "
-            f"`python -m upnn.data download {source} --root {root}` on a machine with internet "
-            f"and copying {Path(root) / _TORCHVISION[source]} here"
+            f"(this machine looks offline: {type(err).__name__}: {reason}); {apt}pre-stage it by "
+            f"running `python -m upnn.data download {source} --root {root}` on a machine with "
+            f"internet and copying {Path(root) / _TORCHVISION[source]} here"
         ) from None
 
 
@@ -73,6 +136,25 @@ def _torchvision_split(source: str, root: str | Path, split: str) -> tuple[np.nd
     return np.ascontiguousarray(data, dtype=np.uint8), np.asarray(ds.targets, dtype=np.int64)
 
 
+def _shipped_split(split: str, root: str | Path = SHIPPED_DIR) -> tuple[np.ndarray, np.ndarray]:
+    """The shipped Fashion-MNIST subset: uint8 (N, 1, 28, 28) images and int64 labels."""
+    images, labels = IDX_FILES[split]
+    x = read_idx(Path(root) / f"{images}.gz")
+    return x[:, None].copy(), read_idx(Path(root) / f"{labels}.gz").astype(np.int64)
+
+
+def stratified_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Sorted indices of ``per_class`` items of every class, drawn with a seeded generator."""
+    rng = np.random.default_rng(seed)
+    picks = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if per_class > len(idx):
+            raise ValueError(f"class {c} has {len(idx)} items; asked for {per_class}")
+        picks.append(rng.choice(idx, per_class, replace=False))
+    return np.sort(np.concatenate(picks))
+
+
 def _digits_split(split: str, test_fraction: float, split_seed: int) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits (0..16 grey levels) with a fixed seeded, stratified train/test split."""
     from sklearn.datasets import load_digits
@@ -87,6 +169,26 @@ def _digits_split(split: str, test_fraction: float, split_seed: int) -> tuple[np
         test[idx[: round(test_fraction * len(idx))]] = True
     keep = test if split == "test" else ~test
     return x[keep], y[keep]
+
+
+def make_subset(source_dir: str | Path, out_dir: str | Path, *, per_class: dict[str, int],
+                seed: int = 0) -> dict[str, int]:
+    """Write a seeded, class-stratified subset of the idx files in ``source_dir`` (the original
+    Fashion-MNIST, gzipped or not) to ``out_dir`` as gzipped idx files: the same input and seed
+    give the same bytes. ``per_class`` maps a split to its images per class. Returns the sizes."""
+    sizes = {}
+    for split, (images, labels) in IDX_FILES.items():
+        def find(name):
+            for candidate in (Path(source_dir) / f"{name}.gz", Path(source_dir) / name):
+                if candidate.exists():
+                    return candidate
+            raise FileNotFoundError(f"{name}(.gz) not in {source_dir}")
+        x, y = read_idx(find(images)), read_idx(find(labels))
+        keep = stratified_subset(y, per_class[split], seed + (split == "test"))
+        write_idx(Path(out_dir) / f"{images}.gz", x[keep])
+        write_idx(Path(out_dir) / f"{labels}.gz", y[keep])
+        sizes[split] = len(keep)
+    return sizes
 
 
 def reshape_images(x: torch.Tensor, channels: int, image_size: int) -> torch.Tensor:
@@ -121,6 +223,8 @@ def load_split(
         raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
     if source == "digits":
         x, y = _digits_split(split, test_fraction, split_seed)
+    elif source == "fashion_mnist_subset":
+        x, y = _shipped_split(split)
     else:
         x, y = _torchvision_split(source, root, split)
     if limit is not None and limit < len(y):
@@ -164,7 +268,7 @@ def _main() -> None:
 
     p = argparse.ArgumentParser(description="Pre-stage a torchvision dataset for offline use.")
     p.add_argument("command", choices=["download"])
-    p.add_argument("source", choices=[s for s in SOURCES if s != "digits"])
+    p.add_argument("source", choices=[s for s in SOURCES if s not in OFFLINE])
     p.add_argument("--root", default="data/raw")
     a = p.parse_args()
     download(a.source, a.root)

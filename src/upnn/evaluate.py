@@ -61,7 +61,9 @@ def attack_rows(
     batch_size: int = 512,
     alpha_scale: float = 1.0,
 ) -> list[dict[str, Any]]:
-    """One row per attack: eps, alpha, steps, n, clean_acc, robust_acc, mean_linf, mean_l0, seconds.
+    """One row per attack: eps, alpha, steps, n, clean_acc, robust_acc, mean_linf, mean_l0, seconds,
+    and the per-image outcomes ``clean_correct`` and ``robust_correct`` (bool arrays over the n
+    attacked samples, in the order of ``x``): the claims stage bootstraps its intervals from them.
 
     ``specs`` are dicts with ``name`` and optional ``alpha``, ``steps``, ``random_start``,
     sparsefool's ``lambda_``/``overshoot``/``max_iter``, and ``n``: attack only the first n
@@ -95,6 +97,7 @@ def attack_rows(
             "clean_acc": clean.float().mean().item(), "robust_acc": robust.float().mean().item(),
             "mean_linf": delta.abs().amax(1).mean().item(),
             "mean_l0": (delta != 0).sum(1).float().mean().item(), "seconds": seconds,
+            "clean_correct": clean.cpu().numpy(), "robust_correct": robust.cpu().numpy(),
         })
     return rows
 

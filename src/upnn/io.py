@@ -48,7 +48,14 @@ def tensor_array(values: np.ndarray | torch.Tensor) -> pa.ExtensionArray:
     """An (N, *shape) array as an Arrow fixed-shape tensor column of N elements."""
     if hasattr(values, "detach"):  # a torch.Tensor (torch is not imported here)
         values = values.detach().cpu().numpy()
-    return pa.FixedShapeTensorArray.from_numpy_ndarray(np.ascontiguousarray(values))
+    values = np.ascontiguousarray(values)
+    # NumPy calls an array with a stride-0 axis of length 1 (e.g. ``x[:, None]``) contiguous, but
+    # Arrow would then write the column with a dimension permutation it cannot read back.
+    canonical = tuple(int(np.prod(values.shape[i + 1:])) * values.itemsize
+                      for i in range(values.ndim))
+    if values.strides != canonical:
+        values = values.copy()
+    return pa.FixedShapeTensorArray.from_numpy_ndarray(values)
 
 
 def write_table(

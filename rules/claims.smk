@@ -1,0 +1,40 @@
+# The papers' claims, checked (docs/claims.md): one statistic, 95 % interval and verdict per claim
+# and panel, from the tables of whichever stages the config runs. Reads tables only.
+
+
+include: "claims_common.smk"
+
+
+localrules:
+    claims,
+
+
+rule claims:
+    input:
+        **claims_inputs(),
+    output:
+        table="results/claims.parquet",
+        markdown=report(
+            "results/claims.md",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
+    params:
+        sources={d: s["source"] for d, s in config["datasets"].items()},
+        settings=canonical(config.get("claims") or {}),
+        config=",".join(os.path.relpath(p, workflow.basedir) for p in workflow.configfiles)
+        or "config/config.yaml",
+    log:
+        "logs/claims/claims.log",
+    benchmark:
+        "benchmarks/claims/claims.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/claims.py"
+
+
+TARGETS += ["results/claims.parquet", "results/claims.md"]

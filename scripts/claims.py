@@ -1,0 +1,23 @@
+"""Rule claims: the claims table (results/claims.parquet and .md) from the stages' tables."""
+
+import _src  # noqa: F401, I001  (puts src/ on sys.path)
+import pandas as pd
+
+from upnn import claims, io, log
+
+sm = snakemake  # noqa: F821
+with log.to_file(sm.log[0]) as logger:
+    tables = {}
+    for stage in ("attacks", "toy2d", "words", "ifa", "ifa_summary", "frequency", "uncertainty",
+                  "tsne", "llm"):
+        paths = list(sm.input.get(stage, []))
+        tables[stage] = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True) \
+            if paths else None
+        logger.info("%s: %d tables", stage, len(paths))
+    settings = sm.params.settings
+    table = claims.table(tables, sources=sm.params.sources, config=sm.params.config,
+                         n_boot=settings.get("n_boot", 2000), seed=settings.get("seed", 0))
+    logger.info("verdicts: %s", claims.counts(table))
+    io.write_table(sm.output.table, table)
+    with io.atomic_path(sm.output.markdown) as tmp:
+        tmp.write_text(claims.markdown(table))

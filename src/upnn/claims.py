@@ -1,0 +1,644 @@
+"""The papers' claims, checked: a statistic, a 95 % interval and a verdict per claim and panel.
+
+Each ``claim_*`` function reads the tidy tables of one stage and returns rows of
+:data:`COLUMNS`; :func:`table` collects them. docs/claims.md lists every claim with the papers'
+words (paraphrased), its statistic and why that statistic.
+
+The verdict rule is the same everywhere (:func:`verdict`): *holds* when the interval lies wholly on
+the claimed side, *fails* when it lies wholly on the other side, *inconclusive* otherwise; *not
+run* when the stage is off in the config; *n/a* when the claim does not apply to the panel (the
+gap ranges of v4 §2.1 are stated for MNIST and CIFAR-10 only).
+
+Intervals are percentile bootstraps over what the statistic averages over (:func:`resample`):
+test images (the same images resampled at every epoch, seed and attack, from the per-image
+outcomes of the attack stage), seeds (toy, words) or dimensions (ΔX, ΔP). Tables that keep only
+an accuracy and its n (IFA, TCL, frequency, LLM) get a binomial bootstrap per entry
+(:func:`binomial_replicates`), which ignores the pairing of images across entries and so gives
+intervals at least as wide as the paired one. Single accuracies get Wilson intervals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+VERDICTS = ("holds", "fails", "inconclusive", "not run", "n/a")
+COLUMNS = ("number", "claim", "source", "statement", "dataset", "model", "level", "attack",
+           "setting", "statistic", "value", "ci_low", "ci_high", "claimed", "n", "unit",
+           "verdict", "config")
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the papers: where it is said, what it says, and how it is measured."""
+
+    number: int
+    source: str
+    statement: str
+    statistic: str
+    claimed: tuple  # (">", t), ("<", t) or ("in", lo, hi)
+    stage: str
+
+
+CLAIMS: dict[str, Claim] = {
+    "ta_rises": Claim(1, "v4 §2.1, Fig. 2", "test accuracy rises with epochs",
+                      "spearman(epoch, TA)", (">", 0.0), "attacks"),
+    "ra_falls": Claim(2, "v4 §2.1, Figs. 2, 5", "robust accuracy falls with epochs",
+                      "spearman(epoch, RA)", ("<", 0.0), "attacks"),
+    "gap_last": Claim(3, "v4 §2.1", "at the last epoch TA − RA is 10–15 points on MNIST and "
+                      "30–50 on CIFAR-10", "TA − mean RA over attacks, last epoch",
+                      ("in", np.nan, np.nan), "attacks"),
+    "feature_faster": Claim(4, "v4 §3.3, Fig. 5", "RA falls faster at feature level than at "
+                            "pixel level", "slope(RA feature) − slope(RA pixel), per epoch",
+                            ("<", 0.0), "attacks"),
+    "toy_dx_falls": Claim(5, "v4 Fig. 4E", "the toy's dx falls over training",
+                          "spearman(epoch, dx)", ("<", 0.0), "toy2d"),
+    "toy_dp_rises": Claim(5, "v4 Fig. 4E", "the toy's dp rises over training",
+                          "spearman(epoch, dp)", (">", 0.0), "toy2d"),
+    "toy_ra_falls": Claim(5, "v4 Fig. 4D", "the toy's RA falls over training",
+                          "spearman(epoch, RA)", ("<", 0.0), "toy2d"),
+    "toy_ta_rises": Claim(5, "v4 Fig. 4D", "the toy's TA rises over training",
+                          "spearman(epoch, TA)", (">", 0.0), "toy2d"),
+    "words_correct_zero": Claim(6, "v4 Fig. 6", "the correct-word input/gradient cosine is ≈ 0",
+                                "mean cos_correct over epochs", ("in", -0.1, 0.1), "words"),
+    "words_incorrect_accuracy": Claim(6, "v4 Fig. 6", "the incorrect-word cosine is larger for "
+                                      "more accurate nets", "spearman(accuracy, cos_incorrect) "
+                                      "over embedding sizes", (">", 0.0), "words"),
+    "ifa_ta_rises": Claim(7, "v3 Fig. 3", "IFA raises training-set TA with the iteration n",
+                          "spearman(n, TA)", (">", 0.0), "ifa"),
+    "ifa_ra_rises": Claim(7, "v3 Fig. 3", "IFA raises training-set RA with the iteration n",
+                          "spearman(n, RA)", (">", 0.0), "ifa"),
+    "tcl_beats_cl_ta": Claim(8, "v3 Fig. 6", "at the smallest N_epoch TCL's TA exceeds CL's",
+                             "TA(TCL) − TA(CL)", (">", 0.0), "ifa"),
+    "tcl_beats_cl_ra": Claim(8, "v3 Fig. 6", "at the smallest N_epoch TCL's RA exceeds CL's",
+                             "RA(TCL) − RA(CL)", (">", 0.0), "ifa"),
+    "tcl_ta_falls": Claim(8, "v3 Fig. 6", "TCL's TA falls as N_epoch grows",
+                          "spearman(N_epoch, TA of TCL)", ("<", 0.0), "ifa"),
+    "tcl_ra_falls": Claim(8, "v3 Fig. 6", "TCL's RA falls as N_epoch grows",
+                          "spearman(N_epoch, RA of TCL)", ("<", 0.0), "ifa"),
+    "hf_ratio_ta": Claim(9, "v3 Fig. 7", "the high-frequency ratio of Δ₁ grows with TA",
+                         "spearman(TA, hf ratio) over epochs", (">", 0.0), "frequency"),
+    "dx_falls": Claim(10, "companion Fig. 2", "ΔX falls over epochs", "spearman(epoch, ΔX)",
+                      ("<", 0.0), "uncertainty"),
+    "dp_rises": Claim(10, "companion Fig. 2", "ΔP rises over epochs", "spearman(epoch, ΔP)",
+                      (">", 0.0), "uncertainty"),
+    "dx_clearer_feature": Claim(10, "companion Fig. 2", "ΔX falls more clearly at feature level",
+                                "ρ(epoch, ΔX) feature − pixel", ("<", 0.0), "uncertainty"),
+    "dp_clearer_feature": Claim(10, "companion Fig. 2", "ΔP rises more clearly at feature level",
+                                "ρ(epoch, ΔP) feature − pixel", (">", 0.0), "uncertainty"),
+    "bound_product": Claim(11, "companion Eq. (6)", "ΔX·ΔP ≥ ½",
+                           "ΔX·ΔP, last epoch", (">", 0.5), "uncertainty"),
+    "bound_share": Claim(11, "companion Eq. (6)", "σ_x·σ_p ≥ ½ in (nearly) every dimension",
+                         "share of dimensions × epochs meeting it", (">", 0.95), "uncertainty"),
+    "class_ra_falls": Claim(12, "companion Fig. 1", "the share of attacked target-class test "
+                            "images still predicted as that class falls with epochs",
+                            "spearman(epoch, attacked share)", ("<", 0.0), "uncertainty"),
+    "class_ta_rises": Claim(12, "companion Fig. 1", "the clean share predicted as the target "
+                            "class rises with epochs", "spearman(epoch, clean share)",
+                            (">", 0.0), "uncertainty"),
+    "llm_gradient_vs_random": Claim(13, "v4 Fig. 3", "gradient attacks lower accuracy more than "
+                                    "random noise of the same amplitude",
+                                    "acc(random) − acc(attack)", (">", 0.0), "llm"),
+    "llm_chance": Claim(13, "v4 Fig. 3", "ARC-Challenge, OpenBookQA and Winogrande fall to chance "
+                        "under gradient attacks", "acc(attack) − chance", ("<", 0.05), "llm"),
+}
+
+# v4 §2.1: "decreases by around 10% to 15%" (MNIST) and "30% to 50%" (CIFAR-10).
+GAP_RANGES = {"mnist": (0.10, 0.15), "cifar10": (0.30, 0.50)}
+CHANCE_TASKS = ("arc_challenge", "openbookqa", "winogrande")
+GRADIENT_CONDITIONS = ("fgsm", "bim")
+
+
+# ------------------------------------------------------------------------------------------------
+# Statistics
+
+
+def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n (Wilson 1927); (nan, nan) when n = 0."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def spearman(x: Sequence[float] | np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's ρ between ``x`` (K,) and each row of ``y`` (..., K): Pearson's r of the ranks,
+    ties at their average rank. A constant row gives 0 (no trend); a row with NaN gives NaN."""
+    y = np.asarray(y, dtype=float)
+    rx = rankdata(np.asarray(x, dtype=float))
+    rx = rx - rx.mean()
+    ry = rankdata(y, axis=-1)
+    ry = ry - ry.mean(axis=-1, keepdims=True)
+    num = ry @ rx
+    den = np.sqrt((ry ** 2).sum(-1) * (rx ** 2).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+    return np.where(np.isnan(y).any(-1), np.nan, rho)
+
+
+def slope(x: Sequence[float] | np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares slope of each row of ``y`` (..., K) against ``x`` (K,)."""
+    x = np.asarray(x, dtype=float)
+    xc = x - x.mean()
+    return (np.asarray(y, dtype=float) @ xc) / (xc @ xc)
+
+
+def resample(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap replicates of the row means of ``values`` (K, U): K entries (e.g. epochs × attacks)
+    averaged over U units (images, seeds, dimensions). Each replicate draws U units with
+    replacement, the same units for every entry (a paired bootstrap); NaN marks a unit an entry
+    lacks (e.g. images SparseFool did not attack) and is left out of that entry's mean.
+    Returns (n_boot, K); an entry none of whose units was drawn is NaN."""
+    values = np.asarray(values, dtype=float)
+    units = values.shape[1]
+    w = rng.multinomial(units, np.full(units, 1.0 / units), size=n_boot).astype(float)
+    ok = ~np.isnan(values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (w @ np.where(ok, values, 0.0).T) / (w @ ok.T)
+
+
+def binomial_replicates(acc: np.ndarray, n: np.ndarray, n_boot: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, K) replicates of K accuracies, each drawn as Binomial(n_k, acc_k) / n_k."""
+    acc, n = np.asarray(acc, dtype=float), np.asarray(n, dtype=np.int64)
+    return rng.binomial(n, np.clip(acc, 0, 1), size=(n_boot, len(acc))) / np.maximum(n, 1)
+
+
+def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap replicates (NaN ones left out)."""
+    r = np.asarray(replicates, dtype=float)
+    r = r[~np.isnan(r)]
+    if len(r) == 0:
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(r, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)
+
+
+def bootstrap(values: np.ndarray, stat: Callable[[np.ndarray], np.ndarray], *, n_boot: int,
+              rng: np.random.Generator, level: float = 0.95) -> tuple[float, float, float]:
+    """(estimate, ci_low, ci_high) of ``stat`` (maps (B, K) entry means to (B,)) on ``values``
+    (K, U): the estimate from the full sample, the interval from :func:`resample`."""
+    full = np.nanmean(np.asarray(values, dtype=float), axis=1)[None]
+    return (float(stat(full)[0]), *percentile_interval(stat(resample(values, n_boot, rng)), level))
+
+
+def trend(x: Sequence[float] | np.ndarray, k: int = 1) -> Callable[[np.ndarray], np.ndarray]:
+    """A :func:`bootstrap` statistic: Spearman ρ(x, series), the series being the mean of ``k``
+    stacked blocks of len(x) entries (k > 1: e.g. the mean RA over k attacks)."""
+    x = np.asarray(x)
+    return lambda m: spearman(x, m.reshape(len(m), k, len(x)).mean(1))
+
+
+def verdict(ci_low: float, ci_high: float, claimed: tuple) -> str:
+    """holds / fails / inconclusive from where the interval lies against the claimed side:
+    (">", t) and ("<", t) a half-line, ("in", lo, hi) a range; a NaN interval is inconclusive."""
+    if np.isnan(ci_low) or np.isnan(ci_high):
+        return "inconclusive"
+    op = claimed[0]
+    if op == ">":
+        return "holds" if ci_low > claimed[1] else "fails" if ci_high < claimed[1] else \
+            "inconclusive"
+    if op == "<":
+        return "holds" if ci_high < claimed[1] else "fails" if ci_low > claimed[1] else \
+            "inconclusive"
+    if op == "in":
+        lo, hi = claimed[1], claimed[2]
+        if np.isnan(lo) or np.isnan(hi):
+            return "n/a"
+        if lo < ci_low and ci_high < hi:
+            return "holds"
+        return "fails" if ci_high < lo or ci_low > hi else "inconclusive"
+    raise ValueError(f"unknown claimed side {op!r}; allowed: >, <, in")
+
+
+def describe(claimed: tuple) -> str:
+    if claimed[0] == "in":
+        return "n/a" if np.isnan(claimed[1]) else f"in ({claimed[1]:g}, {claimed[2]:g})"
+    return f"{claimed[0]} {claimed[1]:g}"
+
+
+def row(claim: str, value: float, ci: tuple[float, float], n: int, unit: str,
+        claimed: tuple | None = None, **panel: Any) -> dict[str, Any]:
+    """One table row of ``claim`` for one panel (dataset, model, level, attack, setting)."""
+    c = CLAIMS[claim]
+    claimed = c.claimed if claimed is None else claimed
+    return {"number": c.number, "claim": claim, "source": c.source, "statement": c.statement,
+            "dataset": panel.get("dataset", ""), "model": panel.get("model", ""),
+            "level": panel.get("level", ""), "attack": panel.get("attack", ""),
+            "setting": panel.get("setting", ""), "statistic": c.statistic, "value": value,
+            "ci_low": ci[0], "ci_high": ci[1], "claimed": describe(claimed), "n": int(n),
+            "unit": unit, "verdict": verdict(*ci, claimed)}
+
+
+def not_run(claim: str) -> dict[str, Any]:
+    """The row of a claim whose stage the config does not run."""
+    c = CLAIMS[claim]
+    return {**row(claim, float("nan"), (float("nan"), float("nan")), 0, ""),
+            "verdict": "not run", "claimed": describe(c.claimed)}
+
+
+# ------------------------------------------------------------------------------------------------
+# Attack stage (v4 Figs. 2, 5; §2.1)
+
+
+def per_image(attacks: pd.DataFrame) -> pd.DataFrame:
+    """The attack tables' per-image outcomes as a tidy frame: one row per (dataset, model, seed,
+    level, epoch, attack, image) with bool ``clean`` and ``robust``."""
+    cols = ["image_index", "clean_correct", "robust_correct"]
+    keys = ["dataset", "model", "seed", "level", "epoch", "attack"]
+    tidy = attacks[keys + cols].explode(cols, ignore_index=True)
+    return tidy.rename(columns={"image_index": "image", "clean_correct": "clean",
+                                "robust_correct": "robust"}).astype(
+        {"image": np.int64, "clean": bool, "robust": bool})
+
+
+def _matrix(tidy: pd.DataFrame, value: str, index: Sequence[str]) -> pd.DataFrame:
+    """Rows ``index`` × columns image of ``value`` averaged over seeds (NaN: not attacked)."""
+    return tidy.pivot_table(index=list(index), columns="image", values=value, aggfunc="mean",
+                            dropna=False)
+
+
+def _attack_panels(attacks: pd.DataFrame):
+    tidy = per_image(attacks)
+    for (dataset, model, level), g in tidy.groupby(["dataset", "model", "level"], sort=True):
+        epochs = np.sort(g["epoch"].unique())
+        ta = _matrix(g, "clean", ["epoch"]).reindex(epochs)
+        ra = _matrix(g, "robust", ["attack", "epoch"])
+        yield (dataset, model, level), epochs, ta, ra
+
+
+def claim_attacks(attacks: pd.DataFrame, sources: Mapping[str, str], *, n_boot: int,
+                  rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Claims 1–4 from the attack tables (pixel and feature level, every seed)."""
+    rows: list[dict[str, Any]] = []
+    panels = {key: (epochs, ta, ra) for key, epochs, ta, ra in _attack_panels(attacks)}
+    for (dataset, model, level), (epochs, ta, ra) in panels.items():
+        panel = {"dataset": dataset, "model": model, "level": level}
+        names = list(ra.index.get_level_values("attack").unique())
+        units = ta.shape[1]
+        if level == "pixel":
+            est = bootstrap(ta.to_numpy(), trend(epochs), n_boot=n_boot, rng=rng)
+            rows.append(row("ta_rises", est[0], est[1:], units, "test images", **panel))
+        for name in names:
+            est = bootstrap(ra.loc[name].reindex(epochs).to_numpy(), trend(epochs),
+                            n_boot=n_boot, rng=rng)
+            rows.append(row("ra_falls", est[0], est[1:], units, "test images", attack=name,
+                            **panel))
+        stacked = np.concatenate([ra.loc[n].reindex(epochs).to_numpy() for n in names])
+        k, e = len(names), len(epochs)
+        est = bootstrap(stacked, trend(epochs, k), n_boot=n_boot, rng=rng)
+        rows.append(row("ra_falls", est[0], est[1:], units, "test images",
+                        attack="mean of " + ", ".join(names), **panel))
+        if level == "pixel":
+            last = np.concatenate([ta.to_numpy()[-1:], stacked.reshape(k, e, -1)[:, -1]])
+            est = bootstrap(last, lambda m: m[:, 0] - m[:, 1:].mean(1), n_boot=n_boot, rng=rng)
+            rng_ = GAP_RANGES.get(sources.get(dataset, ""), (np.nan, np.nan))
+            rows.append(row("gap_last", est[0], est[1:], units, "test images",
+                            claimed=("in", *rng_), attack="mean of " + ", ".join(names),
+                            setting=f"epoch {epochs[-1]}", **panel))
+    for (dataset, model, level), (epochs, _, ra) in panels.items():
+        if level != "feature" or (dataset, model, "pixel") not in panels:
+            continue
+        p_epochs, _, p_ra = panels[(dataset, model, "pixel")]
+        common = np.intersect1d(epochs, p_epochs)
+        images = ra.columns.union(p_ra.columns)
+        mats = []
+        for m in (p_ra, ra):
+            names = list(m.index.get_level_values("attack").unique())
+            mats.append(np.stack([m.loc[n].reindex(index=common, columns=images).to_numpy()
+                                  for n in names]))
+        kp, kf, e = len(mats[0]), len(mats[1]), len(common)
+        stacked = np.concatenate([mats[0].reshape(kp * e, -1), mats[1].reshape(kf * e, -1)])
+
+        def diff(m, kp=kp, kf=kf, e=e, common=common):
+            pixel = m[:, :kp * e].reshape(-1, kp, e).mean(1)
+            feature = m[:, kp * e:].reshape(-1, kf, e).mean(1)
+            return slope(common, feature) - slope(common, pixel)
+
+        est = bootstrap(stacked, diff, n_boot=n_boot, rng=rng)
+        rows.append(row("feature_faster", est[0], est[1:], len(images), "test images",
+                        dataset=dataset, model=model, level="feature − pixel",
+                        attack="mean over attacks"))
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------
+# Toy (v4 Fig. 4) and words (v4 Fig. 6)
+
+
+def claim_toy2d(metrics: pd.DataFrame, *, n_boot: int, rng: np.random.Generator) -> list[dict]:
+    """Claim 5: ρ(epoch, ·) of dx, dp, RA and TA, averaged over seeds; bootstrap over seeds."""
+    rows = []
+    for claim, col in (("toy_dx_falls", "dx"), ("toy_dp_rises", "dp"),
+                       ("toy_ra_falls", "robust_acc"), ("toy_ta_rises", "test_acc")):
+        m = metrics.pivot_table(index="epoch", columns="seed", values=col)
+        est = bootstrap(m.to_numpy(), trend(m.index), n_boot=n_boot, rng=rng)
+        rows.append(row(claim, est[0], est[1:], m.shape[1], "seeds", dataset="toy2d"))
+    return rows
+
+
+def claim_words(similarity: pd.DataFrame, *, n_boot: int, rng: np.random.Generator) -> list[dict]:
+    """Claim 6: per embedding size the mean correct-word cosine over epochs lies in (−0.1, 0.1);
+    across sizes, the mean incorrect-word cosine rises with mean accuracy (both averaged over
+    epochs, the level of each Fig. 6 curve). Bootstrap over seeds."""
+    per_seed = similarity.groupby(["embedding_size", "seed"])[
+        ["accuracy", "cos_correct", "cos_incorrect"]].mean()
+    rows = []
+    for size, g in per_seed.groupby(level="embedding_size"):
+        est = bootstrap(g["cos_correct"].to_numpy()[None], lambda m: m[:, 0], n_boot=n_boot,
+                        rng=rng)
+        rows.append(row("words_correct_zero", est[0], est[1:], len(g), "seeds", dataset="words",
+                        setting=f"embedding size {size}"))
+    sizes = per_seed.index.get_level_values("embedding_size").unique()
+    if len(sizes) >= 2:
+        acc = per_seed["accuracy"].unstack("seed").reindex(sizes)
+        cos = per_seed["cos_incorrect"].unstack("seed").reindex(sizes)
+        k = len(sizes)
+        est = bootstrap(np.concatenate([acc.to_numpy(), cos.to_numpy()]),
+                        lambda m: _rowwise_spearman(m[:, :k], m[:, k:]), n_boot=n_boot, rng=rng)
+        rows.append(row("words_incorrect_accuracy", est[0], est[1:], acc.shape[1], "seeds",
+                        dataset="words", setting="sizes " + ", ".join(map(str, sizes))))
+    return rows
+
+
+def _rowwise_spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's ρ between row b of ``x`` and row b of ``y`` (both (B, K))."""
+    rx = rankdata(x, axis=-1)
+    rx = rx - rx.mean(-1, keepdims=True)
+    ry = rankdata(y, axis=-1)
+    ry = ry - ry.mean(-1, keepdims=True)
+    den = np.sqrt((rx ** 2).sum(-1) * (ry ** 2).sum(-1))
+    out = np.where(den > 0, (rx * ry).sum(-1) / np.where(den > 0, den, 1.0), 0.0)
+    return np.where(np.isnan(x).any(-1) | np.isnan(y).any(-1), np.nan, out)
+
+
+# ------------------------------------------------------------------------------------------------
+# IFA, TCL and frequency (v3 Figs. 3, 6, 7): accuracies with their n only
+
+
+def _binomial_trend(x: np.ndarray, acc: np.ndarray, n: np.ndarray, *, n_boot: int,
+                    rng: np.random.Generator) -> tuple[float, float, float]:
+    reps = binomial_replicates(acc, n, n_boot, rng)
+    return (float(spearman(x, acc[None])[0]), *percentile_interval(spearman(x, reps)))
+
+
+def _pool_seeds(frame: pd.DataFrame, keys: list[str], acc_cols: list[str], n_col: str):
+    """Accuracies averaged over seeds (n summed), so several seeds give one pooled series."""
+    return frame.groupby(keys, sort=True).agg(
+        **{c: (c, "mean") for c in acc_cols}, n=(n_col, "sum"), seeds=("seed", "nunique")
+    ).reset_index()
+
+
+def claim_ifa(trajectories: pd.DataFrame, summary: pd.DataFrame | None, *, n_boot: int,
+              rng: np.random.Generator) -> list[dict]:
+    """Claims 7 (training-set TA and RA vs IFA iteration n) and 8 (CL vs TCL over N_epoch)."""
+    rows = []
+    train = trajectories[trajectories["split"] == "train"]
+    pooled = _pool_seeds(train, ["dataset", "model", "n_epoch", "iteration"],
+                         ["accuracy", "robust_accuracy"], "n_images")
+    for (dataset, model, n_epoch), g in pooled.groupby(["dataset", "model", "n_epoch"]):
+        for claim, col in (("ifa_ta_rises", "accuracy"), ("ifa_ra_rises", "robust_accuracy")):
+            est = _binomial_trend(g["iteration"].to_numpy(), g[col].to_numpy(),
+                                  g["n"].to_numpy(), n_boot=n_boot, rng=rng)
+            rows.append(row(claim, est[0], est[1:], int(g["n"].iloc[0]), "training images",
+                            dataset=dataset, model=model, attack="ifgsm",
+                            setting=f"N_epoch {n_epoch}"))
+    if summary is None or summary.empty:
+        return rows
+    pooled = _pool_seeds(summary, ["dataset", "model", "n_epoch", "net"],
+                         ["accuracy", "robust_accuracy"], "n_test")
+    for (dataset, model), g in pooled.groupby(["dataset", "model"]):
+        first = g[g["n_epoch"] == g["n_epoch"].min()].set_index("net")
+        panel = {"dataset": dataset, "model": model, "attack": "ifgsm"}
+        for claim, col in (("tcl_beats_cl_ta", "accuracy"), ("tcl_beats_cl_ra", "robust_accuracy")):
+            if not {"CL", "TCL"} <= set(first.index):
+                continue
+            acc = first.loc[["TCL", "CL"], col].to_numpy()
+            n = first.loc[["TCL", "CL"], "n"].to_numpy()
+            reps = binomial_replicates(acc, n, n_boot, rng)
+            rows.append(row(claim, float(acc[0] - acc[1]),
+                            percentile_interval(reps[:, 0] - reps[:, 1]), int(n[0]), "test images",
+                            setting=f"N_epoch {g['n_epoch'].min()}", **panel))
+        tcl = g[g["net"] == "TCL"].sort_values("n_epoch")
+        for claim, col in (("tcl_ta_falls", "accuracy"), ("tcl_ra_falls", "robust_accuracy")):
+            est = _binomial_trend(tcl["n_epoch"].to_numpy(), tcl[col].to_numpy(),
+                                  tcl["n"].to_numpy(), n_boot=n_boot, rng=rng)
+            rows.append(row(claim, est[0], est[1:], int(tcl["n"].iloc[0]), "test images",
+                            setting="N_epoch " + ", ".join(map(str, tcl["n_epoch"])), **panel))
+    return rows
+
+
+def claim_frequency(frequency: pd.DataFrame, *, n_boot: int, rng: np.random.Generator) -> list[dict]:
+    """Claim 9: ρ(TA, high-frequency ratio) over the evaluated epochs, per net. TA is drawn
+    binomially, the ratio from a normal with its standard error (std / √n over images)."""
+    rows = []
+    for (dataset, model), g in frequency.groupby(["dataset", "model"]):
+        g = g.groupby("epoch").agg(test_acc=("test_acc", "mean"), ratio=("hf_ratio_mean", "mean"),
+                                   std=("hf_ratio_std", "mean"), n=("n_images", "sum"))
+        acc, ratio, n = g["test_acc"].to_numpy(), g["ratio"].to_numpy(), g["n"].to_numpy()
+        se = g["std"].to_numpy() / np.sqrt(np.maximum(n, 1))
+        acc_b = binomial_replicates(acc, n, n_boot, rng)
+        ratio_b = ratio + se * rng.standard_normal((n_boot, len(ratio)))
+        value = float(_rowwise_spearman(acc[None], ratio[None])[0])
+        rows.append(row("hf_ratio_ta", value,
+                        percentile_interval(_rowwise_spearman(acc_b, ratio_b)), int(n[0]),
+                        "test images", dataset=dataset, model=model,
+                        setting="epochs " + ", ".join(map(str, g.index))))
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------
+# Uncertainty stage (companion Figs. 1, 2; Eq. 6)
+
+
+def _packet_matrix(packets: pd.DataFrame, col: str) -> pd.DataFrame:
+    """Epochs × (seed, class, dim) of one per-dimension moment."""
+    return packets.pivot_table(index="epoch", columns=["seed", "class", "dim"], values=col)
+
+
+def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boot: int,
+                      rng: np.random.Generator) -> list[dict]:
+    """Claims 10–12. ΔX = (Σ_i σ_{x_i})^{1/2} (supp. Eq. 23) is monotone in the mean σ_x over the
+    sampled dimensions, so its Spearman trend is that of the mean; the bootstrap resamples the
+    dimensions (the same ones at every epoch)."""
+    rows, trends = [], {}
+    for (dataset, model, level), g in packets.groupby(["dataset", "model", "level"]):
+        panel = {"dataset": dataset, "model": model, "level": level}
+        for claim, col in (("dx_falls", "sigma_x"), ("dp_rises", "sigma_p")):
+            m = _packet_matrix(g, col)
+            e = m.index.to_numpy()
+            full = spearman(e, np.nanmean(m.to_numpy(), 1)[None])[0]
+            reps = spearman(e, resample(m.to_numpy(), n_boot, rng))
+            trends[(dataset, model, level, col)] = reps
+            rows.append(row(claim, float(full), percentile_interval(reps), m.shape[1],
+                            "dimensions", **panel))
+        sx, sp = _packet_matrix(g, "sigma_x"), _packet_matrix(g, "sigma_p")
+        units = sx.shape[1]
+        both = np.stack([sx.to_numpy()[-1], sp.to_numpy()[-1]])
+        est = bootstrap(both, lambda m, u=units: np.sqrt(u * m[:, 0]) * np.sqrt(u * m[:, 1]),
+                        n_boot=n_boot, rng=rng)
+        rows.append(row("bound_product", est[0], est[1:], units, "dimensions",
+                        setting=f"epoch {sx.index[-1]}", **panel))
+        k, n = int(g["satisfies_bound"].sum()), len(g)
+        rows.append(row("bound_share", k / n, wilson(k, n), n, "dimensions × epochs", **panel))
+    for (dataset, model, level, col), reps in trends.items():
+        if level != "feature" or (dataset, model, "pixel", col) not in trends:
+            continue
+        pixel = trends[(dataset, model, "pixel", col)]
+        claim = "dx_clearer_feature" if col == "sigma_x" else "dp_clearer_feature"
+        f_row = next(r for r in rows if r["dataset"] == dataset and r["model"] == model
+                     and r["level"] == "feature" and r["claim"] in ("dx_falls", "dp_rises")
+                     and (r["claim"] == "dx_falls") == (col == "sigma_x"))
+        p_row = next(r for r in rows if r["dataset"] == dataset and r["model"] == model
+                     and r["level"] == "pixel" and r["claim"] == f_row["claim"])
+        rows.append(row(claim, f_row["value"] - p_row["value"], percentile_interval(reps - pixel),
+                        min(f_row["n"], p_row["n"]), "dimensions", dataset=dataset, model=model,
+                        level="feature − pixel"))
+    if tsne is not None and not tsne.empty:
+        target = tsne[tsne["label"] == tsne["target_class"]]
+        for (dataset, model, cls), g in target.groupby(["dataset", "model", "target_class"]):
+            for claim, kind in (("class_ra_falls", "attacked"), ("class_ta_rises", "clean")):
+                h = g[g["kind"] == kind].assign(hit=lambda d: (d["pred"] == d["label"]) * 1.0)
+                m = h.pivot_table(index="epoch", columns=["seed", "index"], values="hit")
+                est = bootstrap(m.to_numpy(), trend(m.index), n_boot=n_boot, rng=rng)
+                rows.append(row(claim, est[0], est[1:], m.shape[1], f"class-{cls} test images",
+                                dataset=dataset, model=model, level="pixel", attack="pgd",
+                                setting="epochs " + ", ".join(map(str, m.index))))
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------
+# LLM stage (v4 Fig. 3)
+
+
+def claim_llm(llm: pd.DataFrame, *, n_boot: int, rng: np.random.Generator) -> list[dict]:
+    """Claim 13: per task and gradient attack, acc(random) − acc(attack) > 0 (binomial bootstrap);
+    on ARC-Challenge, OpenBookQA and Winogrande, acc(attack) − chance < 0.05 (Wilson)."""
+    rows = []
+    for (model, task), g in llm.groupby(["model", "task"]):
+        by = g.set_index("condition")
+        for cond in GRADIENT_CONDITIONS:
+            if cond not in by.index:
+                continue
+            panel = {"dataset": task, "model": model, "level": "embedding", "attack": cond}
+            if "random" in by.index:
+                acc = by.loc[["random", cond], "acc"].to_numpy(float)
+                n = by.loc[["random", cond], "n"].to_numpy()
+                reps = binomial_replicates(acc, n, n_boot, rng)
+                rows.append(row("llm_gradient_vs_random", float(acc[0] - acc[1]),
+                                percentile_interval(reps[:, 0] - reps[:, 1]), int(n[1]),
+                                "questions", **panel))
+            if task in CHANCE_TASKS:
+                acc, n, chance = (float(by.loc[cond, "acc"]), int(by.loc[cond, "n"]),
+                                  float(by.loc[cond, "chance"]))
+                lo, hi = wilson(acc * n, n)
+                rows.append(row("llm_chance", acc - chance, (lo - chance, hi - chance), n,
+                                "questions", setting=f"chance {chance:g}", **panel))
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------
+# The table
+
+
+STAGE_CLAIMS = {stage: [k for k, c in CLAIMS.items() if c.stage == stage]
+                for stage in ("attacks", "toy2d", "words", "ifa", "frequency", "uncertainty", "llm")}
+
+
+def table(tables: Mapping[str, pd.DataFrame | None], *, sources: Mapping[str, str], config: str,
+          n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Every claim × panel. ``tables`` maps a stage name to its concatenated table (None: the stage
+    is off, its claims read "not run"); "ifa" takes the trajectories and "ifa_summary" the TCL
+    table, "uncertainty" the packets and "tsne" the t-SNE points. ``sources`` maps each dataset
+    to its source (mnist, cifar10, ...), which decides the gap ranges of claim 3."""
+    rng = np.random.default_rng(seed)
+    kw = {"n_boot": n_boot, "rng": rng}
+    rows: list[dict[str, Any]] = []
+    runners = {
+        "attacks": lambda t: claim_attacks(t, sources, **kw),
+        "toy2d": lambda t: claim_toy2d(t, **kw),
+        "words": lambda t: claim_words(t, **kw),
+        "ifa": lambda t: claim_ifa(t, tables.get("ifa_summary"), **kw),
+        "frequency": lambda t: claim_frequency(t, **kw),
+        "uncertainty": lambda t: claim_uncertainty(t, tables.get("tsne"), **kw),
+        "llm": lambda t: claim_llm(t, **kw),
+    }
+    for stage, run in runners.items():
+        frame = tables.get(stage)
+        got = [] if frame is None or frame.empty else run(frame)
+        done = {r["claim"] for r in got}
+        rows.extend(got)
+        rows.extend(not_run(c) for c in STAGE_CLAIMS[stage] if c not in done)
+    out = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "config"]).assign(config=config)
+    return out.sort_values(["number", "claim", "dataset", "model", "level", "attack", "setting"],
+                           kind="stable", ignore_index=True)
+
+
+def counts(claims: pd.DataFrame) -> dict[str, int]:
+    """How many rows have each verdict (all verdicts listed, zeros included)."""
+    return {v: int((claims["verdict"] == v).sum()) for v in VERDICTS}
+
+
+def markdown(claims: pd.DataFrame) -> str:
+    """The claims table as Markdown a person reads: a count of verdicts, then one line per row."""
+    c = counts(claims)
+    config = claims["config"].iloc[0] if len(claims) else ""
+    lines = [f"# Claims of the papers, checked on `{config}`", "",
+             ", ".join(f"{v}: {k}" for v, k in c.items()) + f" (of {len(claims)} rows)", "",
+             "Verdict: *holds* when the 95 % interval lies wholly on the claimed side, *fails* "
+             "when wholly on the other, *inconclusive* otherwise. docs/claims.md explains each "
+             "claim and statistic.", "",
+             "| # | claim | source | panel | statistic | value | 95 % interval | claimed | n | "
+             "verdict |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+    def num(x: float) -> str:
+        return "" if pd.isna(x) else f"{x:+.3f}"
+
+    for r in claims.itertuples():
+        panel = " / ".join(str(p) for p in (r.dataset, r.model, r.level, r.attack, r.setting) if p)
+        ci = "" if pd.isna(r.ci_low) else f"[{num(r.ci_low)}, {num(r.ci_high)}]"
+        n = f"{r.n} {r.unit}" if r.unit else ""
+        lines.append(f"| {r.number} | {r.claim} | {r.source} | {panel} | {r.statistic} | "
+                     f"{num(r.value)} | {ci} | {r.claimed} | {n} | **{r.verdict}** |")
+    return "\n".join(lines) + "\n"
+
+
+def summary(claims: pd.DataFrame) -> pd.DataFrame:
+    """Per claim: its number, source and statement and how many panels give each verdict."""
+    counted = claims.groupby(["number", "claim"], sort=False)["verdict"].value_counts().unstack(
+        fill_value=0).reindex(columns=list(VERDICTS), fill_value=0)
+    first = claims.drop_duplicates("claim").set_index(["number", "claim"])[["source", "statement"]]
+    return first.join(counted).reset_index()
+
+
+def summary_markdown(claims: pd.DataFrame) -> str:
+    """:func:`summary` as the Markdown table of the README's "What reproduces" section."""
+    c = counts(claims)
+    lines = [", ".join(f"{v}: {k}" for v, k in c.items()) + f" (of {len(claims)} rows)", "",
+             "| # | claim | the papers say | source | holds | fails | inconclusive | n/a, not run |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in summary(claims).to_dict("records"):
+        lines.append(f"| {r['number']} | {r['claim']} | {r['statement']} | {r['source']} | "
+                     f"{r['holds']} | {r['fails']} | {r['inconclusive']} | "
+                     f"{r['n/a'] + r['not run']} |")
+    return "\n".join(lines) + "\n"
+
+
+def _main() -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description="Print the claims table's summary (README block).")
+    p.add_argument("table", nargs="?", default="results/claims.parquet")
+    print(summary_markdown(pd.read_parquet(p.parse_args().table)), end="")
+
+
+if __name__ == "__main__":
+    _main()

@@ -1,0 +1,262 @@
+"""upnn.claims on hand-made tables whose answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from upnn import claims
+
+RNG = np.random.default_rng
+
+
+def test_wilson_matches_the_textbook_values():
+    assert claims.wilson(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    lo, hi = claims.wilson(0, 10)
+    assert lo == 0 and hi == pytest.approx(0.2775, abs=1e-4)
+    assert all(np.isnan(claims.wilson(0, 0)))
+
+
+def test_spearman_ranks_ties_and_flat_rows():
+    x = [1, 2, 3, 4]
+    y = np.array([[1.0, 2, 3, 4], [4, 3, 2, 1], [1, 1, 1, 1], [1, 3, 2, 4], [1, np.nan, 2, 3]])
+    rho = claims.spearman(x, y)
+    assert rho[:4] == pytest.approx([1, -1, 0, 0.8])
+    assert np.isnan(rho[4])
+    assert claims.slope([0, 1, 2], np.array([[1.0, 3, 5]]))[0] == pytest.approx(2)
+
+
+@pytest.mark.parametrize("ci, claimed, expected", [
+    ((0.1, 0.5), (">", 0.0), "holds"), ((-0.5, -0.1), (">", 0.0), "fails"),
+    ((-0.1, 0.5), (">", 0.0), "inconclusive"), ((-0.5, -0.1), ("<", 0.0), "holds"),
+    ((0.11, 0.14), ("in", 0.10, 0.15), "holds"), ((0.2, 0.3), ("in", 0.10, 0.15), "fails"),
+    ((0.12, 0.3), ("in", 0.10, 0.15), "inconclusive"), ((0.2, 0.3), ("in", np.nan, np.nan), "n/a"),
+    ((np.nan, np.nan), (">", 0.0), "inconclusive"),
+])
+def test_verdict_rule(ci, claimed, expected):
+    assert claims.verdict(*ci, claimed) == expected
+
+
+def test_bootstrap_interval_covers_a_known_mean_about_95_percent_of_the_time():
+    rng = RNG(1)
+    p, hits, trials = 0.3, 0, 400
+    for _ in range(trials):
+        values = (rng.random((1, 200)) < p).astype(float)
+        _, lo, hi = claims.bootstrap(values, lambda m: m[:, 0], n_boot=400, rng=rng)
+        hits += lo <= p <= hi
+    assert 0.91 <= hits / trials <= 0.98
+
+
+def test_resample_keeps_the_same_units_for_every_entry_and_skips_missing_ones():
+    values = np.array([[1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 1.0, 0.0], [1.0, np.nan, np.nan, np.nan]])
+    reps = claims.resample(values, 50, RNG(0))
+    assert np.array_equal(reps[:, 0], reps[:, 1])  # paired: the same draw for both entries
+    assert np.all((reps[:, 2] == 1) | np.isnan(reps[:, 2]))
+
+
+def attack_table(trends: dict[str, float], *, ta_slope: float = 0.05, n: int = 400,
+                 epochs: int = 8, level: str = "pixel", dataset: str = "d", seed: int = 0,
+                 base: float = 0.55) -> pd.DataFrame:
+    """Attack-stage rows with per-image outcomes: TA rises by ``ta_slope`` per epoch, each
+    attack's RA changes by its ``trends`` value per epoch (0 = flat, noisy)."""
+    rng = RNG(seed)
+    rows = []
+    for e in range(1, epochs + 1):
+        clean = rng.random(n) < 0.5 + ta_slope * e
+        for name, step in trends.items():
+            robust = rng.random(n) < base + step * e
+            rows.append({"dataset": dataset, "model": "m", "seed": 0, "level": level, "epoch": e,
+                         "attack": name, "n": n, "clean_acc": clean.mean(),
+                         "robust_acc": robust.mean(), "image_index": np.arange(n),
+                         "clean_correct": clean, "robust_correct": robust})
+    return pd.DataFrame(rows)
+
+
+def by_attack(rows, claim):
+    return {r["attack"]: r for r in rows if r["claim"] == claim}
+
+
+def test_rising_falling_and_flat_series_give_holds_fails_inconclusive():
+    table = attack_table({"falls": -0.05, "rises": 0.04, "flat": 0.0})
+    rows = claims.claim_attacks(table, {"d": "mnist"}, n_boot=1000, rng=RNG(0))
+    ra = by_attack(rows, "ra_falls")
+    assert ra["falls"]["verdict"] == "holds"
+    assert ra["rises"]["verdict"] == "fails"
+    assert ra["flat"]["verdict"] == "inconclusive"
+    assert by_attack(rows, "ta_rises")[""]["verdict"] == "holds"
+    falling_ta = attack_table({"flat": 0.0}, ta_slope=-0.05)
+    rows = claims.claim_attacks(falling_ta, {"d": "mnist"}, n_boot=1000, rng=RNG(0))
+    assert by_attack(rows, "ta_rises")[""]["verdict"] == "fails"
+
+
+def test_gap_range_applies_to_mnist_and_cifar10_only():
+    # TA at epoch 8 ≈ 0.9; RA ≈ 0.775 → gap ≈ 0.125, inside MNIST's 10–15 points
+    table = attack_table({"a": 0.0}, ta_slope=0.05, base=0.775, n=20000)
+    mnist = claims.claim_attacks(table, {"d": "mnist"}, n_boot=500, rng=RNG(0))
+    gap = next(r for r in mnist if r["claim"] == "gap_last")
+    assert gap["value"] == pytest.approx(0.125, abs=0.02) and gap["verdict"] == "holds"
+    cifar = claims.claim_attacks(table, {"d": "cifar10"}, n_boot=500, rng=RNG(0))
+    assert next(r for r in cifar if r["claim"] == "gap_last")["verdict"] == "fails"
+    other = claims.claim_attacks(table, {"d": "digits"}, n_boot=500, rng=RNG(0))
+    gap = next(r for r in other if r["claim"] == "gap_last")
+    assert gap["verdict"] == "n/a" and gap["value"] == pytest.approx(0.125, abs=0.02)
+
+
+def test_feature_level_falling_faster_holds_and_slower_fails():
+    pixel = attack_table({"a": -0.01}, level="pixel")
+    for step, expected in ((-0.05, "holds"), (0.03, "fails")):
+        feature = attack_table({"a": step}, level="feature", seed=1)
+        rows = claims.claim_attacks(pd.concat([pixel, feature]), {}, n_boot=1000, rng=RNG(0))
+        row = next(r for r in rows if r["claim"] == "feature_faster")
+        assert row["verdict"] == expected, row
+
+
+def test_sparsefool_rows_on_fewer_images_are_resampled_on_their_own_images():
+    table = attack_table({"pgd": -0.05})
+    small = table.copy()
+    small["attack"], small["n"] = "sparsefool", 40
+    small["image_index"] = [a[:40] for a in small["image_index"]]
+    small["clean_correct"] = [a[:40] for a in small["clean_correct"]]
+    small["robust_correct"] = [np.zeros(40, bool)] * len(small)
+    rows = claims.claim_attacks(pd.concat([table, small]), {}, n_boot=300, rng=RNG(0))
+    sf = by_attack(rows, "ra_falls")["sparsefool"]
+    assert sf["value"] == 0 and sf["verdict"] == "inconclusive"  # pinned at 0: no trend
+
+
+def test_toy_claims_bootstrap_over_seeds():
+    epochs, seeds = np.arange(1, 51), range(5)
+    rng = RNG(0)
+    metrics = pd.DataFrame([{"seed": s, "epoch": e, "dx": 1 - 0.01 * e + 0.01 * rng.standard_normal(),
+                             "dp": 0.01 * e, "robust_acc": 0.5 + 0.01 * rng.standard_normal(),
+                             "test_acc": 0.5 + 0.005 * e} for s in seeds for e in epochs])
+    rows = {r["claim"]: r for r in claims.claim_toy2d(metrics, n_boot=500, rng=rng)}
+    assert rows["toy_dx_falls"]["verdict"] == "holds" and rows["toy_dp_rises"]["verdict"] == "holds"
+    assert rows["toy_ta_rises"]["verdict"] == "holds"
+    assert rows["toy_ra_falls"]["verdict"] == "inconclusive"
+    assert rows["toy_dx_falls"]["n"] == 5 and rows["toy_dx_falls"]["unit"] == "seeds"
+
+
+def test_words_claims():
+    rng = RNG(0)
+    rows = []
+    for size, acc, cos_inc in ((1, 0.6, 0.1), (4, 0.75, 0.3), (16, 0.98, 0.6)):
+        for s in range(10):
+            for e in range(1, 6):
+                rows.append({"embedding_size": size, "seed": s, "epoch": e, "accuracy": acc,
+                             "cos_correct": 0.3 * (size == 16) + 0.02 * rng.standard_normal(),
+                             "cos_incorrect": cos_inc + 0.02 * rng.standard_normal()})
+    out = claims.claim_words(pd.DataFrame(rows), n_boot=500, rng=rng)
+    zero = {r["setting"]: r["verdict"] for r in out if r["claim"] == "words_correct_zero"}
+    assert zero == {"embedding size 1": "holds", "embedding size 4": "holds",
+                    "embedding size 16": "fails"}
+    assert next(r for r in out if r["claim"] == "words_incorrect_accuracy")["verdict"] == "holds"
+
+
+def test_ifa_and_tcl_claims_from_accuracies_and_n():
+    traj = pd.DataFrame([{"dataset": "d", "model": "m", "seed": 0, "n_epoch": 1, "split": "train",
+                          "iteration": i, "accuracy": 0.2 + 0.1 * k,
+                          "robust_accuracy": 0.3, "n_images": 1000}
+                         for k, i in enumerate((0, 1, 2, 5, 10))])
+    summary = pd.DataFrame([{"dataset": "d", "model": "m", "seed": 0, "n_epoch": ne, "net": net,
+                             "accuracy": acc, "robust_accuracy": ra, "n_test": 2000}
+                            for ne, net, acc, ra in ((1, "CL", 0.5, 0.2), (1, "TCL", 0.7, 0.6),
+                                                     (5, "CL", 0.6, 0.1), (5, "TCL", 0.6, 0.4),
+                                                     (50, "CL", 0.7, 0.05), (50, "TCL", 0.5, 0.2))])
+    rows = {r["claim"]: r for r in claims.claim_ifa(traj, summary, n_boot=500, rng=RNG(0))}
+    assert rows["ifa_ta_rises"]["verdict"] == "holds"
+    assert rows["ifa_ra_rises"]["verdict"] == "inconclusive"  # flat: ρ = 0
+    assert rows["tcl_beats_cl_ta"]["value"] == pytest.approx(0.2)
+    assert rows["tcl_beats_cl_ta"]["verdict"] == "holds" == rows["tcl_beats_cl_ra"]["verdict"]
+    assert rows["tcl_ta_falls"]["verdict"] == "holds" and rows["tcl_ra_falls"]["verdict"] == "holds"
+
+
+def test_frequency_claim_needs_the_ratio_to_rise_with_accuracy():
+    def frame(ratios):
+        return pd.DataFrame([{"dataset": "d", "model": "m", "seed": 0, "epoch": e,
+                              "test_acc": 0.3 + 0.1 * e, "hf_ratio_mean": r, "hf_ratio_std": 0.01,
+                              "n_images": 1000} for e, r in zip((1, 2, 3, 5), ratios, strict=True)])
+    up = claims.claim_frequency(frame([0.4, 0.45, 0.5, 0.55]), n_boot=500, rng=RNG(0))[0]
+    down = claims.claim_frequency(frame([0.55, 0.5, 0.45, 0.4]), n_boot=500, rng=RNG(0))[0]
+    assert (up["verdict"], down["verdict"]) == ("holds", "fails")
+
+
+def packets(level, sx_step, sp_step, *, dims=20, product=0.1):
+    rng = RNG(0)
+    rows = []
+    for e in range(1, 6):
+        for d in range(dims):
+            sx = 0.3 + sx_step * e + 0.001 * rng.standard_normal()
+            sp = 0.1 + sp_step * e + 0.001 * rng.standard_normal()
+            rows.append({"dataset": "d", "model": "m", "seed": 0, "level": level, "epoch": e,
+                         "class": 8, "dim": d, "sigma_x": sx, "sigma_p": sp,
+                         "product": product, "satisfies_bound": product >= 0.5})
+    return pd.DataFrame(rows)
+
+
+def test_uncertainty_claims():
+    table = pd.concat([packets("pixel", -0.001, 0.001), packets("feature", -0.02, 0.02)])
+    rows = claims.claim_uncertainty(table, None, n_boot=500, rng=RNG(0))
+    get = {(r["claim"], r["level"]): r for r in rows}
+    assert get[("dx_falls", "pixel")]["verdict"] == "holds"
+    assert get[("dp_rises", "feature")]["verdict"] == "holds"
+    assert get[("bound_share", "pixel")]["verdict"] == "fails"
+    assert get[("bound_share", "pixel")]["value"] == 0
+    # ΔX·ΔP = sqrt(Σσx)·sqrt(Σσp) over the 20 dimensions at the last epoch
+    assert get[("bound_product", "pixel")]["value"] == pytest.approx(20 * np.sqrt(0.295 * 0.105),
+                                                                     rel=0.02)
+    assert {"dx_clearer_feature", "dp_clearer_feature"} <= {r["claim"] for r in rows}
+
+
+def test_class_share_claims_from_tsne_points():
+    rows = []
+    for e, hit_clean, hit_attacked in ((1, 0.3, 0.3), (2, 0.6, 0.2), (3, 0.9, 0.1)):
+        for i in range(200):
+            for kind, share in (("clean", hit_clean), ("attacked", hit_attacked)):
+                rows.append({"dataset": "d", "model": "m", "seed": 0, "epoch": e, "kind": kind,
+                             "index": i, "label": 8, "target_class": 8,
+                             "pred": 8 if (i % 10) < share * 10 else 3})
+    packs = packets("pixel", -0.01, 0.01)
+    out = {r["claim"]: r for r in claims.claim_uncertainty(packs, pd.DataFrame(rows), n_boot=300,
+                                                           rng=RNG(0))}
+    assert out["class_ta_rises"]["verdict"] == "holds"
+    assert out["class_ra_falls"]["verdict"] == "holds"
+
+
+def test_llm_claims():
+    llm = pd.DataFrame([{"model": "tiny", "task": t, "condition": c, "acc": acc, "n": 1000,
+                         "chance": ch}
+                        for t, ch, accs in (("arc_challenge", 0.25, (0.4, 0.38, 0.25, 0.24)),
+                                            ("piqa", 0.5, (0.7, 0.7, 0.69, 0.7)))
+                        for c, acc in zip(("none", "random", "fgsm", "bim"), accs, strict=True)])
+    rows = claims.claim_llm(llm, n_boot=500, rng=RNG(0))
+    got = {(r["claim"], r["dataset"], r["attack"]): r["verdict"] for r in rows}
+    assert got[("llm_gradient_vs_random", "arc_challenge", "fgsm")] == "holds"
+    assert got[("llm_gradient_vs_random", "piqa", "bim")] == "inconclusive"
+    assert got[("llm_chance", "arc_challenge", "bim")] == "holds"
+    assert ("llm_chance", "piqa", "fgsm") not in got  # chance is claimed for three tasks only
+
+
+def test_table_marks_stages_that_are_off_as_not_run_and_writes_markdown():
+    table = claims.table({"attacks": attack_table({"pgd": -0.05})}, sources={"d": "mnist"},
+                         config="config/x.yaml", n_boot=200)
+    assert list(table.columns) == list(claims.COLUMNS)
+    assert set(claims.CLAIMS) == set(table["claim"])  # every claim has a row
+    off = table[table["claim"].isin(claims.STAGE_CLAIMS["toy2d"] + claims.STAGE_CLAIMS["llm"])]
+    assert (off["verdict"] == "not run").all()
+    assert (table["config"] == "config/x.yaml").all()
+    assert set(table["verdict"]) <= set(claims.VERDICTS)
+    md = claims.markdown(table)
+    counts = claims.counts(table)
+    assert f"not run: {counts['not run']}" in md
+    assert md.count("\n| ") == len(table) + 2  # header, separator, one line per row
+
+
+def test_summary_counts_every_row_once():
+    table = claims.table({"attacks": attack_table({"pgd": -0.05, "flat": 0.0})},
+                         sources={"d": "mnist"}, config="c", n_boot=200)
+    s = claims.summary(table)
+    assert s[list(claims.VERDICTS)].to_numpy().sum() == len(table)
+    assert list(s["claim"]) == list(dict.fromkeys(table["claim"]))
+    md = claims.summary_markdown(table)
+    assert md.count("\n| ") == len(s) + 2
