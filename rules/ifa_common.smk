@@ -12,13 +12,15 @@ def trained_epochs(model):
 
 def ifa_runs():
     """(dataset, model, seed, N_epoch) of every IFA target: the trained runs of ``ifa.models``
-    at the configured N_epoch that were trained (``ifa.epochs`` ∩ the trained epochs)."""
+    at the configured N_epoch that were trained (``ifa.epochs`` ∩ the trained epochs), on
+    ``ifa.datasets`` (default: all)."""
     if not IFA:
         return []
+    datasets = IFA.get("datasets") or DATASETS
     return [
         (d, m, s, e)
         for d, m, s in RUNS
-        if m in IFA["models"]
+        if m in IFA["models"] and d in datasets
         for e in sorted(set(IFA["epochs"]) & trained_epochs(m))
     ]
 

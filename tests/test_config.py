@@ -23,18 +23,18 @@ def check_mutated(mutate):
 
 
 def test_unknown_model_names_the_allowed_ones():
-    msg = check_mutated(lambda c: c["experiments"].update(digits=["cnn9"]))
+    msg = check_mutated(lambda c: c["experiments"].update(fashion=["cnn9"]))
     assert "'cnn9'" in msg and "cnn3, cnn4, resnet9, googlenet" in msg
 
 
 def test_unknown_dataset_source():
-    msg = check_mutated(lambda c: c["datasets"]["digits"].update(source="svhn"))
+    msg = check_mutated(lambda c: c["datasets"]["fashion"].update(source="svhn"))
     assert "'svhn'" in msg and "mnist, fashion_mnist, fashion_mnist_subset, cifar10, digits" in msg
 
 
 def test_experiment_on_unconfigured_dataset():
     msg = check_mutated(lambda c: c["experiments"].update(imagenet=["cnn3"]))
-    assert "'imagenet'" in msg and "allowed: digits, digits32" in msg
+    assert "'imagenet'" in msg and "allowed: fashion, fashion32" in msg
 
 
 def test_misspelled_key():
@@ -83,8 +83,13 @@ def test_llm_slug():
 def test_attack_jobs_follow_attacks_models_and_feature_models():
     cfg = C.load_yaml(ROOT / "config" / "config.yaml")
     jobs = C.attack_jobs(cfg)
-    assert ("digits32", "googlenet", 0, "pixel") not in jobs  # trained, not attacked
-    assert ("digits32", "resnet9", 0, "feature") in jobs
-    assert ("digits", "cnn3", 0, "feature") not in jobs
+    assert ("fashion32", "googlenet", 0, "pixel") not in jobs  # trained, not attacked
+    assert ("fashion32", "resnet9", 0, "feature") in jobs
+    assert ("fashion", "cnn3", 0, "feature") not in jobs
     del cfg["attacks"]["models"]
-    assert ("digits32", "googlenet", 0, "pixel") in C.attack_jobs(cfg)
+    assert ("fashion32", "googlenet", 0, "pixel") in C.attack_jobs(cfg)
+
+
+def test_ifa_datasets_must_name_a_trained_dataset():
+    msg = check_mutated(lambda c: c["ifa"].update(datasets=["imagenet"]))
+    assert "ifa.datasets names 'imagenet'" in msg and "allowed: fashion, fashion32" in msg

@@ -114,7 +114,7 @@ def test_killed_training_job_resumes_to_the_same_final_checkpoint(tmp_path):
         pd.read_parquet(wd / target)["train_loss"].tolist()
 
 
-@pytest.mark.parametrize("cfg", ["config.yaml", "paper.yaml"])
+@pytest.mark.parametrize("cfg", ["config.yaml", "paper.yaml", "fashion.yaml"])
 def test_dry_run_of_shipped_configs(cfg, tmp_path):
     wd = copy_workflow(tmp_path / "wf")
     proc = snakemake(wd, "-n", "--configfile", f"config/{cfg}")

@@ -80,6 +80,10 @@ def check(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
                 raise ConfigError(f"config: experiments.{name}: model {m!r} has no entry under "
                                   f"models; configured: {', '.join(config.get('models', {}))}")
     _check_attacks(config)
+    for name in (config.get("ifa") or {}).get("datasets") or []:
+        if name not in config.get("experiments", {}):
+            raise ConfigError(f"config: ifa.datasets names {name!r}, which trains no model; "
+                              f"allowed: {', '.join(config.get('experiments', {}))}")
 
 
 def _check_attacks(config: Mapping[str, Any]) -> None:
