@@ -9,7 +9,7 @@ from matplotlib import pyplot as plt
 
 from upnn.figures import style
 
-COLUMNS = ("dataset", "model", "seed", "epoch", "attack", "clean_acc", "robust_acc")
+COLUMNS = ("dataset", "model", "seed", "epoch", "attack", "n", "clean_acc", "robust_acc")
 
 
 def draw(table: pd.DataFrame, *, title: str = "", attacks: list[str] | None = None) -> plt.Figure:
@@ -43,8 +43,10 @@ def draw(table: pd.DataFrame, *, title: str = "", attacks: list[str] | None = No
 
 
 def _panel(ax: plt.Axes, panel: pd.DataFrame, attacks: list[str]) -> None:
-    # TA: the clean accuracy of the attacked images (the same images RA is measured on)
-    ta = panel.groupby(["seed", "epoch"])["clean_acc"].max().groupby("epoch").agg(["mean", "min", "max"])
+    # TA: the clean accuracy of the whole attacked subset, one value per (seed, epoch): the row
+    # with the most images (SparseFool attacks only the first n of them)
+    whole = panel.sort_values("n", kind="stable").groupby(["seed", "epoch"]).tail(1)
+    ta = whole.groupby("epoch")["clean_acc"].agg(["mean", "min", "max"])
     ax.plot(ta.index, ta["mean"], color="black", label="TA", zorder=5)
     ra = panel[panel["attack"].isin(attacks)].groupby(["attack", "epoch"])["robust_acc"]
     ra = ra.agg(["mean", "min", "max"]).reset_index()
