@@ -130,18 +130,19 @@ def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float]:
 
 
 def spearman(x: Sequence[float] | np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman's ρ between ``x`` (K,) and each row of ``y`` (..., K): Pearson's r of the ranks,
-    ties at their average rank. A constant row gives 0 (no trend); a row with NaN gives NaN."""
-    y = np.asarray(y, dtype=float)
-    rx = rankdata(np.asarray(x, dtype=float))
-    rx = rx - rx.mean()
+    """Spearman's ρ along the last axis between ``x`` and ``y`` (broadcast: ``x`` (K,) against
+    every row of ``y`` (..., K), or row b of ``x`` against row b of ``y``): Pearson's r of the
+    ranks, ties at their average rank. A constant row gives 0 (no trend); NaN gives NaN."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    rx = rankdata(x, axis=-1)
+    rx = rx - rx.mean(axis=-1, keepdims=True)
     ry = rankdata(y, axis=-1)
     ry = ry - ry.mean(axis=-1, keepdims=True)
-    num = ry @ rx
-    den = np.sqrt((ry ** 2).sum(-1) * (rx ** 2).sum())
+    num = (rx * ry).sum(-1)
+    den = np.sqrt((rx ** 2).sum(-1) * (ry ** 2).sum(-1))
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
-    return np.where(np.isnan(y).any(-1), np.nan, rho)
+    return np.where(np.isnan(x).any(-1) | np.isnan(y).any(-1), np.nan, rho)
 
 
 def slope(x: Sequence[float] | np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -363,21 +364,10 @@ def claim_words(similarity: pd.DataFrame, *, n_boot: int, rng: np.random.Generat
         cos = per_seed["cos_incorrect"].unstack("seed").reindex(sizes)
         k = len(sizes)
         est = bootstrap(np.concatenate([acc.to_numpy(), cos.to_numpy()]),
-                        lambda m: _rowwise_spearman(m[:, :k], m[:, k:]), n_boot=n_boot, rng=rng)
+                        lambda m: spearman(m[:, :k], m[:, k:]), n_boot=n_boot, rng=rng)
         rows.append(row("words_incorrect_accuracy", est[0], est[1:], acc.shape[1], "seeds",
                         dataset="words", setting="sizes " + ", ".join(map(str, sizes))))
     return rows
-
-
-def _rowwise_spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman's ρ between row b of ``x`` and row b of ``y`` (both (B, K))."""
-    rx = rankdata(x, axis=-1)
-    rx = rx - rx.mean(-1, keepdims=True)
-    ry = rankdata(y, axis=-1)
-    ry = ry - ry.mean(-1, keepdims=True)
-    den = np.sqrt((rx ** 2).sum(-1) * (ry ** 2).sum(-1))
-    out = np.where(den > 0, (rx * ry).sum(-1) / np.where(den > 0, den, 1.0), 0.0)
-    return np.where(np.isnan(x).any(-1) | np.isnan(y).any(-1), np.nan, out)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -447,9 +437,9 @@ def claim_frequency(frequency: pd.DataFrame, *, n_boot: int, rng: np.random.Gene
         se = g["std"].to_numpy() / np.sqrt(np.maximum(n, 1))
         acc_b = binomial_replicates(acc, n, n_boot, rng)
         ratio_b = ratio + se * rng.standard_normal((n_boot, len(ratio)))
-        value = float(_rowwise_spearman(acc[None], ratio[None])[0])
+        value = float(spearman(acc[None], ratio[None])[0])
         rows.append(row("hf_ratio_ta", value,
-                        percentile_interval(_rowwise_spearman(acc_b, ratio_b)), int(n[0]),
+                        percentile_interval(spearman(acc_b, ratio_b)), int(n[0]),
                         "test images", dataset=dataset, model=model,
                         setting="epochs " + ", ".join(map(str, g.index))))
     return rows
@@ -477,7 +467,7 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
             e = m.index.to_numpy()
             full = spearman(e, np.nanmean(m.to_numpy(), 1)[None])[0]
             reps = spearman(e, resample(m.to_numpy(), n_boot, rng))
-            trends[(dataset, model, level, col)] = reps
+            trends[(dataset, model, level, col)] = (float(full), reps, m.shape[1])
             rows.append(row(claim, float(full), percentile_interval(reps), m.shape[1],
                             "dimensions", **panel))
         sx, sp = _packet_matrix(g, "sigma_x"), _packet_matrix(g, "sigma_p")
@@ -489,18 +479,13 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
                         setting=f"epoch {sx.index[-1]}", **panel))
         k, n = int(g["satisfies_bound"].sum()), len(g)
         rows.append(row("bound_share", k / n, wilson(k, n), n, "dimensions × epochs", **panel))
-    for (dataset, model, level, col), reps in trends.items():
+    for (dataset, model, level, col), (value, reps, units) in trends.items():
         if level != "feature" or (dataset, model, "pixel", col) not in trends:
             continue
-        pixel = trends[(dataset, model, "pixel", col)]
+        p_value, p_reps, p_units = trends[(dataset, model, "pixel", col)]
         claim = "dx_clearer_feature" if col == "sigma_x" else "dp_clearer_feature"
-        f_row = next(r for r in rows if r["dataset"] == dataset and r["model"] == model
-                     and r["level"] == "feature" and r["claim"] in ("dx_falls", "dp_rises")
-                     and (r["claim"] == "dx_falls") == (col == "sigma_x"))
-        p_row = next(r for r in rows if r["dataset"] == dataset and r["model"] == model
-                     and r["level"] == "pixel" and r["claim"] == f_row["claim"])
-        rows.append(row(claim, f_row["value"] - p_row["value"], percentile_interval(reps - pixel),
-                        min(f_row["n"], p_row["n"]), "dimensions", dataset=dataset, model=model,
+        rows.append(row(claim, value - p_value, percentile_interval(reps - p_reps),
+                        min(units, p_units), "dimensions", dataset=dataset, model=model,
                         level="feature − pixel"))
     if tsne is not None and not tsne.empty:
         target = tsne[tsne["label"] == tsne["target_class"]]
