@@ -110,7 +110,9 @@ def main() -> None:
     for attack_name in ("osnt", "ost", "bim", "illc", "pgd", "sparsefool"):
         ta = torchattacks_for(attack_name, model)
         n_ta = min(args.sf_batch, args.batch) if attack_name == "sparsefool" else args.batch
-        up = partial(attack, attack_name, model, x, y, EPS)
+        # torchattacks' SparseFool is the unbounded l0 attack: compare it with bound "none"
+        extra = {"bound": "none"} if attack_name == "sparsefool" else {}
+        up = partial(attack, attack_name, model, x, y, EPS, **extra)
         ta_run = partial(ta, x[:n_ta], y[:n_ta])
         # the per-sample SparseFool runs batch-1 shapes only: a 2-image warm-up covers them
         ta_warm = partial(ta, x[:2], y[:2]) if attack_name == "sparsefool" else ta_run

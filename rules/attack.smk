@@ -35,7 +35,7 @@ rule attack_examples:
         "results/attacks/{dataset}/{model}/seed{seed}/examples.parquet",
     params:
         fig1=lambda w: canonical(config["figures"]["fig1"]),
-        eps=lambda w: config["attacks"]["eps"][w.dataset],
+        eps=lambda w: upnn_config.eps_list(config["attacks"]["eps"][w.dataset])[0],
         epochs=lambda w: upnn_config.epochs(config, w.model),
     log:
         "logs/attack/{dataset}/{model}/seed{seed}/examples.log",

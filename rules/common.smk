@@ -63,8 +63,7 @@ def attack_params(wildcards):
     return canonical(
         {
             "specs": upnn_config.attack_specs(config),
-            "eps": a["eps"][wildcards.dataset],
-            "feature_eps": a.get("feature_eps"),
+            "eps": upnn_config.attack_eps(config, wildcards.dataset, wildcards.level),
             "n_test": a["n_test"],
             "subset_seed": a["subset_seed"],
             "batch_size": a["batch_size"],

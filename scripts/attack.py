@@ -24,14 +24,15 @@ with log.to_file(sm.log[0]) as logger:
             continue
         model = models.load(str(Path(sm.input.checkpoints) / f"epoch{epoch:03d}.pt"), dev)
         rows = evaluate.evaluate_checkpoint(
-            model, w.level, x_te, y_te, x_tr, p["specs"], pixel_eps=p["eps"],
-            feature_eps_value=p["feature_eps"], seed=p["subset_seed"] + epoch,
-            batch_size=p["batch_size"])
+            model, w.level, x_te, y_te, x_tr, p["specs"], eps=p["eps"],
+            seed=p["subset_seed"] + epoch, batch_size=p["batch_size"])
         # image_index: the test-set index of each entry of clean_correct / robust_correct
         cache.add([{"epoch": epoch, **r, "image_index": idx[: r["n"]].cpu().numpy()}
                    for r in rows])
-        logger.info("epoch %d: %s", epoch, {r["attack"]: round(r["robust_acc"], 3) for r in rows})
+        logger.info("epoch %d: %s", epoch,
+                    {(r["attack"], round(r["eps"], 4)): round(r["robust_acc"], 3) for r in rows})
     table = pd.DataFrame(cache.rows).assign(dataset=w.dataset, model=w.model, seed=int(w.seed),
                                             level=w.level)
-    io.write_table(sm.output[0], table.sort_values(["epoch", "attack"], kind="stable"))
+    io.write_table(sm.output[0],
+                   table.sort_values(["epoch", "eps_index", "attack"], kind="stable"))
     cache.finish()

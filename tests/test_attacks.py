@@ -215,8 +215,7 @@ def test_float_bounds_and_eps_ball(model, data, name):
     x, y = data
     out = attack(name, model, x, y, 0.1, bounds=(0.1, 0.9))
     assert out.min() >= 0.1 and out.max() <= 0.9
-    if name != "sparsefool":  # one-step and iterative attacks all live in the l∞ ball
-        assert (out - x).abs().max() <= 0.1 + 1e-6
+    assert (out - x).abs().max() <= 0.1 + 1e-6  # every attack, SparseFool (bound "eps") too
     assert not out.requires_grad
 
 
@@ -252,7 +251,7 @@ def test_feature_level_inputs_with_per_feature_bounds(name):
 
 def test_sparsefool_without_box(trained):
     net, x, y = trained
-    out = attack("sparsefool", net, x, y, 0.0, bounds=None)
+    out = attack("sparsefool", net, x, y, 0.0, bounds=None, bound="none")
     assert torch.isfinite(out).all()
     correct = predicted(net, x) == y
     assert (predicted(net, out) != y)[correct].float().mean() >= 0.8
@@ -365,7 +364,7 @@ def test_sparsefool_flips_with_few_elements(trained):
     net, x, y = trained
     correct = predicted(net, x) == y
     assert correct.float().mean() > 0.9
-    out = attack("sparsefool", net, x, y, 0.0)
+    out = attack("sparsefool", net, x, y, 0.0, bound="none")
     fooled = predicted(net, out) != y
     changed = (out != x).flatten(1).float().mean(dim=1)
     assert fooled[correct].float().mean() >= 0.8
@@ -374,11 +373,27 @@ def test_sparsefool_flips_with_few_elements(trained):
     assert out.min() >= 0 and out.max() <= 1
 
 
+def test_sparsefool_stays_inside_its_eps_bound_and_still_fools(trained):
+    net, x, y = trained
+    correct = predicted(net, x) == y
+    free = attack("sparsefool", net, x, y, 0.0, bound="none")
+    assert (free - x).abs().amax() > 0.5  # unbounded, it saturates pixels
+    for eps in (0.05, 0.3):
+        out = attack("sparsefool", net, x, y, eps)
+        assert (out - x).abs().amax() <= eps + 1e-6
+        assert out.min() >= 0 and out.max() <= 1
+        fooled = (predicted(net, out) != y)[correct].float().mean()
+        if eps == 0.3:
+            assert fooled >= 0.5  # a bound the net can be fooled within
+    with pytest.raises(ValueError, match="unknown sparsefool bound 'l2'; allowed: eps, none"):
+        attack("sparsefool", net, x, y, 0.1, bound="l2")
+
+
 def test_sparsefool_tensor_bounds(trained):
     net, x, y = trained
     lo, hi = torch.full((1, 12, 12), 0.2), torch.full((1, 12, 12), 0.8)
     x = x.clamp(0.2, 0.8)
-    out = attack("sparsefool", net, x, y, 0.0, bounds=(lo, hi), max_iter=5)
+    out = attack("sparsefool", net, x, y, 0.0, bounds=(lo, hi), max_iter=5, bound="none")
     assert (out >= lo).all() and (out <= hi).all()
 
 
@@ -454,7 +469,7 @@ def _reference_sparsefool(net, x, y, lambda_=3.0, overshoot=0.02, max_iter=20):
 def test_sparsefool_matches_per_sample_reference(trained):
     net, x, y = trained
     x, y = x[:5], y[:5]
-    out = attack("sparsefool", net, x, y, 0.0)
+    out = attack("sparsefool", net, x, y, 0.0, bound="none")
     for i in range(len(x)):
         ref = _reference_sparsefool(net, x[i], int(y[i]))
         assert torch.equal(out[i] != x[i], ref != x[i])

@@ -67,7 +67,7 @@ def attack_table(trends: dict[str, float], *, ta_slope: float = 0.05, n: int = 4
         for name, step in trends.items():
             robust = rng.random(n) < base + step * e
             rows.append({"dataset": dataset, "model": "m", "seed": 0, "level": level, "epoch": e,
-                         "attack": name, "n": n, "clean_acc": clean.mean(),
+                         "attack": name, "eps_index": 0, "n": n, "clean_acc": clean.mean(),
                          "robust_acc": robust.mean(), "image_index": np.arange(n),
                          "clean_correct": clean, "robust_correct": robust})
     return pd.DataFrame(rows)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from upnn import conjugate, models, uncertainty
+from upnn import conjugate, features, models, uncertainty
 
 
 def tiny_classifier(seed: int = 0) -> models.Classifier:
@@ -25,19 +25,6 @@ def blobs(n: int = 120, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         row = int(y[i]) * 12 // 10
         x[i, 0, row] += 0.8
     return x.clamp(0, 1), y
-
-
-def test_split_head_takes_the_parameter_free_prefix():
-    m = models.build("resnet9", in_channels=3, image_size=16, width=0.125)
-    prefix, rest = conjugate.split_head(m.head)
-    assert [type(p) for p in prefix] == [nn.MaxPool2d, nn.Flatten]
-    assert [type(p) for p in rest] == [nn.Linear]
-    x = torch.rand(2, 3, 16, 16)
-    f = conjugate.extract_features(m, x)
-    assert f.shape == (2, rest[0].in_features)
-    torch.testing.assert_close(rest(f), m.eval()(x))
-    prefix, rest = conjugate.split_head(nn.Linear(4, 2))  # googlenet's head: no prefix
-    assert isinstance(prefix, nn.Identity) and isinstance(rest, nn.Linear)
 
 
 def test_retrain_head_reinitialises_is_seeded_and_learns():
@@ -60,26 +47,15 @@ def test_retrain_head_reinitialises_is_seeded_and_learns():
         conjugate.retrain_head(head, f, y, epochs=-1)
 
 
-def test_range_scaled_maps_the_unit_box_onto_the_feature_box():
-    lo, hi = torch.tensor([0.0, -1.0, 2.0]), torch.tensor([2.0, 1.0, 2.0])
-    inner = nn.Identity()
-    scaled = conjugate.RangeScaled(inner, lo, hi)
-    torch.testing.assert_close(scaled(torch.tensor([[0.0, 0.5, 0.7]])),
-                               torch.tensor([[0.0, 0.0, 2.0]]))
-    x = torch.tensor([[1.0, 1.0, 2.0]])
-    torch.testing.assert_close(scaled(scaled.to_unit(x)), x)
-    assert scaled.to_unit(x)[0, 2] == 0  # a constant feature has no room
-
-
 def test_robust_accuracy_bounds_and_zero_eps():
     model = tiny_classifier()
     x, y = blobs(40)
     acc = (model(x).argmax(1) == y).float().mean().item()
     kw = dict(alpha=0.0, steps=1)
     assert conjugate.robust_accuracy(model, x, y, eps=0.0, **kw) == pytest.approx(acc)
-    f = conjugate.extract_features(model, x)
-    _, head = conjugate.split_head(model.head)
-    lo, hi = conjugate.feature_box(f)
+    f = features.extract(model, x)
+    _, head = features.split_head(model.head)
+    lo, hi = features.box(f)
     facc = (head(f).argmax(1) == y).float().mean().item()
     got = conjugate.robust_accuracy(head, f, y, eps=0.0, box=(lo, hi), **kw)
     assert got == pytest.approx(facc)
@@ -152,7 +128,7 @@ def test_evaluate_checkpoint_both_levels(level):
     if level == "pixel":
         assert (frame["lo"] == 0).all() and (frame["hi"] == 1).all()
     else:
-        f = conjugate.extract_features(model, train[0])
+        f = features.extract(model, train[0])
         assert frame["dim"].max() < f[0].numel()
     assert model.head is not None and not model.training  # the checkpoint's net is untouched
     with pytest.raises(ValueError, match="unknown level 'voxel'; allowed: pixel, feature"):

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from upnn import evaluate, models
+from upnn import evaluate, features, models
 
 SPECS = [{"name": n} for n in ("ost", "osnt", "bim", "illc", "pgd")] + [
     {"name": "sparsefool", "max_iter": 5, "n": 6}]
@@ -17,6 +17,21 @@ def net():
 
 
 @pytest.fixture(scope="module")
+def trained_resnet(tmp_path_factory):
+    """resnet9 (width 1/8) trained 4 epochs on 400 digits: its pooled features are what Fig. 5
+    attacks."""
+    from upnn import data, train
+
+    xtr, ytr = data.load_split("digits", "train", image_size=28, limit=400)
+    xte, yte = data.load_split("digits", "test", image_size=28, limit=100)
+    d = tuple(torch.as_tensor(a) for a in (xtr, ytr, xte, yte))
+    tmp = tmp_path_factory.mktemp("resnet")
+    train.train("resnet9", d, train.TrainConfig(epochs=4, batch_size=32, lr=3e-3), str(tmp),
+                width=0.125, progress=False)
+    return models.load(f"{tmp}/epoch004.pt"), d
+
+
+@pytest.fixture(scope="module")
 def batch():
     g = torch.Generator().manual_seed(0)
     return torch.rand(32, 1, 28, 28, generator=g), torch.randint(0, 10, (32,), generator=g)
@@ -24,12 +39,12 @@ def batch():
 
 def test_pixel_rows(net, batch):
     x, y = batch
-    rows = evaluate.evaluate_checkpoint(net, "pixel", x[:12], y[:12], x, SPECS, pixel_eps=0.1)
+    rows = evaluate.evaluate_checkpoint(net, "pixel", x[:12], y[:12], x, SPECS, eps=[0.1])
     df = pd.DataFrame(rows)
     assert list(df["attack"]) == [s["name"] for s in SPECS]
-    assert set(df.columns) == {"attack", "eps", "alpha", "steps", "n", "clean_acc", "robust_acc",
-                               "mean_linf", "mean_l0", "seconds", "clean_correct",
-                               "robust_correct"}
+    assert set(df.columns) == {"attack", "eps", "eps_index", "bound", "alpha", "steps", "n",
+                               "clean_acc", "robust_acc", "mean_linf", "mean_l0", "seconds",
+                               "clean_correct", "robust_correct"}
     for r in rows:  # the per-image outcomes are what the accuracies average
         assert r["clean_correct"].dtype == bool and len(r["robust_correct"]) == r["n"]
         assert r["clean_correct"].mean() == pytest.approx(r["clean_acc"])
@@ -39,25 +54,50 @@ def test_pixel_rows(net, batch):
     bim = df.set_index("attack").loc["bim"]
     assert bim["steps"] == math.floor(min(0.1 * 255 + 4, 1.25 * 0.1 * 255))
     assert bim["alpha"] == pytest.approx(1 / 255)
-    assert (df.loc[df["attack"] != "sparsefool", "mean_linf"] <= 0.1 + 1e-6).all()
+    assert (df["mean_linf"] <= 0.1 + 1e-6).all()  # sparsefool too: bound "eps" by default
+    assert (df["bound"] == "eps").all()
     assert (df["robust_acc"] <= 1).all() and (df["seconds"] >= 0).all()
 
 
-def test_feature_level_box_eps_and_scaled_steps(net, batch):
+def test_several_amplitudes_give_one_row_per_attack_and_eps(net, batch):
     x, y = batch
-    z = evaluate.features(net, x)
-    lo, hi = evaluate.feature_box(z)
-    assert torch.equal(lo, z.amin(0)) and torch.equal(hi, z.amax(0))
-    eps_z = evaluate.feature_eps(0.1, x, z)
-    assert eps_z == pytest.approx(0.1 * z.std().item() / x.std().item(), rel=1e-5)
-    rows = evaluate.evaluate_checkpoint(net, "feature", x[:12], y[:12], x, SPECS, pixel_eps=0.1)
+    rows = evaluate.evaluate_checkpoint(net, "pixel", x[:8], y[:8], x, SPECS[:3],
+                                        eps=[0.1, 0.02, 0.3])
+    df = pd.DataFrame(rows)
+    assert len(df) == 9
+    assert df.groupby("eps_index")["eps"].first().tolist() == pytest.approx([0.1, 0.02, 0.3])
+    assert (df["mean_linf"] <= df["eps"] + 1e-6).all()
+
+
+def test_unbounded_sparsefool_is_recorded(net, batch):
+    x, y = batch
+    spec = [{"name": "sparsefool", "max_iter": 5, "bound": "none"}]
+    (row,) = evaluate.evaluate_checkpoint(net, "pixel", x[:6], y[:6], x, spec, eps=[0.01])
+    assert row["bound"] == "none"
+
+
+def test_feature_level_attacks_unit_features_with_the_pixel_steps(net, batch):
+    x, y = batch
+    rows = evaluate.evaluate_checkpoint(net, "feature", x[:12], y[:12], x, SPECS, eps=[0.1])
     bim = next(r for r in rows if r["attack"] == "bim")
-    assert bim["eps"] == pytest.approx(eps_z, rel=1e-5)
-    assert bim["steps"] == 29  # the pixel attack's step count ...
-    assert bim["alpha"] == pytest.approx(eps_z / 0.1 / 255, rel=1e-5)  # ... with scaled steps
-    fixed = evaluate.evaluate_checkpoint(net, "feature", x[:12], y[:12], x, SPECS[:1],
-                                         pixel_eps=0.1, feature_eps_value=0.5)
-    assert fixed[0]["eps"] == 0.5
+    assert bim["eps"] == 0.1  # a fraction of every feature's training range
+    assert bim["steps"] == 29 and bim["alpha"] == pytest.approx(1 / 255)  # as at pixel level
+    assert all(r["mean_linf"] <= 0.1 + 1e-6 for r in rows)
+    z = features.extract(net, x)
+    head = features.head_net(net, z)
+    u = head.to_unit(features.extract(net, x[:12]))
+    clean = (head(u).argmax(1) == y[:12]).float().mean().item()
+    assert bim["clean_acc"] == pytest.approx(clean)  # the range-scaled head is the net's own
+
+
+def test_feature_attacks_flip_predictions_of_a_trained_net(trained_resnet):
+    net, (xtr, _, xte, yte) = trained_resnet
+    rows = {r["attack"]: r for r in evaluate.evaluate_checkpoint(
+        net, "feature", xte, yte, xtr, [{"name": "bim"}, {"name": "pgd"}], eps=[0.1])}
+    for name in ("bim", "pgd"):
+        clean, robust = rows[name]["clean_correct"], rows[name]["robust_correct"]
+        assert rows[name]["clean_acc"] > 0.5
+        assert (clean & ~robust).mean() > 0.1, name  # >10 % of the images change to wrong
 
 
 def test_attacks_actually_lower_accuracy_on_a_trained_net():
@@ -73,7 +113,7 @@ def test_attacks_actually_lower_accuracy_on_a_trained_net():
                     width=0.5, progress=False)
         net = models.load(f"{tmp}/epoch005.pt")
     rows = {r["attack"]: r for r in evaluate.evaluate_checkpoint(
-        net, "pixel", d[2], d[3], d[0], [{"name": "bim"}, {"name": "random"}], pixel_eps=0.1)}
+        net, "pixel", d[2], d[3], d[0], [{"name": "bim"}, {"name": "random"}], eps=[0.1])}
     assert rows["bim"]["clean_acc"] > 0.7
     assert rows["bim"]["robust_acc"] < rows["bim"]["clean_acc"] - 0.3
     assert rows["random"]["robust_acc"] > rows["bim"]["robust_acc"]

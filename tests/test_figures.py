@@ -15,13 +15,15 @@ def hand_made_attack_table():
                 for epoch in range(1, 6):
                     for i, attack in enumerate(["ost", "osnt", "bim", "illc", "pgd", "sparsefool"]):
                         rows.append({"dataset": dataset, "model": model, "seed": seed,
-                                     "epoch": epoch, "attack": attack,
+                                     "epoch": epoch, "attack": attack, "eps_index": 0,
                                      "n": 10 if attack == "sparsefool" else 200,
                                      # SparseFool's 10 images happen to be easier
                                      "clean_acc": 0.5 + 0.08 * epoch + 0.01 * seed
                                      + 0.2 * (attack == "sparsefool"),
                                      "robust_acc": max(0.0, 0.6 - 0.1 * epoch - 0.05 * i)})
-    return pd.DataFrame(rows)
+    papers = pd.DataFrame(rows)
+    other = papers.assign(eps_index=1, robust_acc=1.0)  # a second amplitude: not in Fig. 2
+    return pd.concat([papers, other], ignore_index=True)
 
 
 def test_robustness_figure_from_hand_made_table(tmp_path):
@@ -33,6 +35,8 @@ def test_robustness_figure_from_hand_made_table(tmp_path):
     np.testing.assert_allclose(ta.get_ydata(), 0.5 + 0.08 * np.arange(1, 6) + 0.005)
     labels = {line.get_label() for line in axes[0].get_lines()}
     assert {"RA ost", "RA sparsefool"} <= labels
+    ost = next(line for line in axes[0].get_lines() if line.get_label() == "RA ost")
+    np.testing.assert_allclose(ost.get_ydata(), np.maximum(0, 0.6 - 0.1 * np.arange(1, 6)))
     style.save(fig, tmp_path / "fig2.pdf")
     assert (tmp_path / "fig2.pdf").read_bytes()[:4] == b"%PDF"
     assert (tmp_path / "fig2.png").read_bytes()[:4] == b"\x89PNG"

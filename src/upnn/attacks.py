@@ -12,7 +12,8 @@ gradients are taken w.r.t. the input only, so no ``.grad`` is ever left on the p
     illc          iter. least-likely    Clip_{x,eps}(x_n - alpha·sign ∇ CE(y_LL))
     pgd           projected gradient    random start, x0 + clamp(x_n + alpha·sign ∇ - x0, ±eps)
     ifgsm         iterative FGSM        pgd without random start, 4 steps of eps/4
-    sparsefool    l0 attack             DeepFool + box-constrained linear solver (Modas 2019)
+    sparsefool    l0 attack             DeepFool + box-constrained linear solver (Modas 2019),
+                                        inside x ± eps by default (``bound="eps"``)
     random        control               x + eps·sign N(0, 1)
 
 y_LL is the least-likely class of the clean logits. Randomness (pgd's start, ``random``) comes
@@ -33,7 +34,8 @@ ATTACKS: tuple[str, ...] = (
     "osnt", "fgsm", "ost", "bim", "illc", "pgd", "ifgsm", "sparsefool", "random",
 )
 _ONE_STEP = ("osnt", "fgsm", "ost", "random")
-_SPARSEFOOL_KWARGS = ("lambda_", "overshoot", "max_iter", "df_max_iter")
+_SPARSEFOOL_KWARGS = ("lambda_", "overshoot", "max_iter", "df_max_iter", "bound")
+SPARSEFOOL_BOUNDS = ("eps", "none")
 
 Bounds = tuple[float, float] | tuple[Tensor, Tensor] | None
 Bound = Tensor | float
@@ -42,6 +44,21 @@ Bound = Tensor | float
 def _check_name(name: str) -> None:
     if name not in ATTACKS:
         raise ValueError(f"unknown attack {name!r}; allowed: {', '.join(ATTACKS)}")
+
+
+def check_sparsefool_bound(bound: str) -> str:
+    if bound not in SPARSEFOOL_BOUNDS:
+        raise ValueError(f"unknown sparsefool bound {bound!r}; allowed: {', '.join(SPARSEFOOL_BOUNDS)}")
+    return bound
+
+
+def eps_box(x: Tensor, eps: float, lo: Bound, hi: Bound) -> tuple[Tensor, Tensor]:
+    """The per-element box [max(lo, x - eps), min(hi, x + eps)]: the l∞ ball of radius eps around
+    x inside the data box. SparseFool's per-pixel bound (its reference code's ``delta``) with the
+    papers' one amplitude for every attack."""
+    lo_t = torch.as_tensor(lo, dtype=x.dtype, device=x.device)
+    hi_t = torch.as_tensor(hi, dtype=x.dtype, device=x.device)
+    return torch.maximum(x - eps, lo_t), torch.minimum(x + eps, hi_t)
 
 
 def default_steps(name: str, eps: float, alpha: float | None) -> tuple[float | None, int | None]:
@@ -294,13 +311,15 @@ def attack(
     bounds: Bounds = (0.0, 1.0),
     seed: int = 0,
     random_start: bool = True,
-    **kwargs: float,
+    **kwargs: float | str,
 ) -> Tensor:
     """The ``name`` adversarial example of (x, y) within eps (l∞), clamped to ``bounds``.
 
     ``alpha``/``steps`` default as in :func:`default_steps`; ``random_start`` only affects pgd.
-    sparsefool ignores eps and alpha, takes ``lambda_`` (3), ``overshoot`` (0.02), ``max_iter``
-    (20; ``steps`` is used when it is not given) and ``df_max_iter`` (50, DeepFool's cap).
+    sparsefool ignores alpha, takes ``lambda_`` (3), ``overshoot`` (0.02), ``max_iter``
+    (20; ``steps`` is used when it is not given), ``df_max_iter`` (50, DeepFool's cap) and
+    ``bound``: "eps" (default) keeps every element within eps of x (:func:`eps_box`), "none" only
+    within ``bounds`` (the unbounded l0 attack of Modas et al.).
     Returns a detached tensor on x's device.
     """
     _check_name(name)
@@ -333,6 +352,8 @@ def attack(
         elif name == "sparsefool":
             if steps is not None:
                 kwargs.setdefault("max_iter", steps)
+            if check_sparsefool_bound(str(kwargs.pop("bound", "eps"))) == "eps":
+                lo, hi = eps_box(x, eps, lo, hi)
             out = _sparsefool(model, x, y, lo, hi, **kwargs)
         else:
             out = _random(x, eps, lo, hi, gen)

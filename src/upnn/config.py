@@ -123,6 +123,21 @@ def attack_epochs(config: Mapping[str, Any], model: str) -> list[int]:
     return list(trained) if wanted == "all" else sorted({e for e in wanted if e in trained})
 
 
+def eps_list(value: float | list[float]) -> list[float]:
+    """An amplitude setting (one number or a list) as a list; its first entry is the papers' ε."""
+    return [float(v) for v in (value if isinstance(value, list) else [value])]
+
+
+def attack_eps(config: Mapping[str, Any], dataset: str, level: str) -> list[float]:
+    """The amplitudes of the attack tables: ``attacks.eps[dataset]`` at pixel level; at feature
+    level ``attacks.feature_eps`` (fractions of each feature's range) or, when null, the same
+    fractions as the pixel amplitudes."""
+    a = config["attacks"]
+    if level == "feature" and a.get("feature_eps") is not None:
+        return eps_list(a["feature_eps"])
+    return eps_list(a["eps"][dataset])
+
+
 def attack_specs(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     """``attacks.names`` with each attack's settings: the specs upnn.evaluate takes."""
     settings = config["attacks"].get("settings", {})

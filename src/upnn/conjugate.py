@@ -3,9 +3,10 @@
 For one trained checkpoint ("epoch") and one *level*:
 
 * ``pixel``: the whole net f; X_base = the mean training image; every pixel x_i sweeps [0, 1].
-* ``feature`` (supp. §2.2): the checkpoint's ``features`` φ are frozen, its ``head`` h is
-  re-initialised at random and retrained on the training features (:func:`retrain_head`);
-  X_base = the mean training feature; feature i sweeps [min_i, max_i] over the training set.
+* ``feature`` (supp. §2.2): the features of :mod:`upnn.features` (the one definition every stage
+  uses) are frozen, the learnable rest of the head is re-initialised at random and retrained on
+  the training features (:func:`retrain_head`); X_base = the mean training feature; feature i
+  sweeps [min_i, max_i] over the training set.
 
 On a seeded subset of dimensions the per-dimension packet moments come from
 :func:`upnn.uncertainty.network_moments` (all classes × dimensions × points as large batches
@@ -15,8 +16,7 @@ and the PGD robust accuracy RA of the same level's classifier.
 
 Feature-level attacks are in feature space within the per-feature box [min_i, max_i], with an
 ε that is the same *fraction of each feature's range* as the pixel ε is of the pixel range [0, 1]
-(:class:`RangeScaled`): raw feature magnitudes differ between nets and epochs, so a raw ε would
-not compare across them.
+(:class:`upnn.features.RangeScaled`), as in the attack stage's Fig. 5.
 
 :func:`tsne_maps` makes companion Fig. 1: per epoch, the net's features of test images embedded in
 2-D with openTSNE, PGD-attacked images placed into the same map with ``TSNEEmbedding.transform``,
@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from upnn import attacks, uncertainty
+from upnn import attacks, features, uncertainty
 from upnn.data import subset
 from upnn.train import accuracy, predict
 
@@ -47,34 +47,6 @@ def check_level(level: str) -> str:
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; allowed: {', '.join(LEVELS)}")
     return level
-
-
-def split_head(head: nn.Module) -> tuple[nn.Module, nn.Module]:
-    """(prefix, rest) of a head: its leading parameter-free modules (pooling, flatten) and the
-    learnable remainder. The feature level works on the prefix's output, the input of the head's
-    first learnable layer (for resnet9 the pooled vector, not the map before its max pool, where
-    one element alone rarely moves the loss)."""
-    if not isinstance(head, nn.Sequential):
-        return nn.Identity(), head
-    mods = list(head)
-    n = 0
-    while n < len(mods) and not any(True for _ in mods[n].parameters()):
-        n += 1
-    return nn.Sequential(*mods[:n]), nn.Sequential(*mods[n:])
-
-
-@torch.no_grad()
-def extract_features(model: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
-    """The feature-level inputs: ``model.features(x)`` then the head's parameter-free prefix
-    (:func:`split_head`), in eval mode, in chunks (the model's flags are restored)."""
-    prefix, _ = split_head(model.head)
-    return predict(nn.Sequential(model.features, prefix), x, batch_size)
-
-
-def feature_box(f_train: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-element (min, max) of the training features: the feature-level integration interval
-    and attack box (supp. §2.2)."""
-    return f_train.amin(dim=0), f_train.amax(dim=0)
 
 
 def retrain_head(
@@ -115,24 +87,6 @@ def retrain_head(
     return head.eval().requires_grad_(False)
 
 
-class RangeScaled(nn.Module):
-    """``inner(lo + z·(hi − lo))``: inputs z in the unit box stand for x in [lo, hi], so an l∞ ε
-    on z is the fraction ε of every element's range."""
-
-    def __init__(self, inner: nn.Module, lo: Tensor, hi: Tensor) -> None:
-        super().__init__()
-        self.inner = inner
-        self.register_buffer("lo", lo)
-        self.register_buffer("width", hi - lo)
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.inner(self.lo + z * self.width)
-
-    def to_unit(self, x: Tensor) -> Tensor:
-        safe = torch.where(self.width > 0, self.width, torch.ones_like(self.width))
-        return torch.where(self.width > 0, (x - self.lo) / safe, torch.zeros_like(x))
-
-
 def robust_accuracy(
     model: nn.Module,
     x: Tensor,
@@ -148,15 +102,16 @@ def robust_accuracy(
     """RA: accuracy on PGD examples (``upnn.attacks``, random start, ``steps`` steps of ``alpha``).
 
     ``box=None``: pixel level, x in [0, 1]. ``box=(lo, hi)``: x are features in that per-element
-    box and ε, α are fractions of each element's range (:class:`RangeScaled`).
+    box and ε, α are fractions of each element's range (:class:`upnn.features.RangeScaled`).
     """
     if box is None:
-        target, inputs = model, x
+        target, inputs, bounds = model, x, (0.0, 1.0)
     else:
-        target = RangeScaled(model, *box)
+        target = features.RangeScaled(model, *box)
         inputs = target.to_unit(x)
+        bounds = features.unit_bounds(inputs)
     x_adv = attacks.attack_batched("pgd", target, inputs, y, eps, alpha=alpha, steps=steps,
-                                   bounds=(0.0, 1.0), seed=seed, batch_size=batch_size)
+                                   bounds=bounds, seed=seed, batch_size=batch_size)
     return accuracy(target, x_adv, y)
 
 
@@ -274,10 +229,10 @@ def evaluate_checkpoint(
         ta = accuracy(net, x_te, y_te)
         inputs = x_te
     else:
-        f_tr, f_te = extract_features(model, x_tr), extract_features(model, x_te)
-        lo, hi = feature_box(f_tr)
+        f_tr, f_te = features.extract(model, x_tr), features.extract(model, x_te)
+        lo, hi = features.box(f_tr)
         h = dict(head or {})
-        net = retrain_head(split_head(model.head)[1], f_tr, y_tr, epochs=int(h.get("epochs", 5)),
+        net = retrain_head(features.split_head(model.head)[1], f_tr, y_tr, epochs=int(h.get("epochs", 5)),
                            lr=float(h.get("lr", 1e-3)), batch_size=int(h.get("batch_size", 128)),
                            seed=seed)
         x_base, box, inputs = f_tr.mean(dim=0), (lo, hi), f_te
@@ -339,7 +294,7 @@ def tsne_epoch(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Companion Fig. 1 for one checkpoint: (points, grid) tables.
 
-    The features (:func:`extract_features`, flattened) of the clean images x are embedded with
+    The features (:func:`upnn.features.extract`, flattened) of the clean images x are embedded with
     openTSNE (PCA initialisation, ``seed``; ``early_iter`` early-exaggeration iterations, then
     ``n_iter``: openTSNE's defaults are 250 and 500). PGD examples (pixel level,
     ``eps``/``alpha``/``steps``) go through the same features and are placed into that map with
@@ -357,7 +312,7 @@ def tsne_epoch(
     frames, feats = [], []
     for kind, inp in (("clean", x), ("attacked", x_adv)):
         logits = predict(model, inp)
-        feats.append(extract_features(model, inp).flatten(1).double().cpu().numpy())
+        feats.append(features.extract(model, inp).flatten(1).double().cpu().numpy())
         frames.append(pd.DataFrame({
             "kind": kind, "index": np.arange(len(y)), "label": y.cpu().numpy(),
             "pred": logits.argmax(1).cpu().numpy(),

@@ -1,11 +1,7 @@
-"""Test accuracy (TA) and robust accuracy (RA) of one checkpoint under a list of attacks,
-at pixel level (attack ``model`` on images) or feature level (attack ``model.head`` on
-``z = model.features(x)``).
-
-Feature level follows the papers' Fig. 5: the attack box is the per-element min/max of z over
-the training set, and the feature ε defaults to the pixel ε scaled by std(z)/std(x) on the
-training set, so an attack of "the same strength" moves features as far, relative to their
-spread, as the pixel attack moves pixels.
+"""Test accuracy (TA) and robust accuracy (RA) of one checkpoint under a list of attacks and
+amplitudes, at pixel level (attack ``model`` on images) or feature level (the papers' Fig. 5:
+attack the learnable rest of the head on the features of :mod:`upnn.features`, ε a fraction of
+each feature's training range, exactly as the pixel ε is of [0, 1]).
 """
 
 from __future__ import annotations
@@ -17,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from upnn import attacks
+from upnn import attacks, features
 from upnn.train import predict
 
 LEVELS = ("pixel", "feature")
@@ -27,26 +23,6 @@ def check_level(level: str) -> str:
     if level not in LEVELS:
         raise ValueError(f"unknown attack level {level!r}; allowed: {', '.join(LEVELS)}")
     return level
-
-
-@torch.no_grad()
-def features(model: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
-    """``model.features(x)`` in eval mode, in chunks."""
-    was = model.training
-    model.eval()
-    z = torch.cat([model.features(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-    model.train(was)
-    return z
-
-
-def feature_box(z_train: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-element (min, max) of the training features: the feature-level attack box."""
-    return z_train.amin(dim=0), z_train.amax(dim=0)
-
-
-def feature_eps(pixel_eps: float, x_train: Tensor, z_train: Tensor) -> float:
-    """ε_z = ε_x · std(z) / std(x) over the training set (the default feature-level budget)."""
-    return float(pixel_eps * z_train.float().std() / x_train.float().std())
 
 
 def attack_rows(
@@ -59,39 +35,42 @@ def attack_rows(
     bounds: tuple[float, float] | tuple[Tensor, Tensor] = (0.0, 1.0),
     seed: int = 0,
     batch_size: int = 512,
-    alpha_scale: float = 1.0,
 ) -> list[dict[str, Any]]:
-    """One row per attack: eps, alpha, steps, n, clean_acc, robust_acc, mean_linf, mean_l0, seconds,
-    and the per-image outcomes ``clean_correct`` and ``robust_correct`` (bool arrays over the n
+    """One row per attack: eps, bound, alpha, steps, n, clean_acc, robust_acc, mean_linf, mean_l0,
+    seconds, and the per-image outcomes ``clean_correct`` and ``robust_correct`` (bool arrays over the n
     attacked samples, in the order of ``x``): the claims stage bootstraps its intervals from them.
 
     ``specs`` are dicts with ``name`` and optional ``alpha``, ``steps``, ``random_start``,
-    sparsefool's ``lambda_``/``overshoot``/``max_iter``, and ``n``: attack only the first n
-    samples (for costly attacks). ``x`` is already at the attacked level (images, or features with
-    ``model`` = the head). ``alpha_scale`` multiplies every step size (feature level: ε_z/ε_x).
-    mean_l0 counts changed elements per sample.
+    sparsefool's ``lambda_``/``overshoot``/``max_iter``/``bound``, and ``n``: attack only the
+    first n samples (for costly attacks). ``x`` is already at the attacked level (images, or unit
+    features with ``model`` the range-scaled head). ``bound`` is "eps" for every attack held to
+    l∞ ≤ eps and "none" for SparseFool with ``bound: none``. mean_l0 counts changed elements per
+    sample.
     """
     rows = []
     for spec in specs:
         spec = {k: v for k, v in spec.items() if v is not None}
         name, n = spec.pop("name"), spec.pop("n", None)
         xs, ys = (x, y) if n is None else (x[:n], y[:n])
-        alpha, steps = attacks.default_steps(name, eps / alpha_scale, spec.pop("alpha", None))
-        alpha = None if alpha is None else alpha * alpha_scale
+        box = bounds
+        if n is not None and isinstance(bounds[0], Tensor) and bounds[0].dim() == x.dim():
+            box = (bounds[0][:n], bounds[1][:n])  # per-sample bounds (unit features)
+        alpha, steps = attacks.default_steps(name, eps, spec.pop("alpha", None))
         steps = spec.pop("steps", steps)
+        bound = str(spec.get("bound", "eps")) if name == "sparsefool" else "eps"
         if name != "sparsefool":  # sparsefool takes neither (its own max_iter is in spec)
             spec.update(alpha=alpha, steps=steps)
         clean = predict(model, xs, batch_size).argmax(1) == ys
         t0 = time.perf_counter()
         x_adv = attacks.attack_batched(name, model, xs, ys, eps, batch_size=batch_size,
-                                       bounds=bounds, seed=seed, **spec)
+                                       bounds=box, seed=seed, **spec)
         if x.is_cuda:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
         delta = (x_adv - xs).flatten(1)
         robust = predict(model, x_adv, batch_size).argmax(1) == ys
         rows.append({
-            "attack": name, "eps": float(eps),
+            "attack": name, "eps": float(eps), "bound": bound,
             "alpha": float("nan") if alpha is None or name == "sparsefool" else float(alpha),
             "steps": -1 if steps is None or name == "sparsefool" else int(steps), "n": len(ys),
             "clean_acc": clean.float().mean().item(), "robust_acc": robust.float().mean().item(),
@@ -110,23 +89,24 @@ def evaluate_checkpoint(
     x_train: Tensor,
     specs: Sequence[Mapping[str, Any]],
     *,
-    pixel_eps: float,
-    feature_eps_value: float | None = None,
+    eps: Sequence[float],
     seed: int = 0,
     batch_size: int = 512,
 ) -> list[dict[str, Any]]:
-    """:func:`attack_rows` at ``level`` for one checkpoint. Feature level derives its box and ε
-    from this checkpoint's training features (they change from epoch to epoch) and keeps the
-    pixel attack's step counts, with step sizes scaled by ε_z/ε_x: the Kurakin step rule
-    (ε·255 + 4) is in 8-bit pixel units and would give hundreds of steps on features."""
-    model.eval()
+    """:func:`attack_rows` at ``level`` for one checkpoint, at every amplitude of ``eps`` (rows
+    carry ``eps_index``: 0 is the first listed, the papers' amplitude). Feature level: the box
+    comes from this checkpoint's training features (it changes from epoch to epoch), each ε is a
+    fraction of every element's range, and attacks keep the pixel level's steps and step sizes
+    (the same fractions of the range)."""
     if check_level(level) == "pixel":
-        return attack_rows(model, x_test, y_test, specs, eps=pixel_eps, seed=seed,
-                           batch_size=batch_size)
-    z_train = features(model, x_train, batch_size)
-    eps = feature_eps_value if feature_eps_value is not None else feature_eps(pixel_eps, x_train,
-                                                                              z_train)
-    return attack_rows(model.head, features(model, x_test, batch_size), y_test, specs, eps=eps,
-                       bounds=feature_box(z_train), seed=seed, batch_size=batch_size,
-                       alpha_scale=eps / pixel_eps)
-
+        net, inputs, bounds = model, x_test, (0.0, 1.0)
+    else:
+        net = features.head_net(model, features.extract(model, x_train, batch_size))
+        inputs = net.to_unit(features.extract(model, x_test, batch_size))
+        bounds = features.unit_bounds(inputs)
+    rows = []
+    for i, e in enumerate(eps):
+        rows += [{**r, "eps_index": i} for r in attack_rows(net, inputs, y_test, specs, eps=e,
+                                                             bounds=bounds, seed=seed,
+                                                             batch_size=batch_size)]
+    return rows

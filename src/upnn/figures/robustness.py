@@ -9,14 +9,18 @@ from matplotlib import pyplot as plt
 
 from upnn.figures import style
 
-COLUMNS = ("dataset", "model", "seed", "epoch", "attack", "n", "clean_acc", "robust_acc")
+COLUMNS = ("dataset", "model", "seed", "epoch", "attack", "eps_index", "n", "clean_acc",
+           "robust_acc")
 
 
 def draw(table: pd.DataFrame, *, title: str = "", attacks: list[str] | None = None) -> plt.Figure:
-    """``table``: rows of the attack stage (columns :data:`COLUMNS`) for one level."""
+    """``table``: rows of the attack stage (columns :data:`COLUMNS`) for one level; only the
+    papers' amplitude (``eps_index`` 0, the first listed) is drawn (robustness_eps draws the
+    others)."""
     missing = set(COLUMNS) - set(table.columns)
     if missing:
         raise ValueError(f"attack table lacks columns {sorted(missing)}; needs {', '.join(COLUMNS)}")
+    table = table[table["eps_index"] == 0]
     style.setup()
     attacks = attacks or list(dict.fromkeys(table["attack"]))
     panels = list(dict.fromkeys(zip(table["dataset"], table["model"], strict=True)))
