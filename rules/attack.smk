@@ -50,3 +50,28 @@ rule attack_examples:
         "../envs/upnn.yaml"
     script:
         "../scripts/attack_examples.py"
+
+
+rule minimal:
+    input:
+        test="results/data/{dataset}/test.parquet",
+        table="results/train/{dataset}/{model}/seed{seed}.parquet",
+        checkpoints="results/checkpoints/{dataset}/{model}/seed{seed}",
+    output:
+        "results/minimal/{dataset}/{model}/seed{seed}.parquet",
+    params:
+        epochs=lambda w: upnn_config.attack_epochs(config, w.model),
+        minimal=minimal_params,
+    log:
+        "logs/minimal/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "benchmarks/minimal/{dataset}/{model}/seed{seed}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=GPU,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/minimal.py"

@@ -19,4 +19,5 @@ def claims_inputs():
         f"seed{UNC_TSNE_SEED}/tsne_points.parquet"
     ]
     inputs["llm"] = [LLM_TABLE] if LLM and LLM["enabled"] else []
+    inputs["minimal"] = minimal_tables()
     return inputs

@@ -71,6 +71,26 @@ def attack_params(wildcards):
     )
 
 
+MINIMAL_JOBS = upnn_config.minimal_jobs(config)
+
+
+def minimal_params(wildcards):
+    """Everything a minimal-amplitude table depends on."""
+    m, a = config["minimal"], config["attacks"]
+    return canonical(
+        {
+            **{k: v for k, v in m.items() if k not in ("models", "max_eps")},
+            "max_eps": m["max_eps"][wildcards.dataset],
+            "n_test": a["n_test"],
+            "subset_seed": a["subset_seed"],
+        }
+    )
+
+
+def minimal_tables():
+    return [f"results/minimal/{d}/{m}/seed{s}.parquet" for d, m, s in MINIMAL_JOBS]
+
+
 def attack_tables(level):
     return [
         f"results/attacks/{d}/{m}/seed{s}/{lv}.parquet"

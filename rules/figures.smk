@@ -72,3 +72,35 @@ use rule fig2 as fig5 with:
 TARGETS += [f"results/figures/fig{i}.{ext}" for i in (1, 2) for ext in ("pdf", "png")]
 if attack_tables("feature"):
     TARGETS += ["results/figures/fig5.pdf", "results/figures/fig5.png"]
+
+
+rule robustness_eps:
+    input:
+        attacks=[
+            f"results/attacks/{d}/{m}/seed{s}/pixel.parquet" for d, m, s in MINIMAL_JOBS
+        ],
+        minimal=minimal_tables(),
+    output:
+        pdf=report(
+            "results/figures/robustness_eps.pdf",
+            caption="../report/robustness_eps.rst",
+            category="Attacks",
+        ),
+        png="results/figures/robustness_eps.png",
+    params:
+        attack=config.get("minimal", {}).get("attack", "bim"),
+    log:
+        "logs/figures/robustness_eps.log",
+    benchmark:
+        "benchmarks/figures/robustness_eps.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/upnn.yaml"
+    script:
+        "../scripts/figure_robustness_eps.py"
+
+
+if MINIMAL_JOBS:
+    TARGETS += ["results/figures/robustness_eps.pdf", "results/figures/robustness_eps.png"]

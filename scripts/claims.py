@@ -9,7 +9,7 @@ sm = snakemake  # noqa: F821
 with log.to_file(sm.log[0]) as logger:
     tables = {}
     for stage in ("attacks", "toy2d", "words", "ifa", "ifa_summary", "frequency", "uncertainty",
-                  "tsne", "llm"):
+                  "tsne", "llm", "minimal"):
         paths = list(sm.input.get(stage, []))
         tables[stage] = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True) \
             if paths else None

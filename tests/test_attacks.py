@@ -474,3 +474,24 @@ def test_sparsefool_matches_per_sample_reference(trained):
         ref = _reference_sparsefool(net, x[i], int(y[i]))
         assert torch.equal(out[i] != x[i], ref != x[i])
         assert_close(out[i], ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["fgsm", "bim", "pgd", "sparsefool"])
+def test_per_sample_eps_equals_one_call_per_image(trained, name):
+    net, x, y = trained
+    x, y = x[:6], y[:6]
+    eps = torch.tensor([0.0, 0.02, 0.05, 0.1, 0.2, 0.3])
+    kw = {} if name in ("fgsm", "sparsefool") else {"steps": 5}
+    alpha = None if not kw else eps / 4
+    batched = attack(name, net, x, y, eps, alpha=alpha, max_iter=3, **kw) \
+        if name == "sparsefool" else attack(name, net, x, y, eps, alpha=alpha, **kw)
+    for i in range(len(x)):
+        extra = {"max_iter": 3} if name == "sparsefool" else {}
+        a = None if alpha is None else float(alpha[i])
+        if name == "pgd":  # its random start draws for the whole batch: compare the ball only
+            assert (batched[i] - x[i]).abs().max() <= eps[i] + 1e-6
+            continue
+        one = attack(name, net, x[i:i + 1], y[i:i + 1], float(eps[i]), alpha=a, **kw, **extra)
+        assert_close(batched[i:i + 1], one, atol=1e-5, rtol=0)  # batch-size rounding
+    with pytest.raises(ValueError, match="per-sample eps needs alpha and steps"):
+        attack("bim", net, x, y, eps)

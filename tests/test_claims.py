@@ -260,3 +260,35 @@ def test_summary_counts_every_row_once():
     assert list(s["claim"]) == list(dict.fromkeys(table["claim"]))
     md = claims.summary_markdown(table)
     assert md.count("\n| ") == len(s) + 2
+
+
+def minimal_table(step: float, *, epochs: int = 8, n: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Minimal-stage rows: ε* per image ~ lognormal whose median moves by ``step`` per epoch."""
+    rng = RNG(seed)
+    rows = []
+    for e in range(1, epochs + 1):
+        eps = np.exp(rng.normal(np.log(0.1) + step * e, 0.5, n))
+        correct = rng.random(n) < 0.8
+        eps = np.where(correct, eps, 0.0)
+        rows.append(pd.DataFrame({"dataset": "d", "model": "m", "seed": 0, "epoch": e,
+                                  "image_index": np.arange(n), "clean_correct": correct,
+                                  "eps_min": eps, "deepfool_l2": 2 * eps, "attack": "bim"}))
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.mark.parametrize("step, verdict", [(-0.1, "holds"), (0.1, "fails"), (0.0, None)])
+def test_minimal_eps_claim(step, verdict):
+    rows = claims.claim_minimal(minimal_table(step), n_boot=400, rng=RNG(1))
+    assert [r["setting"] for r in rows] == ["all images", "correctly classified images"]
+    for r in rows:
+        assert r["claim"] == "minimal_eps_falls" and r["ci_low"] <= r["ci_high"]
+        if verdict:
+            assert r["verdict"] == verdict
+        else:
+            assert r["verdict"] != "holds" or r["ci_high"] < 0  # a flat series rarely holds
+
+
+def test_median_trend_interval_covers_the_estimate_of_a_clear_trend():
+    vals = np.vstack([np.full(50, k) + RNG(k).normal(0, 0.1, 50) for k in range(6)])
+    est, lo, hi = claims.median_trend(vals, np.arange(6), n_boot=200, rng=RNG(0))
+    assert est == pytest.approx(1.0) and lo == pytest.approx(1.0) and hi == pytest.approx(1.0)

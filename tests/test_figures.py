@@ -60,3 +60,34 @@ def test_fig1_from_hand_made_table(tmp_path):
     assert "TA 90.0%, RA 20.0%" in fig._suptitle.get_text()
     style.save(fig, tmp_path / "fig1.pdf")
     assert (tmp_path / "fig1.png").exists()
+
+
+def test_robustness_eps_figure_from_hand_made_tables(tmp_path):
+    from upnn.figures import robustness_eps
+
+    attacks = hand_made_attack_table().assign(
+        eps=lambda t: np.where(t["eps_index"] == 0, 0.1, 0.2))
+    rng = np.random.default_rng(0)
+    rows = []
+    for dataset, model in [("mnist", "cnn3"), ("cifar10", "cnn4")]:
+        for epoch in range(1, 6):
+            eps = rng.uniform(0, 0.2 / epoch, 40)
+            rows.append(pd.DataFrame({"dataset": dataset, "model": model, "seed": 0,
+                                      "epoch": epoch, "image_index": np.arange(40),
+                                      "clean_correct": eps > 0.01, "eps_min": eps,
+                                      "deepfool_l2": 3 * eps}))
+    minimal = pd.concat(rows, ignore_index=True)
+    med = robustness_eps.medians(minimal)
+    first = minimal[(minimal["model"] == "cnn3") & (minimal["epoch"] == 1)]
+    got = med[(med["model"] == "cnn3") & (med["epoch"] == 1)].iloc[0]
+    assert got["eps_median"] == pytest.approx(first["eps_min"].median())
+    assert got["eps_median_correct"] == pytest.approx(
+        first.loc[first["clean_correct"], "eps_min"].median())
+    fig = robustness_eps.draw(attacks, minimal, attack="bim")
+    top = fig.axes[0]
+    labels = [line.get_label() for line in top.get_lines()]
+    assert labels == ["TA", "RA bim ε=0.1", "RA bim ε=0.2"]  # one line per amplitude
+    style.save(fig, tmp_path / "robustness_eps.pdf")
+    assert (tmp_path / "robustness_eps.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="minimal table lacks columns"):
+        robustness_eps.draw(attacks, minimal.drop(columns="eps_min"), attack="bim")

@@ -5,7 +5,7 @@ import pytest
 import yaml
 from conftest import dry_run_changed
 
-COLUMNS = {"epoch", "attack", "eps", "alpha", "steps", "n", "clean_acc", "robust_acc",
+COLUMNS = {"epoch", "attack", "eps", "eps_index", "bound", "alpha", "steps", "n", "clean_acc", "robust_acc",
            "mean_linf", "mean_l0", "seconds", "dataset", "model", "seed", "level",
            "clean_correct", "robust_correct", "image_index"}
 
@@ -19,18 +19,21 @@ def test_attack_tables(ci_run):
             for level in levels:
                 df = pd.read_parquet(ci_run / f"results/attacks/{dataset}/{model}/seed0/{level}.parquet")
                 assert set(df.columns) == COLUMNS
-                assert len(df) == cfg["train"]["epochs"] * len(a["names"])
+                eps = a["eps"][dataset] if isinstance(a["eps"][dataset], list) else [a["eps"][dataset]]
+                assert len(df) == cfg["train"]["epochs"] * len(a["names"]) * len(eps)
                 assert sorted(df["attack"].unique()) == sorted(a["names"])
-                n = df.set_index(["epoch", "attack"])["n"]
+                n = df[df["eps_index"] == 0].set_index(["epoch", "attack"])["n"]
                 assert (n.xs("pgd", level="attack") == a["n_test"]).all()
                 assert (n.xs("sparsefool", level="attack") == a["settings"]["sparsefool"]["n"]).all()
-                if level == "pixel":
-                    assert (df["eps"] == a["eps"][dataset]).all()
+                got = df.groupby("eps_index")["eps"].unique()
+                assert [list(v) for v in got] == [[e] for e in eps]  # feature_eps null: the same
+                assert (df["mean_linf"] <= df["eps"] + 1e-6).all()  # SparseFool in its bound too
+                assert (df["bound"] == "eps").all()
                 for r in df.itertuples():  # per-image outcomes: one entry per attacked image
                     assert len(r.image_index) == len(r.robust_correct) == r.n
                     assert r.robust_correct.mean() == pytest.approx(r.robust_acc)
                     assert len(set(r.image_index)) == r.n
-    for name in ("fig1", "fig2", "fig5"):
+    for name in ("fig1", "fig2", "fig5", "robustness_eps"):
         assert (ci_run / f"results/figures/{name}.pdf").stat().st_size > 1000
         assert (ci_run / f"results/figures/{name}.png").stat().st_size > 1000
     assert not list((ci_run / "results/attacks").rglob("*.partial.parquet"))
@@ -44,3 +47,21 @@ def test_changing_an_attack_setting_reruns_attacks_and_figures_only(ci_run, tmp_
     assert jobs["attack"] == n_attack
     assert "fig2" in jobs
     assert not {"train", "prepare_dataset", "attack_examples", "fig1"} & set(jobs)
+
+
+def test_minimal_amplitude_tables(ci_run):
+    cfg = yaml.safe_load((ci_run / "config" / "ci.yaml").read_text())
+    m = cfg["minimal"]
+    for dataset, models_ in cfg["experiments"].items():
+        for model in set(models_) & set(m["models"]):
+            df = pd.read_parquet(ci_run / f"results/minimal/{dataset}/{model}/seed0.parquet")
+            assert len(df) == cfg["train"]["epochs"] * cfg["attacks"]["n_test"]
+            assert {"epoch", "image_index", "clean_correct", "eps_min", "deepfool_l2",
+                    "attack", "steps", "max_eps", "resolution"} <= set(df.columns)
+            assert (df.loc[~df["clean_correct"], "eps_min"] == 0).all()
+            ok = df.loc[df["clean_correct"], "eps_min"]
+            assert ((ok > 0) & (ok <= m["max_eps"][dataset]) | (ok == float("inf"))).all()
+            pixel = pd.read_parquet(ci_run / f"results/attacks/{dataset}/{model}/seed0/pixel.parquet")
+            assert set(df["image_index"]) == set(pixel["image_index"].iloc[0])  # same images
+    claims = pd.read_parquet(ci_run / "results/claims.parquet")
+    assert (claims.loc[claims["claim"] == "minimal_eps_falls", "verdict"] != "not run").all()

@@ -103,6 +103,13 @@ def _box(bounds: Bounds, x: Tensor) -> tuple[Bound, Bound]:
     return float(lo), float(hi)
 
 
+def _per_sample(value: float | Tensor | None, x: Tensor) -> float | Tensor | None:
+    """A (B,) tensor as (B, 1, ..., 1) on x's device, to broadcast against x; others unchanged."""
+    if not isinstance(value, Tensor):
+        return value
+    return value.to(device=x.device, dtype=x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
+
+
 def _grad_sign(model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
     """sign ∇x CE(f(x), target), CE averaged over the batch as in torchattacks (the sign of each
     sample's gradient does not depend on the 1/N factor)."""
@@ -116,7 +123,7 @@ def _least_likely(model: nn.Module, x: Tensor) -> Tensor:
     return model(x).argmin(dim=1)
 
 
-def _fgsm(model: nn.Module, x: Tensor, target: Tensor, eps: float, lo: Bound, hi: Bound,
+def _fgsm(model: nn.Module, x: Tensor, target: Tensor, eps: float | Tensor, lo: Bound, hi: Bound,
           targeted: bool) -> Tensor:
     """Fast gradient sign method (Goodfellow, Shlens, Szegedy 2015): x + eps·sign ∇x J(θ, x, y).
     Targeted ("one-step target class", Kurakin et al. 2017): x - eps·sign ∇x J(θ, x, y_target)."""
@@ -124,7 +131,8 @@ def _fgsm(model: nn.Module, x: Tensor, target: Tensor, eps: float, lo: Bound, hi
     return torch.clamp(x - step if targeted else x + step, lo, hi)
 
 
-def _bim(model: nn.Module, x: Tensor, target: Tensor, eps: float, alpha: float, steps: int,
+def _bim(model: nn.Module, x: Tensor, target: Tensor, eps: float | Tensor,
+         alpha: float | Tensor, steps: int,
          lo: Bound, hi: Bound, targeted: bool) -> Tensor:
     """Kurakin, Goodfellow, Bengio 2017 ("Adversarial examples in the physical world"), §2.2-2.3:
     X_{n+1} = Clip_{X,eps}{X_n ± alpha·sign ∇X J(X_n, y)}, + for the true label (BIM), - for the
@@ -137,14 +145,18 @@ def _bim(model: nn.Module, x: Tensor, target: Tensor, eps: float, alpha: float, 
     return x_adv
 
 
-def _pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, alpha: float, steps: int,
+def _pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float | Tensor, alpha: float | Tensor,
+         steps: int,
          lo: Bound, hi: Bound, gen: torch.Generator | None) -> Tensor:
     """PGD (Madry et al. 2018): x^{t+1} = Π_{x+S}(x^t + alpha·sign ∇x L(θ, x^t, y)), S the
     l∞ ball of radius eps, Π applied as x + clamp(x^{t+1} - x, ±eps) then the box; starts from a
     uniform random point of x+S (in the box) when ``gen`` is given."""
     x_adv = x
     if gen is not None:
-        noise = torch.empty_like(x).uniform_(-eps, eps, generator=gen)
+        if isinstance(eps, Tensor):
+            noise = (torch.empty_like(x).uniform_(-1, 1, generator=gen) * eps)
+        else:
+            noise = torch.empty_like(x).uniform_(-eps, eps, generator=gen)
         x_adv = torch.clamp(x + noise, lo, hi)
     for _ in range(steps):
         x_adv = x_adv + alpha * _grad_sign(model, x_adv, y)
@@ -152,7 +164,7 @@ def _pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, alpha: float, steps
     return x_adv
 
 
-def _random(x: Tensor, eps: float, lo: Bound, hi: Bound, gen: torch.Generator) -> Tensor:
+def _random(x: Tensor, eps: float | Tensor, lo: Bound, hi: Bound, gen: torch.Generator) -> Tensor:
     """Control: x + eps·sign(z), z ~ N(0, I): FGSM's amplitude in a random direction."""
     z = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
     return torch.clamp(x + eps * z.sign(), lo, hi)
@@ -304,9 +316,9 @@ def attack(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
-    eps: float,
+    eps: float | Tensor,
     *,
-    alpha: float | None = None,
+    alpha: float | Tensor | None = None,
     steps: int | None = None,
     bounds: Bounds = (0.0, 1.0),
     seed: int = 0,
@@ -320,20 +332,27 @@ def attack(
     (20; ``steps`` is used when it is not given), ``df_max_iter`` (50, DeepFool's cap) and
     ``bound``: "eps" (default) keeps every element within eps of x (:func:`eps_box`), "none" only
     within ``bounds`` (the unbounded l0 attack of Modas et al.).
+    ``eps`` (and ``alpha``) may be per-sample tensors of shape (len(x),), e.g. for the minimal
+    amplitude search (:mod:`upnn.minimal`); iterative attacks then need ``alpha`` and ``steps``.
     Returns a detached tensor on x's device.
     """
     _check_name(name)
     extra = set(kwargs) - (set(_SPARSEFOOL_KWARGS) if name == "sparsefool" else set())
     if extra:
         raise TypeError(f"attack {name!r} got unexpected keyword arguments: {sorted(extra)}")
-    if eps < 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
     if steps is not None and steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     x = x.detach()
     y = y.detach().to(x.device)
+    if isinstance(eps, Tensor):
+        if name not in _ONE_STEP and name != "sparsefool" and (alpha is None or steps is None):
+            raise ValueError(f"attack {name!r} with a per-sample eps needs alpha and steps")
+        eps, alpha = _per_sample(eps, x), _per_sample(alpha, x)
+    if (torch.as_tensor(eps) < 0).any():
+        raise ValueError(f"eps must be >= 0, got {eps}")
     lo, hi = _box(bounds, x)
-    step_size, n_steps = default_steps(name, eps, alpha)
+    step_size, n_steps = (alpha, steps) if isinstance(eps, Tensor) else \
+        default_steps(name, eps, alpha)
     n_steps = n_steps if steps is None else steps
     gen = torch.Generator(device=x.device).manual_seed(seed)
     with _attack_mode(model):
@@ -360,6 +379,17 @@ def attack(
     return torch.clamp(out, lo, hi).detach()  # a no-op except for steps=0 on x outside the box
 
 
+def deepfool(model: nn.Module, x: Tensor, y: Tensor, *, overshoot: float = 0.02,
+             max_iter: int = 50) -> tuple[Tensor, Tensor]:
+    """DeepFool's minimal l2 perturbation (Moosavi-Dezfooli et al. 2016, Alg. 2), no box:
+    (δ = (1 + overshoot)·r, fooled) with fooled[b] whether f(x_b + δ_b) ≠ y_b within
+    ``max_iter`` linearisations; images misclassified at x get δ = 0."""
+    x, y = x.detach(), y.detach().to(x.device)
+    with _attack_mode(model):
+        r, k_hat = _deepfool(model, x, y, overshoot, max_iter)
+    return ((1 + overshoot) * r).detach(), k_hat != y
+
+
 def _model_device(model: nn.Module, default: torch.device) -> torch.device:
     param = next(model.parameters(), None)
     return default if param is None else param.device
@@ -370,7 +400,7 @@ def attack_batched(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
-    eps: float,
+    eps: float | Tensor,
     *,
     batch_size: int = 512,
     **kw,
@@ -393,11 +423,15 @@ def attack_batched(
         per_sample = b.dim() == x.dim() and len(b) == len(x) > 1
         return (b[sl] if per_sample else b).to(device)
 
+    def chunk_1d(v, sl: slice):  # per-sample eps / alpha of shape (len(x),)
+        return v[sl].to(device) if isinstance(v, Tensor) else v
+
     outs = []
     for i, start in enumerate(range(0, len(x), batch_size)):
         sl = slice(start, start + batch_size)
         box = None if bounds is None else (chunk(bounds[0], sl), chunk(bounds[1], sl))
-        out = attack(name, model, x[sl].to(device), y[sl].to(device), eps, bounds=box,
-                     seed=seed + i, **kw)
+        extra = {**kw, "alpha": chunk_1d(kw["alpha"], sl)} if "alpha" in kw else kw
+        out = attack(name, model, x[sl].to(device), y[sl].to(device), chunk_1d(eps, sl),
+                     bounds=box, seed=seed + i, **extra)
         outs.append(out.to(x.device))
     return torch.cat(outs) if outs else x.detach().clone()

@@ -19,6 +19,7 @@ intervals at least as wide as the paired one. Single accuracies get Wilson inter
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +108,9 @@ CLAIMS: dict[str, Claim] = {
                                     "acc(random) − acc(attack)", (">", 0.0), "llm"),
     "llm_chance": Claim(13, "v4 Fig. 3", "ARC-Challenge, OpenBookQA and Winogrande fall to chance "
                         "under gradient attacks", "acc(attack) − chance", ("<", 0.05), "llm"),
+    "minimal_eps_falls": Claim(14, "v4 §2.1 (the trade-off, free of the choice of ε; our "
+                               "measure)", "the median minimal attack amplitude ε* falls with "
+                               "epochs", "spearman(epoch, median ε*)", ("<", 0.0), "minimal"),
 }
 
 # v4 §2.1: "decreases by around 10% to 15%" (MNIST) and "30% to 50%" (CIFAR-10).
@@ -537,7 +541,47 @@ def claim_llm(llm: pd.DataFrame, *, n_boot: int, rng: np.random.Generator) -> li
 
 
 STAGE_CLAIMS = {stage: [k for k, c in CLAIMS.items() if c.stage == stage]
-                for stage in ("attacks", "toy2d", "words", "ifa", "frequency", "uncertainty", "llm")}
+                for stage in dict.fromkeys(c.stage for c in CLAIMS.values())}
+
+
+# ------------------------------------------------------------------------------------------------
+# Minimal amplitudes (robustness beyond one ε)
+
+
+def median_trend(values: np.ndarray, x: Sequence[float] | np.ndarray, *, n_boot: int,
+                 rng: np.random.Generator) -> tuple[float, float, float]:
+    """(ρ, ci_low, ci_high) of Spearman ρ(x, per-entry median) of ``values`` (K, U): the median
+    over U units (NaN left out) of each of the K entries; the interval from a paired bootstrap
+    over units (the same units for every entry)."""
+    values = np.asarray(values, dtype=float)
+    x = np.asarray(x)
+    est = float(spearman(x, np.nanmedian(values, axis=1)[None])[0])
+    idx = rng.integers(0, values.shape[1], size=(n_boot, values.shape[1]))
+    reps = []
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN draw gives NaN, left out
+        for block in np.array_split(idx, max(1, n_boot // 100)):  # bounded memory
+            reps.append(np.nanmedian(values[:, block].transpose(1, 0, 2), axis=2))
+    return (est, *percentile_interval(spearman(x, np.concatenate(reps))))
+
+
+def claim_minimal(minimal: pd.DataFrame, *, n_boot: int, rng: np.random.Generator) -> list[dict]:
+    """Claim 14: ρ(epoch, median ε*) per (dataset, model), over all test images (misclassified
+    ones count ε* = 0, so the median is the ε at which RA falls to ½) and over the images
+    classified correctly at each epoch; seeds' images are pooled as units."""
+    rows = []
+    for (dataset, model), g in minimal.groupby(["dataset", "model"], sort=True):
+        g = g.assign(unit=g["seed"].astype(str) + ":" + g["image_index"].astype(str))
+        epochs = np.sort(g["epoch"].unique())
+        for setting, part in (("all images", g),
+                              ("correctly classified images", g[g["clean_correct"]])):
+            mat = part.pivot_table(index="epoch", columns="unit", values="eps_min",
+                                   aggfunc="first").reindex(epochs)
+            est = median_trend(mat.to_numpy(), epochs, n_boot=n_boot, rng=rng)
+            rows.append(row("minimal_eps_falls", est[0], est[1:], mat.shape[1], "test images",
+                            dataset=dataset, model=model, level="pixel",
+                            attack=str(g["attack"].iloc[0]), setting=setting))
+    return rows
 
 
 def table(tables: Mapping[str, pd.DataFrame | None], *, sources: Mapping[str, str], config: str,
@@ -557,6 +601,7 @@ def table(tables: Mapping[str, pd.DataFrame | None], *, sources: Mapping[str, st
         "frequency": lambda t: claim_frequency(t, **kw),
         "uncertainty": lambda t: claim_uncertainty(t, tables.get("tsne"), **kw),
         "llm": lambda t: claim_llm(t, **kw),
+        "minimal": lambda t: claim_minimal(t, **kw),
     }
     for stage, run in runners.items():
         frame = tables.get(stage)

@@ -89,11 +89,30 @@ def check(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
 def _check_attacks(config: Mapping[str, Any]) -> None:
     attacks = config.get("attacks")
     if not attacks:
+        if config.get("minimal"):
+            raise ConfigError("config: minimal needs the attacks block (its test subset: "
+                              "attacks.n_test, attacks.subset_seed)")
         return
     for dataset in config["experiments"]:
         if dataset not in attacks["eps"]:
             raise ConfigError(f"config: attacks.eps has no epsilon for dataset {dataset!r}; "
                               f"given for: {', '.join(attacks['eps']) or 'none'}")
+    mini = config.get("minimal")
+    if mini:
+        attacked = {m for _, m, _, lv in attack_jobs(config) if lv == "pixel"}
+        for m in mini["models"]:
+            if m not in attacked:
+                raise ConfigError(f"config: minimal.models names {m!r}, which is not attacked at "
+                                  f"pixel level; attacked: {', '.join(sorted(attacked))}")
+        for dataset, models_ in config["experiments"].items():
+            if set(models_) & set(mini["models"]) and dataset not in mini["max_eps"]:
+                raise ConfigError(f"config: minimal.max_eps has no amplitude for dataset "
+                                  f"{dataset!r}; given for: {', '.join(mini['max_eps']) or 'none'}")
+            top = mini["max_eps"].get(dataset)
+            if top is not None and mini["resolution"] > top:
+                raise ConfigError(f"config: minimal.resolution = {mini['resolution']} exceeds "
+                                  f"minimal.max_eps.{dataset} = {top}; allowed: 0 < resolution "
+                                  f"<= max_eps")
     fig1 = config.get("figures", {}).get("fig1")
     if fig1 and fig1["model"] not in config["experiments"].get(fig1["dataset"], []):
         pairs = ", ".join(f"{d}/{m}" for d, ms in config["experiments"].items() for m in ms)
@@ -151,6 +170,13 @@ def attack_jobs(config: Mapping[str, Any]) -> list[tuple[str, str, int, str]]:
     attacked = a.get("models") or [m for _, m, _ in runs(config)]
     return [(d, m, s, lv) for d, m, s in runs(config) if m in attacked for lv in a["levels"]
             if lv == "pixel" or m in a["feature_models"]]
+
+
+def minimal_jobs(config: Mapping[str, Any]) -> list[tuple[str, str, int]]:
+    """Every (dataset, model, seed) whose minimal amplitudes are searched: the runs of
+    ``minimal.models`` (none when the block is absent)."""
+    wanted = (config.get("minimal") or {}).get("models") or []
+    return [(d, m, s) for d, m, s in runs(config) if m in wanted]
 
 
 def llm_slug(model: str) -> str:
