@@ -34,6 +34,7 @@ def uncertainty_settings(wildcards):
         "n_dims": UNC["n_dims"],
         "n_points": UNC["n_points"],
         "n_test": UNC["n_test"],
+        "radius": UNC.get("radius"),
         "attack": {k: ds[k] for k in ("eps", "alpha", "steps")},
         "levels": UNC_LEVELS,
     }

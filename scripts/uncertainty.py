@@ -33,14 +33,15 @@ with log.to_file(sm.log[0]) as logger:
             frame, acc = conjugate.evaluate_checkpoint(
                 model, level, train, test, classes=p["classes"], n_dims=p["n_dims"],
                 method=p["method"], n_points=p["n_points"], head=p.get("head"),
-                n_test=p["n_test"], seed=seed, batch_size=batch_size, **p["attack"])
+                n_test=p["n_test"], radius=p.get("radius"), seed=seed, batch_size=batch_size, **p["attack"])
             frame.insert(0, "epoch", epoch)
             packets[level].append(frame)
             summary = conjugate.summarise(frame).assign(**acc)
             summaries[level].append(summary)
-            logger.info("epoch %d %s: TA %.3f RA %.3f, mean ΔX %.4g ΔP %.4g, %.1f s", epoch, level,
-                        acc["test_acc"], acc["robust_acc"], summary["delta_x"].mean(),
-                        summary["delta_p"].mean(), time.perf_counter() - t0)
+            logger.info("epoch %d %s: TA %.3f RA %.3f, mean ΔX %.4g ΔP %.4g, ΔX/ΔX_flat² %.4f, "
+                        "%.1f s", epoch, level, acc["test_acc"], acc["robust_acc"],
+                        summary["delta_x"].mean(), summary["delta_p"].mean(),
+                        summary["x_flatness"].mean(), time.perf_counter() - t0)
     front = [*run, "level"]
     for i, level in enumerate(p["levels"]):
         ids = {**run, "level": level}

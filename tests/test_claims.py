@@ -190,6 +190,8 @@ def packets(level, sx_step, sp_step, *, dims=20, product=0.1):
             sp = 0.1 + sp_step * e + 0.001 * rng.standard_normal()
             rows.append({"dataset": "d", "model": "m", "seed": 0, "level": level, "epoch": e,
                          "class": 8, "dim": d, "sigma_x": sx, "sigma_p": sp,
+                         # pixel packets flat (σ_x is the flat value), feature ones peaked
+                         "sigma_x_flat": sx + 0.001 if level == "pixel" else 0.5,
                          "product": product, "satisfies_bound": product >= 0.5})
     return pd.DataFrame(rows)
 
@@ -206,6 +208,8 @@ def test_uncertainty_claims():
     assert get[("bound_product", "pixel")]["value"] == pytest.approx(20 * np.sqrt(0.295 * 0.105),
                                                                      rel=0.02)
     assert {"dx_clearer_feature", "dp_clearer_feature"} <= {r["claim"] for r in rows}
+    assert get[("dx_not_flat", "pixel")]["verdict"] == "fails"  # flat: ΔX is the interval's
+    assert get[("dx_not_flat", "feature")]["verdict"] == "holds"
 
 
 def test_class_share_claims_from_tsne_points():

@@ -102,8 +102,13 @@ def test_summarise_is_eq23():
         "sigma_x_se": [0.01] * 6, "sigma_p_se": [0.1] * 6,
         "product": [0.1, 0.4, 0.9, 0.2, 0.2, 0.2],
         "satisfies_bound": [False, False, True, False, False, False],
+        "sigma_x_flat": [1 / math.sqrt(12)] * 6,
     })
     s = conjugate.summarise(frame)
+    flat = 3 / math.sqrt(12)
+    assert s["delta_x_flat"][0] == pytest.approx(math.sqrt(flat))
+    assert s["x_flatness"][0] == pytest.approx(0.6 / flat)
+    assert s["x_flatness_se"][0] == pytest.approx(math.sqrt(3 * 0.01**2) / flat)
     assert list(s["epoch"]) == [1, 2] and list(s["n_dims"]) == [3, 3]
     assert s["delta_x"][0] == pytest.approx(math.sqrt(0.6))
     assert s["delta_p"][0] == pytest.approx(math.sqrt(6.0))
@@ -160,3 +165,61 @@ def test_tsne_epoch_tables():
     again, _ = conjugate.tsne_epoch(model, x, y, label=8, eps=0.1, alpha=0.025, steps=2,
                                     perplexity=5, n_iter=50, early_iter=25, grid=9, k=3)
     np.testing.assert_allclose(again[["tx", "ty"]].to_numpy(), points[["tx", "ty"]].to_numpy())
+
+
+class Affine(nn.Module):
+    """Logits (0, a·x_0 + b): the cross-entropy of class 0 along x_0 is softplus(a·x_0 + b)."""
+
+    def __init__(self, a: float, b: float) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.a * x.flatten(1)[:, :1] + self.b
+        return torch.cat([torch.zeros_like(z), z], dim=1)
+
+
+@pytest.mark.parametrize("a, b, flat", [(0.0, 0.0, True), (-40.0, 30.0, False)])
+def test_flatness_of_an_analytic_flat_and_a_peaked_packet(a, b, flat):
+    """a = 0: l is constant, ψ² uniform, σ_x = (hi − lo)/√12 and x_flatness = 1. a = −40, b = 30:
+    l = softplus(30 − 40x) ≈ 30 − 40x for x < 0.75 and ≈ 0 after, so ψ² is a falling ramp on
+    [0, 0.75] and x_flatness ≈ 0.5 (checked against a fine Riemann sum of the same moments)."""
+    x_base = torch.zeros(1, 2, 2)
+    frame = conjugate.packets(Affine(a, b), x_base, [0], torch.tensor([0]), torch.zeros(1, 2, 2),
+                              torch.ones(1, 2, 2), method="quadrature", n_points=256)
+    s = conjugate.summarise(frame, keys=("class",))
+    if flat:
+        assert s["x_flatness"][0] == pytest.approx(1.0, abs=1e-6)  # float32 nodes
+        assert s["delta_x"][0] == pytest.approx(s["delta_x_flat"][0])
+    else:
+        xs = np.linspace(0, 1, 200001)
+        l2 = np.logaddexp(0, b + a * xs) ** 2
+        mean = (xs * l2).sum() / l2.sum()
+        sigma = math.sqrt(((xs - mean) ** 2 * l2).sum() / l2.sum())
+        assert s["x_flatness"][0] == pytest.approx(sigma * math.sqrt(12), rel=1e-3)
+        assert 0.4 < s["x_flatness"][0] < 0.6
+    assert s["x_flatness_se"][0] < 1e-3  # quadrature error: 256 against 128 nodes
+
+
+def test_quadrature_error_is_the_difference_to_the_half_rule():
+    model = tiny_classifier()
+    x_base = blobs(10)[0].mean(0)
+    kw = dict(method="quadrature", seed=0)
+    dims = torch.tensor([3, 50])
+    fine = conjugate.packets(model, x_base, [1], dims, 0.0, 1.0, n_points=16, **kw)
+    coarse = conjugate.packets(model, x_base, [1], dims, 0.0, 1.0, n_points=8, **kw)
+    np.testing.assert_allclose(fine["sigma_p_se"], (fine["sigma_p"] - coarse["sigma_p"]).abs())
+
+
+def test_interval_radius_around_the_base_point():
+    x_base = torch.tensor([0.05, 0.5, 0.97])
+    lo, hi = conjugate.interval(x_base, torch.zeros(3), torch.ones(3), 0.1)
+    torch.testing.assert_close(lo, torch.tensor([0.0, 0.4, 0.87]))
+    torch.testing.assert_close(hi, torch.tensor([0.15, 0.6, 1.0]))
+    same = conjugate.interval(x_base, torch.zeros(3), torch.ones(3), None)
+    assert torch.equal(same[0], torch.zeros(3)) and torch.equal(same[1], torch.ones(3))
+    flo, fhi = conjugate.interval(torch.tensor([5.0]), torch.tensor([0.0]), torch.tensor([20.0]),
+                                  0.1)  # features: a fraction of the range
+    assert flo.item() == pytest.approx(3.0) and fhi.item() == pytest.approx(7.0)
+    with pytest.raises(ValueError, match="radius must be > 0"):
+        conjugate.interval(x_base, torch.zeros(3), torch.ones(3), 0.0)

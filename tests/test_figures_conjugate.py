@@ -22,6 +22,8 @@ def hand_made_summary() -> pd.DataFrame:
                             "delta_x": 2.0 - 0.1 * epoch + 0.01 * c,
                             "delta_p": 0.1 * epoch + 0.001 * c,
                             "delta_x_se": 0.02, "delta_p_se": 0.01,
+                            "x_flatness": 1.0 - 0.02 * epoch + 0.001 * c,
+                            "x_flatness_se": 0.005,
                             "test_acc": 0.5 + 0.08 * epoch + 0.01 * seed,
                             "robust_acc": 0.4 - 0.05 * epoch})
     return pd.DataFrame(rows)
@@ -31,14 +33,16 @@ def test_conjugate_uncertainty_from_hand_made_table(tmp_path):
     summary = hand_made_summary()
     fig = conjugate_uncertainty.draw(summary)
     panels = [a for a in fig.axes if a.get_label() != "<colorbar>"]
-    assert len(panels) == 12  # 3 runs x (feature, pixel) x (accuracy, ΔX-ΔP)
+    assert len(panels) == 12  # 3 runs x (feature, pixel) x (accuracy, flatness-ΔP)
     ta = next(line for line in panels[0].get_lines() if line.get_label() == "TA")
     np.testing.assert_allclose(ta.get_ydata(), 0.5 + 0.08 * np.arange(1, 6) + 0.005)  # 2 seeds
-    # the cifar10 rows average over the ten classes: ΔX = 2 - 0.1 e + 0.045
-    trail = panels[5].get_lines()[0]  # cnn4 / cifar10, feature ΔX-ΔP trajectory
-    np.testing.assert_allclose(trail.get_ydata(), 2.0 - 0.1 * np.arange(1, 6) + 0.045)
+    # the cifar10 rows average over the ten classes: flatness = 1 - 0.02 e + 0.0045
+    flat, trail = panels[5].get_lines()[:2]  # cnn4 / cifar10, feature: flat line, trajectory
+    np.testing.assert_allclose(flat.get_ydata(), [1.0, 1.0])
+    np.testing.assert_allclose(trail.get_ydata(), 1.0 - 0.02 * np.arange(1, 6) + 0.0045)
+    np.testing.assert_allclose(trail.get_xdata(), 0.1 * np.arange(1, 6) + 0.0045)
     texts = {t.get_text() for a in panels for t in a.texts}
-    assert {"Y = 8", "mean over 10 Y"} <= texts
+    assert {"Y = 8\nΔX 1.980 → 1.580", "mean over 10 Y\nΔX 1.945 → 1.545"} <= texts
     style.save(fig, tmp_path / "conjugate_uncertainty.pdf")
     assert (tmp_path / "conjugate_uncertainty.pdf").read_bytes()[:4] == b"%PDF"
     assert (tmp_path / "conjugate_uncertainty.png").read_bytes()[:4] == b"\x89PNG"

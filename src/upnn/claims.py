@@ -89,6 +89,9 @@ CLAIMS: dict[str, Claim] = {
                       ("<", 0.0), "uncertainty"),
     "dp_rises": Claim(10, "companion Fig. 2", "ΔP rises over epochs", "spearman(epoch, ΔP)",
                       (">", 0.0), "uncertainty"),
+    "dx_not_flat": Claim(10, "companion Fig. 2 (what its ΔX needs)", "one-dimensional packets "
+                         "are narrower than flat ones, so ΔX measures the net, not the interval",
+                         "1 − Σσ_x / Σ(hi − lo)/√12, last epoch", (">", 0.05), "uncertainty"),
     "dx_clearer_feature": Claim(10, "companion Fig. 2", "ΔX falls more clearly at feature level",
                                 "ρ(epoch, ΔX) feature − pixel", ("<", 0.0), "uncertainty"),
     "dp_clearer_feature": Claim(10, "companion Fig. 2", "ΔP rises more clearly at feature level",
@@ -482,6 +485,11 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
         est = bootstrap(both, lambda m, u=units: np.sqrt(u * m[:, 0]) * np.sqrt(u * m[:, 1]),
                         n_boot=n_boot, rng=rng)
         rows.append(row("bound_product", est[0], est[1:], units, "dimensions",
+                        setting=f"epoch {sx.index[-1]}", **panel))
+        flat = _packet_matrix(g, "sigma_x_flat")
+        both = np.stack([sx.to_numpy()[-1], flat.to_numpy()[-1]])
+        est = bootstrap(both, lambda m: 1 - m[:, 0] / m[:, 1], n_boot=n_boot, rng=rng)
+        rows.append(row("dx_not_flat", est[0], est[1:], units, "dimensions",
                         setting=f"epoch {sx.index[-1]}", **panel))
         k, n = int(g["satisfies_bound"].sum()), len(g)
         rows.append(row("bound_share", k / n, wilson(k, n), n, "dimensions × epochs", **panel))

@@ -1,9 +1,14 @@
-"""Companion Fig. 2: test and robust accuracy per epoch, and ΔX against ΔP coloured by epoch.
+"""Companion Fig. 2: test and robust accuracy per epoch, and the packets' spread against ΔP
+coloured by epoch.
 
 One row per (dataset, model), four panels: for the feature level and the pixel level, TA and RA
-against epoch, then ΔX_Y against ΔP_Y (supp. Eq. 23) with one point per evaluated epoch. Where a
-summary table holds several classes Y (CIFAR-10: all ten), ΔX, ΔP and their standard errors are
-averaged over them; several seeds are averaged likewise.
+against epoch, then the x-flatness (ΔX/ΔX_flat)² = Σσ_x / Σ(hi − lo)/√12 against ΔP_Y (supp.
+Eq. 23), one point per evaluated epoch, with error bars. The paper plots ΔX_Y itself; on our nets
+every one-dimensional packet is nearly flat, so ΔX is (to 3 digits) the flat packet's value on the
+integration interval and says nothing about the net: the flatness shows how far the net moves it
+(1 = flat; the dashed line), and each panel prints the range of ΔX itself. Where a summary table
+holds several classes Y (CIFAR-10: all ten), values and standard errors are averaged over them;
+several seeds likewise.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from upnn.figures import style
 LEVELS = ("feature", "pixel")
 _MODEL_ORDER = ("cnn3", "cnn4", "resnet9", "googlenet")
 REQUIRED = ("dataset", "model", "seed", "level", "epoch", "class", "delta_x", "delta_p",
-            "delta_x_se", "delta_p_se", "test_acc", "robust_acc")
+            "delta_x_se", "delta_p_se", "x_flatness", "x_flatness_se", "test_acc", "robust_acc")
 
 
 def per_epoch(summary: pd.DataFrame) -> pd.DataFrame:
@@ -36,6 +41,7 @@ def per_epoch(summary: pd.DataFrame) -> pd.DataFrame:
             .agg(test_acc=("test_acc", "mean"), robust_acc=("robust_acc", "mean"),
                  delta_x=("delta_x", "mean"), delta_p=("delta_p", "mean"),
                  delta_x_se=("delta_x_se", mean_se), delta_p_se=("delta_p_se", mean_se),
+                 x_flatness=("x_flatness", "mean"), x_flatness_se=("x_flatness_se", mean_se),
                  n_classes=("class", "nunique"), first_class=("class", "min"))
             .reset_index())
 
@@ -46,7 +52,7 @@ def _runs(frame: pd.DataFrame) -> list[tuple[str, str]]:
     return sorted(((d, m) for d, m in runs), key=lambda r: (order.get(r[1], 99), r[1], r[0]))
 
 
-COLUMN_TITLES = ("TA and RA", r"$\Delta X_Y$ vs $\Delta P_Y$")
+COLUMN_TITLES = ("TA and RA", r"$(\Delta X/\Delta X_{flat})^2$ vs $\Delta P_Y$")
 
 
 def draw(summary: pd.DataFrame) -> Figure:
@@ -82,18 +88,22 @@ def draw(summary: pd.DataFrame) -> Figure:
             if row == 0:
                 ax_acc.legend(loc="lower right", frameon=False)
 
-            ax_xp.plot(d.delta_p, d.delta_x, "-", color="0.75", lw=0.8, zorder=1)
-            ax_xp.errorbar(d.delta_p, d.delta_x, xerr=d.delta_p_se, yerr=d.delta_x_se, fmt="none",
-                           ecolor="0.6", elinewidth=0.5, zorder=2)
-            scatter = ax_xp.scatter(d.delta_p, d.delta_x, c=d.epoch, cmap="viridis", norm=norm,
-                                    s=16, zorder=3, edgecolors="none")
+            ax_xp.axhline(1.0, color="0.5", ls="--", lw=0.6, zorder=0)
+            ax_xp.plot(d.delta_p, d.x_flatness, "-", color="0.75", lw=0.8, zorder=1)
+            ax_xp.errorbar(d.delta_p, d.x_flatness, xerr=d.delta_p_se, yerr=d.x_flatness_se,
+                           fmt="none", ecolor="0.4", elinewidth=0.6, capsize=1.5, zorder=2)
+            scatter = ax_xp.scatter(d.delta_p, d.x_flatness, c=d.epoch, cmap="viridis",
+                                    norm=norm, s=16, zorder=3, edgecolors="none")
             n_classes = int(d.n_classes.max())
             which = (f"Y = {int(d.first_class.iloc[0])}" if n_classes == 1
                      else f"mean over {n_classes} Y")
-            ax_xp.text(0.03, 0.97, which, transform=ax_xp.transAxes, ha="left", va="top",
-                       fontsize=6)
+            first, last = d.sort_values("epoch").delta_x.iloc[[0, -1]]
+            ax_xp.text(0.03, 0.03, f"{which}\nΔX {first:.3f} → {last:.3f}",
+                       transform=ax_xp.transAxes, ha="left", va="bottom", fontsize=6)
+            top = max(1.0, float((d.x_flatness + d.x_flatness_se.fillna(0)).max()))
+            ax_xp.set_ylim(min(0.9, float(d.x_flatness.min()) - 0.02), top + 0.02)
             ax_xp.set_xlabel(r"$\Delta P_Y$")
-            ax_xp.set_ylabel(r"$\Delta X_Y$")
+            ax_xp.set_ylabel(r"$(\Delta X/\Delta X_{flat})^2$")
     if scatter is not None:
         fig.colorbar(scatter, ax=axes.ravel().tolist(), label="epoch", shrink=0.6, aspect=30)
     return fig
