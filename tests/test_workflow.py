@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -119,3 +120,22 @@ def test_dry_run_of_shipped_configs(cfg, tmp_path):
     wd = copy_workflow(tmp_path / "wf")
     proc = snakemake(wd, "-n", "--configfile", f"config/{cfg}")
     assert planned_jobs(proc).get("train", 0) >= 1
+
+
+def test_paper_config_plans_the_papers_grid(tmp_path):
+    """v4 §2.1: CNN, ResNet and GoogLeNet on MNIST and CIFAR-10 (six Fig. 2 panels); Fig. 5 the
+    ResNet on both; Fig. 1 a CIFAR-10 ResNet under FGSM."""
+    wd = copy_workflow(tmp_path / "wf")
+    out = snakemake(wd, "-n", "--configfile", "config/paper.yaml").stdout
+    pixel = set(re.findall(r"results/attacks/(\w+)/(\w+)/seed0/pixel\.parquet", out))
+    feature = set(re.findall(r"results/attacks/(\w+)/(\w+)/seed0/feature\.parquet", out))
+    assert pixel == {(d, m) for d in ("mnist", "cifar10") for m in ("resnet9", "googlenet")} | {
+        ("mnist", "cnn3"), ("cifar10", "cnn4")}
+    assert feature == {("mnist", "resnet9"), ("cifar10", "resnet9")}
+    assert set(re.findall(r"results/attacks/(\w+)/(\w+)/seed0/examples\.parquet", out)) == {
+        ("cifar10", "resnet9")}
+    cfg = yaml.safe_load((wd / "config" / "paper.yaml").read_text())
+    assert cfg["figures"]["fig1"]["attack"] == "fgsm"
+    assert {d["eps"] for d in cfg["uncertainty"]["datasets"].values()} == {8 / 255}
+    assert {(d["alpha"], d["steps"]) for d in cfg["uncertainty"]["datasets"].values()} == {
+        (2 / 255, 4)}
