@@ -89,6 +89,7 @@ rule robustness_eps:
         png="results/figures/robustness_eps.png",
     params:
         attack=config.get("minimal", {}).get("attack", "bim"),
+        eps={d: upnn_config.eps_list(e) for d, e in config.get("attacks", {}).get("eps", {}).items()},
     log:
         "logs/figures/robustness_eps.log",
     benchmark:

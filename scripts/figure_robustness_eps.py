@@ -10,5 +10,5 @@ sm = snakemake  # noqa: F821
 with log.to_file(sm.log[0]):
     attacks = pd.concat([pd.read_parquet(p) for p in sm.input.attacks], ignore_index=True)
     minimal = pd.concat([pd.read_parquet(p) for p in sm.input.minimal], ignore_index=True)
-    fig = robustness_eps.draw(attacks, minimal, attack=sm.params.attack)
+    fig = robustness_eps.draw(attacks, minimal, attack=sm.params.attack, eps=sm.params.eps)
     style.save(fig, sm.output.pdf, sm.output.png)

@@ -83,10 +83,16 @@ def test_robustness_eps_figure_from_hand_made_tables(tmp_path):
     assert got["eps_median"] == pytest.approx(first["eps_min"].median())
     assert got["eps_median_correct"] == pytest.approx(
         first.loc[first["clean_correct"], "eps_min"].median())
+    implied = robustness_eps.ra_from_minimal(minimal, [0.05])
+    one = implied[(implied["model"] == "cnn3") & (implied["epoch"] == 1)]["robust_acc"].item()
+    assert one == pytest.approx((first["eps_min"] > 0.05).mean())
+    assert robustness_eps.amplitudes([0.1, 0.2]) == [0.025, 0.05, 0.1, 0.2]
     fig = robustness_eps.draw(attacks, minimal, attack="bim")
     top = fig.axes[0]
     labels = [line.get_label() for line in top.get_lines()]
-    assert labels == ["TA", "RA bim ε=0.1", "RA bim ε=0.2"]  # one line per amplitude
+    # the table's lines at its amplitudes, the lines implied by ε* at every amplitude of the grid
+    assert labels == ["TA", "from ε*, ε=0.025", "from ε*, ε=0.05", "RA bim ε=0.1",
+                      "from ε*, ε=0.1", "RA bim ε=0.2", "from ε*, ε=0.2"]
     style.save(fig, tmp_path / "robustness_eps.pdf")
     assert (tmp_path / "robustness_eps.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="minimal table lacks columns"):
