@@ -38,6 +38,7 @@ def test_prepare_train_attack_chain_on_the_full_set(tmp_path):
     a = cfg["attacks"]
     a.update(levels=["pixel"], feature_models=[], eps={"fmnist": 0.1})
     cfg["figures"]["fig1"]["dataset"] = "fmnist"
+    cfg["minimal"]["max_eps"] = {"fmnist": 0.3}
     cfg["uncertainty"]["datasets"] = {"fmnist": cfg["uncertainty"]["datasets"]["digits"]}
     cfg["uncertainty"]["tsne"].update(dataset="fmnist", epochs=[1])
     (wd / "config/fmnist.yaml").write_text(yaml.safe_dump(cfg))
