@@ -7,12 +7,13 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from upnn import data, device, evaluate, io, log, models
+from upnn import checkpoint, data, device, evaluate, io, log, models
 
 sm = snakemake  # noqa: F821
 p, w = sm.params.attacks, sm.wildcards
 with log.to_file(sm.log[0]) as logger:
     dev = device.resolve(sm.config["device"])
+    ckpts = checkpoint.folder(sm.input.checkpoints, sm.params.epochs)  # before any work
     x_tr, _ = data.read_split(sm.input.train, dev)
     x_te, y_te = data.read_split(sm.input.test, dev)
     idx = data.subset(len(y_te), p["n_test"], p["subset_seed"]).to(dev)
@@ -22,7 +23,7 @@ with log.to_file(sm.log[0]) as logger:
     for epoch in tqdm(sm.params.epochs, desc=f"attack {w.model} {w.level}"):
         if cache.done("epoch", epoch):
             continue
-        model = models.load(str(Path(sm.input.checkpoints) / f"epoch{epoch:03d}.pt"), dev)
+        model = models.load(ckpts[epoch], dev)
         rows = evaluate.evaluate_checkpoint(
             model, w.level, x_te, y_te, x_tr, p["specs"], eps=p["eps"],
             seed=p["subset_seed"] + epoch, batch_size=p["batch_size"])

@@ -2,9 +2,8 @@
 labels and confidences, and TA/RA of that checkpoint on the whole test set."""
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
-from pathlib import Path
 
-from upnn import attacks, data, device, io, log, models
+from upnn import attacks, checkpoint, data, device, io, log, models
 from upnn.train import predict
 
 sm = snakemake  # noqa: F821
@@ -13,7 +12,7 @@ with log.to_file(sm.log[0]) as logger:
     dev = device.resolve(sm.config["device"])
     x, y = data.read_split(sm.input.test, dev)
     epoch = f["epoch"] or sm.params.epochs
-    model = models.load(str(Path(sm.input.checkpoints) / f"epoch{epoch:03d}.pt"), dev)
+    model = models.load(checkpoint.folder(sm.input.checkpoints, [epoch])[epoch], dev)
     x_adv = attacks.attack_batched(f["attack"], model, x, y, sm.params.eps)
     p_clean, p_adv = predict(model, x).softmax(1), predict(model, x_adv).softmax(1)
     ta = (p_clean.argmax(1) == y).float().mean().item()

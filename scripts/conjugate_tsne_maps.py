@@ -1,14 +1,12 @@
 """Rule conjugate_tsne_maps: t-SNE maps of clean and PGD-attacked test features (companion Fig. 1)."""
 
 import time
-from pathlib import Path
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd
 import torch
 
-from upnn import conjugate, data, device, io, log, models
-from upnn.train import checkpoint_name
+from upnn import checkpoint, conjugate, data, device, io, log, models
 
 sm = snakemake  # noqa: F821
 with log.to_file(sm.log[0]) as logger:
@@ -25,7 +23,7 @@ with log.to_file(sm.log[0]) as logger:
     points, grids = [], []
     for epoch in epochs:
         t0 = time.perf_counter()
-        model = models.load(Path(sm.input.checkpoints) / checkpoint_name(epoch), dev)
+        model = models.load(checkpoint.path(sm.input.checkpoints, epoch), dev)
         pts, grid = conjugate.tsne_epoch(
             model, x, y, label=p["label"], eps=p["eps"], alpha=p["alpha"], steps=p["steps"],
             perplexity=p["perplexity"], n_iter=p["n_iter"], early_iter=p["early_iter"],

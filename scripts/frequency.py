@@ -11,7 +11,7 @@ import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd
 import torch
 
-from upnn import data, device, frequency, ifa, io, log, models, train
+from upnn import checkpoint, data, device, frequency, ifa, io, log, models, train
 
 sm = snakemake  # noqa: F821
 with log.to_file(sm.log[0]) as logger:
@@ -31,7 +31,7 @@ with log.to_file(sm.log[0]) as logger:
         for run in (r for r in sm.params.runs if r["dataset"] == dataset):
             ckpt_dir = Path(checkpoints[dataset, run["model"], run["seed"]])
             for epoch in run["epochs"]:
-                model = models.load(str(ckpt_dir / train.checkpoint_name(epoch)), dev)
+                model = models.load(checkpoint.path(ckpt_dir, epoch), dev)
                 delta, _ = ifa.ifa_delta(model, x, y, p["eps"], 1, clip=clip,
                                          batch_size=p["batch_size"])
                 ratio = frequency.high_frequency_ratio(delta, shift=p["shift"], low_window=low,

@@ -1,12 +1,11 @@
 """Rule ifa: Δ_N (Eq. 1–2) of one classifier checkpoint on the training and test sets, and the
 training-set TA/RA along the IFA trajectory."""
 
-from pathlib import Path
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import torch
 
-from upnn import data, device, ifa, io, log, models, train
+from upnn import checkpoint, data, device, ifa, io, log, models, train
 
 sm = snakemake  # noqa: F821
 with log.to_file(sm.log[0]) as logger:
@@ -14,7 +13,7 @@ with log.to_file(sm.log[0]) as logger:
     dev = device.resolve(sm.config["device"])
     p = sm.params.settings
     seed, n_epoch = int(sm.wildcards.seed), int(sm.wildcards.epoch)
-    ckpt = Path(sm.input.checkpoints) / train.checkpoint_name(n_epoch)
+    ckpt = checkpoint.folder(sm.input.checkpoints, [n_epoch])[n_epoch]
     model = models.load(str(ckpt), dev)
     clip = (0.0, 1.0) if p["clip"] else None
     ident = {"dataset": sm.wildcards.dataset, "model": sm.wildcards.model, "seed": seed,

@@ -4,13 +4,12 @@ classifier TCL(x) = classifier(x + G(x)) for every (dataset, model, seed, N_epoc
 RA is the accuracy under ``ifgsm`` (4 steps, l∞, box [0, 1]) with gradients through G (white box).
 """
 
-from pathlib import Path
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd
 import torch
 
-from upnn import attacks, data, device, io, log, models, pix2pix, train
+from upnn import attacks, checkpoint, data, device, io, log, models, pix2pix, train
 
 sm = snakemake  # noqa: F821
 with log.to_file(sm.log[0]) as logger:
@@ -24,8 +23,8 @@ with log.to_file(sm.log[0]) as logger:
         x, y = data.read_split(test, dev)
         idx = io.column_tensor(io.read_table(ifa_test), "index").long().to(dev)
         x, y = x[idx], y[idx]  # the test images IFA and the generator's L1 error use
-        clf = models.load(str(Path(clf_dir) / train.checkpoint_name(run["n_epoch"])), dev)
-        G = pix2pix.load_generator(Path(gen_dir) / f"epoch{p['pix2pix_epochs']:03d}.pt", dev).eval()
+        clf = models.load(checkpoint.path(clf_dir, run["n_epoch"]), dev)
+        G = pix2pix.load_generator(checkpoint.path(gen_dir, p["pix2pix_epochs"]), dev).eval()
         nets = {"CL": clf, "TCL": pix2pix.CombinedNet(clf, G).eval()}
         g_l1 = pd.read_parquet(losses)["test_l1"].iloc[-1]
         for net, model in nets.items():

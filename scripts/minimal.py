@@ -7,13 +7,14 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from upnn import data, device, io, log, minimal, models
+from upnn import checkpoint, data, device, io, log, minimal, models
 from upnn.train import predict
 
 sm = snakemake  # noqa: F821
 p, w = sm.params.minimal, sm.wildcards
 with log.to_file(sm.log[0]) as logger:
     dev = device.resolve(sm.config["device"])
+    ckpts = checkpoint.folder(sm.input.checkpoints, sm.params.epochs)  # before any work
     x_te, y_te = data.read_split(sm.input.test, dev)
     idx = data.subset(len(y_te), p["n_test"], p["subset_seed"]).to(dev)
     x_te, y_te = x_te[idx], y_te[idx]
@@ -26,7 +27,7 @@ with log.to_file(sm.log[0]) as logger:
     for epoch in tqdm(sm.params.epochs, desc=f"minimal {w.dataset} {w.model}"):
         if cache.done("epoch", epoch):
             continue
-        model = models.load(str(Path(sm.input.checkpoints) / f"epoch{epoch:03d}.pt"), dev)
+        model = models.load(ckpts[epoch], dev)
         clean = predict(model, x_te, p["batch_size"]).argmax(1) == y_te
         eps = minimal.minimal_eps(model, x_te, y_te, attack=p["attack"], steps=p["steps"],
                                   max_eps=p["max_eps"], resolution=p["resolution"],

@@ -2,21 +2,19 @@
 epoch, resumable, and a per-epoch table of G/D losses and the L1 error on the test set's Δ_N.
 
 Checkpoints are written into ``<output>.partial/`` while training runs; Snakemake never deletes
-that folder, so a killed job resumes from its last complete epoch (a ``FINGERPRINT`` file there
-holds the hash of the training pairs and settings: a folder left by other data or settings is
-cleared first). When all epochs are done the checkpoints before the last are stripped to the
-generator (what ``pix2pix.load_generator`` reads) and the folder is renamed onto the declared output
+that folder, so a killed job resumes from its last complete epoch (``upnn.checkpoint``: the folder
+belongs to the fingerprint of the training pairs and settings; checkpoints of others are moved
+aside). When all epochs are done the checkpoints before the last are stripped to the generator
+(what ``pix2pix.load_generator`` reads) and the folder is renamed onto the declared output
 directory.
 """
 
-import os
-import shutil
 from pathlib import Path
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import torch
 
-from upnn import data, device, io, log, pix2pix
+from upnn import checkpoint, data, device, io, log, pix2pix
 
 
 def pairs(split_path: str, ifa_path: str, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -29,7 +27,7 @@ def pairs(split_path: str, ifa_path: str, dev: torch.device) -> tuple[torch.Tens
 
 sm = snakemake  # noqa: F821
 out_dir = Path(sm.output.checkpoints)
-work_dir = out_dir.with_name(out_dir.name + ".partial")
+work_dir = checkpoint.work_dir(out_dir)
 with log.to_file(sm.log[0]) as logger:
     torch.set_num_threads(sm.threads)
     dev = device.resolve(sm.config["device"])
@@ -37,29 +35,15 @@ with log.to_file(sm.log[0]) as logger:
     seed = int(sm.wildcards.seed)
     x, delta = pairs(sm.input.train, sm.input.ifa_train, dev)
     x_te, delta_te = pairs(sm.input.test, sm.input.ifa_test, dev)
-    fp = pix2pix.fingerprint(x, delta, seed=seed, **p)
-    stamp = work_dir / "FINGERPRINT"
-    if work_dir.exists() and (not stamp.exists() or stamp.read_text() != fp):
-        logger.info("clearing %s: it holds checkpoints of other data or settings", work_dir)
-        shutil.rmtree(work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fp)
-    done = sorted(work_dir.glob("epoch*.pt"))
-    if done:
-        logger.info("resuming after %s in %s", done[-1].name, work_dir)
     logger.info("pix2pix on %d pairs (%s) on %s: %s", len(x), sm.input.ifa_train, dev, p)
     rows = pix2pix.train_pix2pix(
         x, delta, epochs=p["epochs"], batch_size=p["batch_size"], seed=seed, device=dev,
         checkpoint_dir=work_dir, x_test=x_te, delta_test=delta_te, progress=True, base=p["base"],
         lr=p["lr"], lambda_l1=p["lambda_l1"])
-    for path in work_dir.glob("epoch*.pt"):
-        epoch = int(path.stem.removeprefix("epoch"))
-        if epoch > p["epochs"]:  # a longer earlier run may have left more files
-            path.unlink()
-        elif epoch < p["epochs"]:  # only the last one is ever resumed: keep G alone in the others
+    for epoch, path in checkpoint.epochs_in(work_dir).items():
+        if epoch < p["epochs"]:  # only the last one is ever resumed: keep G alone in the others
             pix2pix.strip_checkpoint(path)
-    stamp.unlink()
-    os.replace(work_dir, out_dir)
+    checkpoint.finish(work_dir, out_dir, p["epochs"])
     scale = delta.abs().max().item()
     zero_l1 = delta_te.abs().mean().item()  # the L1 error of G = 0, for reference
     cols = {k: [r[k] for r in rows] for k in rows[0]}

@@ -5,17 +5,16 @@ that folder, so a killed job resumes from its last complete epoch. When all epoc
 folder is renamed onto the declared output directory in one step.
 """
 
-import os
 from pathlib import Path
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd
 
-from upnn import data, device, io, log, train
+from upnn import checkpoint, data, device, io, log, train
 
 sm = snakemake  # noqa: F821
 out_dir = Path(sm.output.checkpoints)
-work_dir = out_dir.with_name(out_dir.name + ".partial")
+work_dir = checkpoint.work_dir(out_dir)
 with log.to_file(sm.log[0]) as logger:
     dev = device.resolve(sm.config["device"])
     x_tr, y_tr = data.read_split(sm.input.train, dev)
@@ -25,11 +24,7 @@ with log.to_file(sm.log[0]) as logger:
                 sm.wildcards.dataset, sm.wildcards.seed, dev, cfg)
     rows = train.train(sm.wildcards.model, (x_tr, y_tr, x_te, y_te), cfg, work_dir,
                        seed=int(sm.wildcards.seed), width=float(sm.params.width), device=dev)
-    # keep exactly this run's epochs (a longer earlier run may have left more files)
-    for path in work_dir.glob("epoch*.pt"):
-        if int(path.stem.removeprefix("epoch")) > cfg.epochs:
-            path.unlink()
-    os.replace(work_dir, out_dir)
+    checkpoint.finish(work_dir, out_dir, cfg.epochs)  # exactly this run's epochs, in one rename
     table = pd.DataFrame(rows).assign(dataset=sm.wildcards.dataset, model=sm.wildcards.model,
                                       seed=int(sm.wildcards.seed))
     io.write_table(sm.output.table, table)

@@ -5,20 +5,19 @@ small job, and each checkpoint is loaded once for all levels.
 """
 
 import time
-from pathlib import Path
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd
 import torch
 
-from upnn import conjugate, data, device, io, log, models
-from upnn.train import checkpoint_name
+from upnn import checkpoint, conjugate, data, device, io, log, models
 
 sm = snakemake  # noqa: F821
 with log.to_file(sm.log[0]) as logger:
     torch.set_num_threads(sm.threads)
     dev = device.resolve(sm.config["device"])
     p = sm.params.settings
+    ckpts = checkpoint.folder(sm.input.checkpoints, p["epochs"])  # before any work
     seed = int(sm.wildcards.seed)
     train, test = data.read_split(sm.input.train, dev), data.read_split(sm.input.test, dev)
     batch_size = int(sm.config["uncertainty"]["batch_size"])
@@ -27,7 +26,7 @@ with log.to_file(sm.log[0]) as logger:
     packets = {level: [] for level in p["levels"]}
     summaries = {level: [] for level in p["levels"]}
     for epoch in p["epochs"]:
-        model = models.load(Path(sm.input.checkpoints) / checkpoint_name(epoch), dev)
+        model = models.load(ckpts[epoch], dev)
         for level in p["levels"]:
             t0 = time.perf_counter()
             frame, acc = conjugate.evaluate_checkpoint(

@@ -49,8 +49,10 @@ def test_claim_moves_other_settings_aside_and_resume_never_mixes_them(tmp_path, 
     assert (start, ckpt) == (0, None)  # B's epoch 1 is not resumed under A ...
     assert checkpoint.epochs_in(d) == {}  # ... and not left to be renamed into the result
     stale = d.with_name("seed0.partial.stale")
-    assert sorted(p.name for p in stale.iterdir()) == ["epoch001.1.pt", "epoch001.2.pt",
-                                                       "epoch001.pt", "epoch002.pt"]
+    # A's two files, then B's epoch 1 under a numbered name: nothing is overwritten
+    assert sorted(p.name for p in stale.iterdir()) == ["epoch001.1.pt", "epoch001.pt",
+                                                       "epoch002.pt"]
+    assert checkpoint.load(stale / "epoch001.1.pt")["fingerprint"] == "B"
     assert "other settings" in caplog.text
 
 
@@ -85,4 +87,19 @@ def test_claim_and_finish_drop_temporary_files(tmp_path):
     out = tmp_path / "run"
     checkpoint.finish(d, out, epochs=2)
     assert not d.exists()
-    assert sorted(p.name for p in out.iterdir()) == ["FINGERPRINT", "epoch001.pt", "epoch002.pt"]
+    assert sorted(p.name for p in out.iterdir()) == ["epoch001.pt", "epoch002.pt"]  # no stamp
+
+
+def test_checkpoint_roundtrip_weights_only(tmp_path):
+    obj = {"model": {"w": torch.arange(3.0)}, "epoch": 2, "meta": {"name": "cnn3"},
+           "rng": torch.get_rng_state()}
+    checkpoint.save(obj, tmp_path / "c.pt")
+    back = checkpoint.load(tmp_path / "c.pt")
+    assert back["epoch"] == 2 and back["meta"] == {"name": "cnn3"}
+    assert torch.equal(back["model"]["w"], obj["model"]["w"])
+
+
+def test_checkpoint_refuses_pickled_objects(tmp_path):
+    torch.save({"bad": object()}, tmp_path / "c.pt")
+    with pytest.raises(Exception, match="damaged.*[Ww]eights only"):
+        checkpoint.load(tmp_path / "c.pt")

@@ -33,27 +33,30 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_killed_write_leaves_a_temporary_no_glob_matches_and_the_next_write_cleans_it(tmp_path):
+    target = tmp_path / "out.parquet"
+    left = tmp_path / ".out.parquet.k1ll3d.upnn-tmp"  # what a SIGKILL mid-write leaves
+    left.write_bytes(b"half")
+    assert io.is_temporary(left) and not io.is_temporary(target)
+    assert list(tmp_path.glob("*.parquet")) == [] and list(tmp_path.glob("out*")) == []
+    io.write_table(target, pd.DataFrame({"a": [1]}))
+    assert [p.name for p in tmp_path.iterdir()] == ["out.parquet"]
+
+
+def test_fingerprint_covers_settings_and_tensors():
+    a = io.fingerprint({"lr": 1}, 3, tensors=(torch.zeros(2, 2),))
+    assert a == io.fingerprint({"lr": 1}, 3, tensors=(torch.zeros(2, 2),))
+    assert a != io.fingerprint({"lr": 2}, 3, tensors=(torch.zeros(2, 2),))
+    assert a != io.fingerprint({"lr": 1}, 3, tensors=(torch.zeros(4),))  # same bytes, new shape
+    assert a != io.fingerprint({"lr": 1}, 3, tensors=(torch.ones(2, 2),))
+
+
 def test_atomic_write_replaces_old_file(tmp_path):
     target = tmp_path / "t.parquet"
     io.write_table(target, pd.DataFrame({"a": [1, 2]}))
     io.write_table(target, pd.DataFrame({"a": [3]}))
     assert pd.read_parquet(target)["a"].tolist() == [3]
     assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
-
-
-def test_checkpoint_roundtrip_weights_only(tmp_path):
-    obj = {"model": {"w": torch.arange(3.0)}, "epoch": 2, "meta": {"name": "cnn3"},
-           "rng": torch.get_rng_state()}
-    io.save_checkpoint(obj, tmp_path / "c.pt")
-    back = io.load_checkpoint(tmp_path / "c.pt")
-    assert back["epoch"] == 2 and back["meta"] == {"name": "cnn3"}
-    assert torch.equal(back["model"]["w"], obj["model"]["w"])
-
-
-def test_checkpoint_refuses_pickled_objects(tmp_path):
-    torch.save({"bad": object()}, tmp_path / "c.pt")
-    with pytest.raises(Exception, match="[Ww]eights only"):
-        io.load_checkpoint(tmp_path / "c.pt")
 
 
 def test_write_nothing_is_an_error(tmp_path):

@@ -70,11 +70,11 @@ def test_width_scales_channels():
 
 
 def test_checkpoint_rebuild(tmp_path):
-    from upnn import io
+    from upnn import checkpoint
 
     torch.manual_seed(0)
     m = models.build("resnet9", in_channels=3, image_size=32, width=0.125).eval()
-    io.save_checkpoint({"model": m.state_dict(), "meta": m.meta}, tmp_path / "c.pt")
+    checkpoint.save({"model": m.state_dict(), "meta": m.meta}, tmp_path / "c.pt")
     back = models.load(str(tmp_path / "c.pt"))
     x = torch.rand(2, 3, 32, 32)
     torch.testing.assert_close(back(x), m(x))

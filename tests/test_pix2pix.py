@@ -142,7 +142,7 @@ def test_train_pix2pix_resume_equals_uninterrupted(tmp_path):
     assert [[r[k] for k in keys] for r in resumed] == [[r[k] for k in keys] for r in full]
 
     names = sorted(p.name for p in (tmp_path / "b").iterdir())
-    assert names == ["epoch001.pt", "epoch002.pt", "epoch003.pt"]  # no temp files left
+    assert names == ["FINGERPRINT", "epoch001.pt", "epoch002.pt", "epoch003.pt"]  # no temp files
     a = torch.load(tmp_path / "a" / "epoch003.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "epoch003.pt", weights_only=True)
     for part in ("generator", "discriminator"):
@@ -155,8 +155,9 @@ def test_train_pix2pix_resume_equals_uninterrupted(tmp_path):
 
     again = train_pix2pix(x, delta, epochs=3, checkpoint_dir=tmp_path / "b", **kw)
     assert again == resumed  # already done: nothing retrained
-    with pytest.raises(ValueError, match="seed"):
-        train_pix2pix(x, delta, epochs=4, checkpoint_dir=tmp_path / "b", **{**kw, "seed": 8})
+    other = train_pix2pix(x, delta, epochs=2, checkpoint_dir=tmp_path / "b", **{**kw, "seed": 8})
+    assert len(other) == 2  # another seed owns the folder now: trained from epoch 1
+    assert len(list((tmp_path / "b.stale").iterdir())) == 3  # the first run's files, kept aside
 
 
 def test_fingerprint_changes_with_data_and_settings():

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from upnn import data, io, train
+from upnn import checkpoint, data, train
 
 
 @pytest.fixture(scope="module")
@@ -15,15 +15,16 @@ CFG = train.TrainConfig(epochs=4, batch_size=32, optimizer="adam", lr=3e-3, sche
 
 
 def final_weights(directory, epoch):
-    return io.load_checkpoint(directory / train.checkpoint_name(epoch))["model"]
+    return checkpoint.load(checkpoint.path(directory, epoch))["model"]
 
 
 def test_learns_and_writes_a_checkpoint_per_epoch(tmp_path, digits):
     rows = train.train("cnn3", digits, CFG, tmp_path, width=0.5, progress=False)
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert rows[-1]["test_acc"] > 0.5 and rows[-1]["train_loss"] < rows[0]["train_loss"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"epoch00{i}.pt" for i in range(1, 5)]
-    ckpt = io.load_checkpoint(tmp_path / "epoch004.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "FINGERPRINT", *(f"epoch00{i}.pt" for i in range(1, 5))]
+    ckpt = checkpoint.load(tmp_path / "epoch004.pt")
     assert ckpt["meta"]["name"] == "cnn3" and ckpt["epoch"] == 4 and len(ckpt["rows"]) == 4
 
 
@@ -47,7 +48,7 @@ def test_killed_after_epoch_k_resumes_to_the_same_final_checkpoint(tmp_path, dig
     with pytest.raises(Killed):
         train.train("resnet9", digits, CFG, tmp_path / "cut", width=0.125, progress=False,
                     after_epoch=kill_after_2)
-    assert sorted(p.name for p in (tmp_path / "cut").iterdir()) == ["epoch001.pt", "epoch002.pt"]
+    assert list(checkpoint.epochs_in(tmp_path / "cut")) == [1, 2]
     resumed_epochs = []
     rows = train.train("resnet9", digits, CFG, tmp_path / "cut", width=0.125, progress=False,
                        after_epoch=resumed_epochs.append)
@@ -63,6 +64,36 @@ def test_stale_checkpoints_of_another_setting_are_not_resumed(tmp_path, digits):
     seen = []
     train.train("cnn3", digits, other, tmp_path, width=0.5, progress=False, after_epoch=seen.append)
     assert seen == [1, 2, 3, 4]
+    assert len(list(tmp_path.with_name(tmp_path.name + ".stale").iterdir())) == 4  # kept aside
+
+
+def test_resume_never_mixes_settings(tmp_path, digits):
+    """Issue 16: killed after epoch 2 under A, after epoch 1 under B (another lr), rerun under A:
+    every final checkpoint is A's, and equals an uninterrupted A run."""
+    class Killed(Exception):
+        pass
+
+    def kill_after(n):
+        def hook(epoch):
+            if epoch == n:
+                raise Killed
+        return hook
+
+    a = train.TrainConfig(epochs=3, batch_size=32, lr=3e-3)
+    b = train.TrainConfig(epochs=3, batch_size=32, lr=1e-2)
+    run = tmp_path / "run"
+    for cfg, n in ((a, 2), (b, 1)):
+        with pytest.raises(Killed):
+            train.train("cnn3", digits, cfg, run, width=0.25, progress=False,
+                        after_epoch=kill_after(n))
+    train.train("cnn3", digits, a, run, width=0.25, progress=False)
+    train.train("cnn3", digits, a, tmp_path / "clean", width=0.25, progress=False)
+    fp = checkpoint.load(checkpoint.path(tmp_path / "clean", 1))["fingerprint"]
+    for e in (1, 2, 3):
+        ckpt = checkpoint.load(checkpoint.path(run, e))
+        assert ckpt["fingerprint"] == fp, e
+        clean = final_weights(tmp_path / "clean", e)
+        assert all(torch.equal(v, clean[k]) for k, v in ckpt["model"].items()), e
 
 
 def test_bad_settings_are_named():

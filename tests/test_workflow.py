@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -14,7 +15,7 @@ import torch
 import yaml
 from conftest import ROOT, SNAKEMAKE, copy_workflow, dry_run_changed, planned_jobs, snakemake
 
-from upnn import io
+from upnn import checkpoint
 
 
 def test_lint_is_clean():
@@ -107,8 +108,8 @@ def test_killed_training_job_resumes_to_the_same_final_checkpoint(tmp_path):
     snakemake(wd, target, "--cores", "1", "--rerun-incomplete", "--configfile", "c.yaml")
     log = (wd / "logs/train/digits/cnn3/seed0.log").read_text()
     assert f"{len(done)}/{epochs}" in log  # the progress bar started at the resumed epoch
-    a = io.load_checkpoint(runs["clean"] / final)["model"]
-    b = io.load_checkpoint(wd / final)["model"]
+    a = checkpoint.load(runs["clean"] / final)["model"]
+    b = checkpoint.load(wd / final)["model"]
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert pd.read_parquet(runs["clean"] / target)["train_loss"].tolist() == \
@@ -139,3 +140,25 @@ def test_paper_config_plans_the_papers_grid(tmp_path):
     assert {d["eps"] for d in cfg["uncertainty"]["datasets"].values()} == {8 / 255}
     assert {(d["alpha"], d["steps"]) for d in cfg["uncertainty"]["datasets"].values()} == {
         (2 / 255, 4)}
+
+
+def test_rule_scripts_import_this_checkouts_upnn_despite_a_decoy(tmp_path):
+    """A decoy ``upnn`` first on PYTHONPATH (like another checkout's editable install) must not
+    be what the rule scripts run: the decoy raises on import, so the job fails if it is used."""
+    decoy = tmp_path / "decoy" / "upnn"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy upnn was imported')\n")
+    wd = copy_workflow(tmp_path / "wf")
+    env = {**os.environ, "PYTHONPATH": str(decoy.parent)}
+    proc = subprocess.run([SNAKEMAKE, "--cores", "1", "results/data/digits/test.parquet",
+                           "--configfile", "config/ci.yaml"], cwd=wd, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (wd / "results/data/digits/test.parquet").exists()
+    # and in a plain interpreter whose path has the decoy first and src appended last
+    code = (f"import sys; sys.path.insert(0, {str(decoy.parent)!r}); "
+            f"sys.path.append({str(ROOT / 'src')!r}); sys.path.append({str(ROOT / 'scripts')!r}); "
+            "import _src, upnn; print(upnn.__file__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(ROOT / "src" / "upnn" / "__init__.py")

@@ -155,18 +155,33 @@ def resume(directory: str | os.PathLike, epochs: int, logger: logging.Logger = _
 
 
 def finish(work_dir: str | os.PathLike, out_dir: str | os.PathLike, epochs: int) -> None:
-    """Drop checkpoints after ``epochs`` (a longer earlier run may have left them) and rename
-    ``work_dir`` onto ``out_dir`` in one step."""
+    """Drop checkpoints after ``epochs`` (a longer earlier run may have left them), temporaries and
+    the ``FINGERPRINT`` stamp, and rename ``work_dir`` onto ``out_dir`` in one step."""
     work_dir, out_dir = Path(work_dir), Path(out_dir)
     for e, p in epochs_in(work_dir).items():
         if e > epochs:
             p.unlink()
     for f in work_dir.iterdir():
-        if io.is_temporary(f):
+        if io.is_temporary(f) or f.name == STAMP:
             f.unlink()
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(work_dir, out_dir)
+
+
+def folder(directory: str | os.PathLike, epochs: list[int] | range) -> dict[int, Path]:
+    """The checkpoint files of ``epochs`` in a finished folder, checked before any work: a missing
+    folder or epoch raises :class:`CheckpointError` naming it and the command that rebuilds it."""
+    directory = Path(directory)
+    rebuild = f"rebuild it with: snakemake --cores all --force {directory}"
+    if not directory.is_dir():
+        raise CheckpointError(f"checkpoint folder {directory} is missing; {rebuild}")
+    found = epochs_in(directory)
+    missing = [e for e in epochs if e not in found]
+    if missing:
+        raise CheckpointError(f"checkpoint folder {directory} lacks epoch(s) {missing} that its "
+                              f"train table lists; {rebuild}")
+    return {e: found[e] for e in epochs}
 
 
 def work_dir(out_dir: str | os.PathLike) -> Path:

@@ -2,9 +2,11 @@
 
 Tables are Parquet (long/tidy, opened directly by ``pandas.read_parquet``); tensors inside a table
 are Arrow fixed-shape tensor columns (``pyarrow.fixed_shape_tensor``). Checkpoints are ``.pt``
-dicts of plain tensors and numbers, loaded with ``torch.load(..., weights_only=True)``.
-Every write goes to a temporary file in the target's folder and is renamed into place, so a
-killed job never leaves a partial file behind. torch is imported where a function needs it, so
+dicts of plain tensors and numbers, written and read by :mod:`upnn.checkpoint`.
+Every write goes to a temporary file ``.NAME.XXXX.upnn-tmp`` in the target's folder and is
+renamed into place, so a killed job never leaves a partial file under the target's name; the
+next write of the same target removes such leftovers, and no glob of results matches them
+(:func:`is_temporary`). torch is imported where a function needs it, so
 the figure jobs, which only read tables, start without it (about 1.6 s each).
 """
 
@@ -14,6 +16,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +29,24 @@ if TYPE_CHECKING:
     import torch
 
 
+TEMP_SUFFIX = ".upnn-tmp"
+
+
+def is_temporary(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is the temporary file of an :func:`atomic_path` write (maybe a killed one)."""
+    name = Path(path).name
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+    Leftover temporaries of an earlier, killed write of the same target are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    for old in path.parent.glob(f".{glob_escape(path.name)}.*{TEMP_SUFFIX}"):
+        old.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -108,21 +123,6 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in meta.items() if not k.startswith(b"pandas")}
 
 
-def save_checkpoint(obj: Mapping[str, Any], path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file, then rename: a reader never sees half a checkpoint."""
-    import torch
-
-    with atomic_path(path) as tmp:
-        torch.save(dict(obj), tmp)
-
-
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint written by :func:`save_checkpoint` (tensors and plain values only)."""
-    import torch
-
-    return torch.load(path, map_location=map_location, weights_only=True)
-
-
 class RowCache:
     """Rows of a per-epoch job, saved after every epoch so a killed job resumes where it stopped.
 
@@ -149,9 +149,14 @@ class RowCache:
         self.path.unlink(missing_ok=True)
 
 
-def fingerprint(*parts: Any) -> str:
-    """A short stable hash of JSON-able settings."""
+def fingerprint(*parts: Any, tensors: tuple = ()) -> str:
+    """The one fingerprint of the pipeline: a short stable hash of JSON-able settings ``parts``
+    and, when given, the shapes and bytes of ``tensors`` (e.g. a run's training data)."""
     import hashlib
     import json
 
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    h = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
+    for t in tensors:
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]

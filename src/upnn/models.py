@@ -188,6 +188,6 @@ def from_checkpoint(ckpt: Mapping[str, Any], device: str | torch.device = "cpu")
 
 def load(path: str, device: str | torch.device = "cpu") -> Classifier:
     """:func:`from_checkpoint` on the checkpoint file at ``path`` (``weights_only=True``)."""
-    from upnn.io import load_checkpoint
+    from upnn import checkpoint
 
-    return from_checkpoint(load_checkpoint(path), device)
+    return from_checkpoint(checkpoint.load(path), device)

@@ -13,12 +13,8 @@ classifier(X + G(X)), differentiable end to end (white-box attacks see through G
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
-import re
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from upnn import checkpoint, io
 from upnn.ifa import eval_mode
 
 __all__ = [
@@ -289,50 +286,16 @@ class CombinedNet(nn.Module):
         return self.classifier(x + self.generator(x))
 
 
-_CKPT = re.compile(r"^epoch(\d{3,})\.pt$")
-
-
-def _checkpoints(checkpoint_dir: Path) -> dict[int, Path]:
-    if not checkpoint_dir.is_dir():
-        return {}
-    found = {}
-    for p in checkpoint_dir.iterdir():
-        m = _CKPT.match(p.name)
-        if m:
-            found[int(m.group(1))] = p
-    return found
-
-
-def _atomic_save(obj: dict, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def fingerprint(x: Tensor, delta: Tensor, **settings: object) -> str:
-    """Hash of the training pairs (X_0, Delta) and the settings of a run.
-
-    ``train_pix2pix`` resumes from whatever checkpoints its folder holds and only checks a few
-    settings; a caller that reuses a work folder across runs stores this hash beside the
-    checkpoints and clears the folder when it changes (e.g. Delta_N recomputed with other IFA
-    settings but the same number of images).
-    """
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
-    for t in (x, delta):
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
+    """The fingerprint (:func:`upnn.io.fingerprint`) of the training pairs (X_0, Delta) and the
+    settings of a run: :func:`train_pix2pix` claims its checkpoint folder with it, so checkpoints
+    of other pairs or settings are moved aside, never resumed."""
+    return io.fingerprint(settings, tensors=(x, delta))
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> UNetGenerator:
     """Rebuild the trained U-Net from a ``train_pix2pix`` checkpoint."""
-    ckpt = torch.load(path, map_location=device, weights_only=True)
+    ckpt = checkpoint.load(path, map_location=device)
     c = ckpt["config"]
     G = UNetGenerator(c["in_channels"], c["out_channels"], c["image_size"], c["base"], c["depth"])
     G.load_state_dict(ckpt["generator"])
@@ -345,10 +308,9 @@ def strip_checkpoint(path: str | os.PathLike) -> None:
     For the per-epoch checkpoints of a finished run: D and both Adam states are only needed to
     resume from the newest one, and they are ~2/3 of a checkpoint. Rewritten atomically.
     """
-    path = Path(path)
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = checkpoint.load(path)
     keep = {k: ckpt[k] for k in ("epoch", "config", "generator", "history") if k in ckpt}
-    _atomic_save(keep, path)
+    checkpoint.save(keep, path)
 
 
 def train_pix2pix(
@@ -369,11 +331,13 @@ def train_pix2pix(
 ) -> list[dict]:
     """Train pix2pix on (X_0, Delta) pairs with per-epoch, resumable checkpoints.
 
-    After every epoch ``{checkpoint_dir}/epoch{NNN:03d}.pt`` is written atomically (temp file in
-    the same directory + ``os.replace``) holding G, D, both Adam states, the state of the local
+    After every epoch ``{checkpoint_dir}/epoch{NNN:03d}.pt`` is written atomically
+    (:func:`upnn.checkpoint.save`) holding G, D, both Adam states, the state of the local
     generator that shuffles the data, the (forked) global RNG state that drives dropout, the
-    config and the history so far.  If checkpoints exist the run resumes from the latest one with
-    epoch <= ``epochs`` (``torch.load(..., weights_only=True)``), so an interrupted and resumed run
+    config and the history so far.  The folder is claimed for the fingerprint of the pairs and
+    settings (:func:`fingerprint`; checkpoints of others are moved aside) and resumed from the
+    newest checkpoint with epoch <= ``epochs`` (:func:`upnn.checkpoint.resume`), so an
+    interrupted and resumed run
     reproduces the uninterrupted one exactly (on CPU; on CUDA up to cuDNN nondeterminism).  All
     use of the global RNG (torch's default layer init, overwritten by the seeded pix2pix init;
     dropout) happens inside ``torch.random.fork_rng``: the caller's RNG state is left untouched.
@@ -422,16 +386,10 @@ def train_pix2pix(
         }
 
         history: list[dict] = []
-        done = [e for e in _checkpoints(ckpt_dir) if e <= epochs]
-        if done:
-            path = _checkpoints(ckpt_dir)[max(done)]
-            ckpt = torch.load(path, map_location=device, weights_only=True)
-            for key in ("seed", "batch_size", "base", "n_train", "lambda_l1", "lr"):
-                if ckpt["config"][key] != config[key]:
-                    raise ValueError(
-                        f"{path}: checkpoint has {key}={ckpt['config'][key]!r}, run has "
-                        f"{config[key]!r}; use a fresh checkpoint_dir"
-                    )
+        checkpoint.claim(ckpt_dir, fingerprint(x, delta, **config))
+        start, ckpt = checkpoint.resume(ckpt_dir, epochs,
+                                        check=lambda c: c["config"] == config)
+        if ckpt is not None:
             G.load_state_dict(ckpt["generator"])
             D.load_state_dict(ckpt["discriminator"])
             opt_g.load_state_dict(ckpt["opt_g"])
@@ -479,5 +437,5 @@ def train_pix2pix(
                 "cuda_rng": torch.cuda.get_rng_state(cuda_index) if cuda else None,
                 "history": history,
             }
-            _atomic_save(state, ckpt_dir / f"epoch{epoch:03d}.pt")
+            checkpoint.save(state, checkpoint.path(ckpt_dir, epoch))
     return history

@@ -8,8 +8,6 @@ as if it had never stopped (on CPU).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -22,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from upnn import io, models
+from upnn import checkpoint, io, models
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine")
@@ -52,10 +50,6 @@ class TrainConfig:
         if bad:
             raise ValueError(f"unknown training setting(s) {bad}; allowed: {', '.join(sorted(allowed))}")
         return cls(**d)
-
-
-def checkpoint_name(epoch: int) -> str:
-    return f"epoch{epoch:03d}.pt"
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -112,25 +106,10 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tens
 
 def fingerprint(cfg: TrainConfig, model_meta: Mapping[str, Any], seed: int, x: Tensor,
                 y: Tensor) -> str:
-    """Hash of everything a run depends on: stale checkpoints of another setting are not resumed."""
-    h = hashlib.sha256(json.dumps([asdict(cfg), dict(model_meta), seed], sort_keys=True).encode())
-    h.update(x.detach().cpu().numpy().tobytes())
-    h.update(y.detach().cpu().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def last_checkpoint(directory: Path, fp: str, epochs: int) -> tuple[int, dict | None]:
-    """The newest readable checkpoint in ``directory`` whose fingerprint is ``fp``."""
-    for epoch in range(epochs, 0, -1):
-        path = directory / checkpoint_name(epoch)
-        if path.exists():
-            try:
-                ckpt = io.load_checkpoint(path)
-            except Exception:  # a corrupt file (should not happen: writes are atomic)
-                continue
-            if ckpt.get("fingerprint") == fp:
-                return epoch, ckpt
-    return 0, None
+    """Hash of everything a run depends on (:func:`upnn.io.fingerprint`): its checkpoint folder
+    belongs to it (:func:`upnn.checkpoint.claim`), so checkpoints of another setting are never
+    resumed."""
+    return io.fingerprint(asdict(cfg), dict(model_meta), seed, tensors=(x, y))
 
 
 def train(
@@ -146,7 +125,9 @@ def train(
     after_epoch: Callable[[int], None] | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model_name`` on ``data`` = (x_train, y_train, x_test, y_test) for ``cfg.epochs``,
-    writing ``epoch{NNN}.pt`` into ``checkpoint_dir`` after each epoch; resumes from the last one.
+    writing ``epoch{NNN}.pt`` into ``checkpoint_dir`` after each epoch. The folder is claimed for
+    this run's fingerprint and resumed by :mod:`upnn.checkpoint` (files of other settings are
+    moved aside, the log says from which epoch it continues).
 
     Returns one row per epoch: epoch, train_loss, train_acc, test_acc, seconds.
     """
@@ -159,7 +140,9 @@ def train(
     gen = torch.Generator().manual_seed(seed)
     fp = fingerprint(cfg, model.meta, seed, x_tr, y_tr)
     directory = Path(checkpoint_dir)
-    start, ckpt = last_checkpoint(directory, fp, cfg.epochs)
+    checkpoint.claim(directory, fp)
+    start, ckpt = checkpoint.resume(directory, cfg.epochs,
+                                    check=lambda c: c.get("fingerprint") == fp)
     rows: list[dict[str, float]] = []
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
@@ -178,11 +161,11 @@ def train(
         rows.append({"epoch": epoch, "train_loss": loss, "train_acc": acc, "test_acc": test_acc,
                      "seconds": time.perf_counter() - t0})
         bar.set_postfix(loss=f"{loss:.3f}", test_acc=f"{test_acc:.3f}")
-        io.save_checkpoint({
+        checkpoint.save({
             "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
             "meta": model.meta, "fingerprint": fp, "rng_shuffle": gen.get_state(),
             "rng_cpu": torch.get_rng_state(), "rows": rows,
-        }, directory / checkpoint_name(epoch))
+        }, checkpoint.path(directory, epoch))
         if after_epoch is not None:
             after_epoch(epoch)
     return rows
