@@ -103,3 +103,16 @@ def test_checkpoint_refuses_pickled_objects(tmp_path):
     torch.save({"bad": object()}, tmp_path / "c.pt")
     with pytest.raises(Exception, match="damaged.*[Ww]eights only"):
         checkpoint.load(tmp_path / "c.pt")
+
+
+def test_folder_check_names_the_missing_epoch_and_the_rebuild_command(tmp_path):
+    d = tmp_path / "seed0"
+    for e in (1, 2, 3):
+        write(d, e)
+    assert list(checkpoint.folder(d, [1, 3])) == [1, 3]
+    checkpoint.path(d, 2).unlink()  # deleted by hand: invisible to Snakemake
+    with pytest.raises(checkpoint.CheckpointError,
+                       match=r"seed0 lacks epoch\(s\) \[2\] .*snakemake --cores all --force .*seed0"):
+        checkpoint.folder(d, range(1, 4))
+    with pytest.raises(checkpoint.CheckpointError, match="folder .*absent is missing"):
+        checkpoint.folder(tmp_path / "absent", [1])

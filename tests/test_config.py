@@ -93,3 +93,39 @@ def test_attack_jobs_follow_attacks_models_and_feature_models():
 def test_ifa_datasets_must_name_a_trained_dataset():
     msg = check_mutated(lambda c: c["ifa"].update(datasets=["imagenet"]))
     assert "ifa.datasets names 'imagenet'" in msg and "allowed: fashion, fashion32" in msg
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda c: c["attacks"]["eps"].update(fashion=8),
+     "attacks.eps.fashion = 8 exceeds 1, the pixel range [0, 1]; allowed: 0 < eps <= 1; did you "
+     "mean 8/255 = 0.0313725?"),
+    (lambda c: c["attacks"]["eps"].update(fashion=[0.1, 16]), "attacks.eps.fashion[1] = 16 exceeds 1"),
+    (lambda c: c["uncertainty"]["datasets"]["fashion"].update(eps=2),
+     "uncertainty.datasets.fashion.eps = 2 exceeds 1"),
+    (lambda c: c["minimal"]["max_eps"].update(fashion=300), "minimal.max_eps.fashion = 300 exceeds 1"),
+    (lambda c: c["frequency"].update(low_window=[26, 5]),
+     "frequency.low_window = [26, 5] is empty or reversed; allowed: [start, stop] with 0 <= start "
+     "< stop"),
+    (lambda c: c.update(seeds=[0, 0]), "seeds: [0, 0] has non-unique elements"),
+    (lambda c: c["attacks"].update(names=["pgd", "pgd"]), "has non-unique elements"),
+    (lambda c: c["attacks"].update(epochs=[99]),
+     "attacks.epochs = [99] exceed the 10 trained epochs of cnn3; allowed: 1..10"),
+    (lambda c: c["attacks"].update(models=["googlenet", "vgg"]), "is not allowed"),
+    (lambda c: c["figures"]["fig1"].update(epoch=99),
+     "figures.fig1.epoch = 99 exceeds the 10 trained epochs of cnn3; allowed: 1..10 or null"),
+    (lambda c: c["uncertainty"]["tsne"].update(model="googlenet"),
+     "uncertainty.tsne names fashion/googlenet, which is not trained"),
+    (lambda c: c.pop("attacks"), "(top level) is missing 'attacks'"),
+    (lambda c: c.pop("figures"), "(top level) is missing 'figures'"),
+])
+def test_cross_field_rules_fail_before_any_job_with_one_line(mutate, expected):
+    assert expected in check_mutated(mutate)
+
+
+def test_attacks_models_must_be_trained():
+    def mutate(c):
+        c["experiments"]["fashion32"] = ["cnn4", "resnet9"]  # googlenet no longer trained
+        c["attacks"]["models"] = ["cnn3", "googlenet"]
+        c["frequency"]["models"] = ["cnn4"]
+        c["minimal"]["models"] = ["cnn3"]
+    assert "attacks.models names 'googlenet', which is not trained" in check_mutated(mutate)

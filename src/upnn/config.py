@@ -80,6 +80,12 @@ def check(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
                 raise ConfigError(f"config: experiments.{name}: model {m!r} has no entry under "
                                   f"models; configured: {', '.join(config.get('models', {}))}")
     _check_attacks(config)
+    _check_amplitudes(config)
+    _check_epochs(config)
+    low = (config.get("frequency") or {}).get("low_window")
+    if low and not 0 <= low[0] < low[1]:
+        raise ConfigError(f"config: frequency.low_window = {low} is empty or reversed; allowed: "
+                          f"[start, stop] with 0 <= start < stop (e.g. [5, 26])")
     for name in (config.get("ifa") or {}).get("datasets") or []:
         if name not in config.get("experiments", {}):
             raise ConfigError(f"config: ifa.datasets names {name!r}, which trains no model; "
@@ -117,6 +123,62 @@ def _check_attacks(config: Mapping[str, Any]) -> None:
     if fig1 and fig1["model"] not in config["experiments"].get(fig1["dataset"], []):
         pairs = ", ".join(f"{d}/{m}" for d, ms in config["experiments"].items() for m in ms)
         raise ConfigError(f"config: figures.fig1 names {fig1['dataset']}/{fig1['model']}, "
+                          f"which is not trained; trained: {pairs}")
+
+
+def _amplitudes(config: Mapping[str, Any]):
+    """(where, value) of every l-inf amplitude in pixel units ([0, 1] images)."""
+    a = config.get("attacks") or {}
+    for d, v in (a.get("eps") or {}).items():
+        for i, e in enumerate(eps_list(v)):
+            yield (f"attacks.eps.{d}" + (f"[{i}]" if isinstance(v, list) else ""), e)
+    for d, v in ((config.get("uncertainty") or {}).get("datasets") or {}).items():
+        yield f"uncertainty.datasets.{d}.eps", v["eps"]
+    tsne = (config.get("uncertainty") or {}).get("tsne") or {}
+    if "eps" in tsne:
+        yield "uncertainty.tsne.eps", tsne["eps"]
+    for block, keys in (("ifa", ("eps", "attack_eps")), ("frequency", ("eps",))):
+        for k in keys:
+            if k in (config.get(block) or {}):
+                yield f"{block}.{k}", config[block][k]
+    for d, v in ((config.get("minimal") or {}).get("max_eps") or {}).items():
+        yield f"minimal.max_eps.{d}", v
+
+
+def _check_amplitudes(config: Mapping[str, Any]) -> None:
+    """Every pixel-level amplitude lies in (0, 1]: images are in [0, 1]. A value such as 8 is
+    almost always 8/255 meant, and the message says so."""
+    for where, e in _amplitudes(config):
+        if e > 1:
+            hint = f"; did you mean {e:g}/255 = {e / 255:.6g}?" if e <= 255 else ""
+            raise ConfigError(f"config: {where} = {e:g} exceeds 1, the pixel range [0, 1]; "
+                              f"allowed: 0 < eps <= 1{hint}")
+
+
+def _check_epochs(config: Mapping[str, Any]) -> None:
+    """Evaluated epochs must be trained; figure and t-SNE targets must be trained nets."""
+    trained = {m for _, m, _ in runs(config)}
+    a = config.get("attacks") or {}
+    for m in a.get("models") or []:
+        if m not in trained:
+            raise ConfigError(f"config: attacks.models names {m!r}, which is not trained; "
+                              f"trained: {', '.join(sorted(trained))}")
+    if isinstance(a.get("epochs"), list):
+        for m in sorted({m for _, m, _, _ in attack_jobs(config)}):
+            bad = [e for e in a["epochs"] if e > epochs(config, m)]
+            if bad:
+                raise ConfigError(f"config: attacks.epochs = {bad} exceed the {epochs(config, m)} "
+                                  f"trained epochs of {m}; allowed: 1..{epochs(config, m)}")
+    fig1 = (config.get("figures") or {}).get("fig1") or {}
+    if fig1.get("epoch") is not None and fig1["model"] in config["models"]:
+        top = epochs(config, fig1["model"])
+        if fig1["epoch"] > top:
+            raise ConfigError(f"config: figures.fig1.epoch = {fig1['epoch']} exceeds the {top} "
+                              f"trained epochs of {fig1['model']}; allowed: 1..{top} or null")
+    tsne = (config.get("uncertainty") or {}).get("tsne")
+    if tsne and tsne["model"] not in config["experiments"].get(tsne["dataset"], []):
+        pairs = ", ".join(f"{d}/{m}" for d, ms in config["experiments"].items() for m in ms)
+        raise ConfigError(f"config: uncertainty.tsne names {tsne['dataset']}/{tsne['model']}, "
                           f"which is not trained; trained: {pairs}")
 
 
