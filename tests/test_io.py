@@ -82,3 +82,26 @@ def test_reading_tables_and_drawing_figures_does_not_import_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_slowed_write_killed_mid_way_leaves_no_result(tmp_path):
+    """SIGKILL a process inside ``atomic_path`` (after it wrote half the data): no file under the
+    target's name, the leftover is recognisably temporary, and the next write cleans it."""
+    import os
+    import signal
+
+    target = tmp_path / "table.parquet"
+    code = (f"import time; from upnn import io\n"
+            f"with io.atomic_path({str(target)!r}) as tmp:\n"
+            f"    tmp.write_bytes(b'half of a table')\n"
+            f"    print('written', flush=True)\n"
+            f"    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "written"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    left = list(tmp_path.iterdir())
+    assert not target.exists() and len(left) == 1 and io.is_temporary(left[0])
+    assert list(tmp_path.glob("*.parquet")) == []
+    io.write_table(target, pd.DataFrame({"a": [1]}))
+    assert [p.name for p in tmp_path.iterdir()] == ["table.parquet"]
