@@ -9,7 +9,7 @@ import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd
 import torch
 
-from upnn import attacks, checkpoint, data, device, io, log, models, pix2pix, train
+from upnn import checkpoint, data, device, io, log, models, pix2pix
 
 sm = snakemake  # noqa: F821
 with log.to_file(sm.log[0]) as logger:
@@ -25,15 +25,12 @@ with log.to_file(sm.log[0]) as logger:
         x, y = x[idx], y[idx]  # the test images IFA and the generator's L1 error use
         clf = models.load(checkpoint.path(clf_dir, run["n_epoch"]), dev)
         G = pix2pix.load_generator(checkpoint.path(gen_dir, p["pix2pix_epochs"]), dev).eval()
-        nets = {"CL": clf, "TCL": pix2pix.CombinedNet(clf, G).eval()}
         g_l1 = pd.read_parquet(losses)["test_l1"].iloc[-1]
-        for net, model in nets.items():
-            x_adv = attacks.attack_batched("ifgsm", model, x, y, p["attack_eps"],
-                                           batch_size=p["batch_size"], bounds=(0.0, 1.0))
-            rows.append({**run, "net": net,
-                         "accuracy": train.accuracy(model, x, y, p["batch_size"]),
-                         "robust_accuracy": train.accuracy(model, x_adv, y, p["batch_size"]),
-                         "attack": "ifgsm", "attack_eps": p["attack_eps"], "n_test": len(y),
+        scores = pix2pix.cl_tcl(clf, G, x, y, attack_eps=p["attack_eps"],
+                                batch_size=p["batch_size"])
+        for net, acc in scores.items():
+            rows.append({**run, "net": net, **acc, "attack": "ifgsm",
+                         "attack_eps": p["attack_eps"], "n_test": len(y),
                          "generator_test_l1": g_l1})
             logger.info("%s %s N_epoch=%d %s: TA %.4f RA %.4f", run["dataset"], run["model"],
                         run["n_epoch"], net, rows[-1]["accuracy"], rows[-1]["robust_accuracy"])

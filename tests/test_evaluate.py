@@ -122,3 +122,15 @@ def test_attacks_actually_lower_accuracy_on_a_trained_net():
 def test_level_errors():
     with pytest.raises(ValueError, match="unknown attack level 'logit'; allowed: pixel, feature"):
         evaluate.check_level("logit")
+
+
+def test_fig1_examples_numbers(net, batch):
+    x, y = batch
+    cols, x_adv, ta, ra = evaluate.examples(net, x, y, attack="osnt", eps=0.1, n_images=5)
+    p_clean, p_adv = net(x).softmax(1), net(x_adv).softmax(1)
+    assert ta == pytest.approx((p_clean.argmax(1) == y).float().mean().item())
+    assert ra == pytest.approx((p_adv.argmax(1) == y).float().mean().item())
+    assert cols["index"] == [0, 1, 2, 3, 4] and list(cols["label"]) == y[:5].tolist()
+    assert list(cols["pred_adv"]) == p_adv[:5].argmax(1).tolist()
+    torch.testing.assert_close(torch.as_tensor(cols["conf_clean"]), p_clean[:5].max(1).values)
+    assert (x_adv - x).abs().max() <= 0.1 + 1e-6

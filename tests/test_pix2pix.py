@@ -181,3 +181,31 @@ def test_strip_checkpoint_keeps_the_generator(tmp_path):
     after = load_generator(path)
     for k, v in before.state_dict().items():
         assert torch.equal(v, after.state_dict()[k]), k
+
+
+def test_cl_tcl_scores_the_classifier_alone_and_combined():
+    from torch import nn
+
+    from upnn import models
+    from upnn.pix2pix import cl_tcl
+
+    torch.manual_seed(0)
+    clf = models.build("cnn3", in_channels=1, image_size=12, width=0.25).eval()
+    x, y = torch.rand(20, 1, 12, 12), torch.arange(20) % 10
+
+    class Zero(nn.Module):  # G = 0: TCL is CL
+        def forward(self, z):
+            return torch.zeros_like(z)
+
+    same = cl_tcl(clf, Zero(), x, y, attack_eps=0.1)
+    assert same["CL"] == same["TCL"]
+    assert same["CL"]["accuracy"] == pytest.approx((clf(x).argmax(1) == y).float().mean().item())
+
+    class Shift(nn.Module):  # G moves every input: TCL differs from CL
+        def forward(self, z):
+            return 0.5 - z
+
+    other = cl_tcl(clf, Shift(), x, y, attack_eps=0.1)
+    target = (clf(torch.full_like(x, 0.5)).argmax(1) == y).float().mean().item()
+    assert other["TCL"]["accuracy"] == pytest.approx(target)
+    assert 0 <= other["TCL"]["robust_accuracy"] <= 1

@@ -110,3 +110,24 @@ def evaluate_checkpoint(
                                                              bounds=bounds, seed=seed,
                                                              batch_size=batch_size)]
     return rows
+
+
+def examples(model: nn.Module, x: Tensor, y: Tensor, *, attack: str, eps: float,
+             n_images: int, batch_size: int = 512) -> tuple[dict[str, Any], Tensor, float, float]:
+    """v4 Fig. 1: the first ``n_images`` test images before and after ``attack`` at ``eps``.
+
+    Returns (columns, x_adv, TA, RA): columns ``index``, ``label``, ``pred_clean``,
+    ``conf_clean``, ``pred_adv``, ``conf_adv`` (softmax confidence of the predicted class) of those
+    images; ``x_adv`` the attacked images of the whole set; TA and RA on the whole set.
+    """
+    x_adv = attacks.attack_batched(attack, model, x, y, eps, batch_size=batch_size)
+    p_clean = predict(model, x, batch_size).softmax(1)
+    p_adv = predict(model, x_adv, batch_size).softmax(1)
+    ta = (p_clean.argmax(1) == y).float().mean().item()
+    ra = (p_adv.argmax(1) == y).float().mean().item()
+    conf_clean, pred_clean = p_clean[:n_images].max(1)
+    conf_adv, pred_adv = p_adv[:n_images].max(1)
+    columns = {"index": list(range(min(n_images, len(y)))), "label": y[:n_images].cpu().numpy(),
+               "pred_clean": pred_clean.cpu().numpy(), "conf_clean": conf_clean.cpu().numpy(),
+               "pred_adv": pred_adv.cpu().numpy(), "conf_adv": conf_adv.cpu().numpy()}
+    return columns, x_adv, ta, ra
