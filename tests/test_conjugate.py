@@ -118,7 +118,7 @@ def test_summarise_is_eq23():
     assert s["median_product"][0] == pytest.approx(0.4)
 
 
-@pytest.mark.parametrize("level", conjugate.LEVELS)
+@pytest.mark.parametrize("level", features.LEVELS)
 def test_evaluate_checkpoint_both_levels(level):
     model = tiny_classifier()
     train, test = blobs(100, seed=0), blobs(40, seed=1)

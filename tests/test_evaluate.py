@@ -120,8 +120,8 @@ def test_attacks_actually_lower_accuracy_on_a_trained_net():
 
 
 def test_level_errors():
-    with pytest.raises(ValueError, match="unknown attack level 'logit'; allowed: pixel, feature"):
-        evaluate.check_level("logit")
+    with pytest.raises(ValueError, match="unknown level 'logit'; allowed: pixel, feature"):
+        evaluate.evaluate_checkpoint(None, "logit", None, None, None, [], eps=[0.1])
 
 
 def test_fig1_examples_numbers(net, batch):

@@ -39,14 +39,7 @@ from upnn import attacks, features, uncertainty
 from upnn.data import subset
 from upnn.train import accuracy, predict
 
-LEVELS = ("pixel", "feature")
 NUM_CLASSES = 10
-
-
-def check_level(level: str) -> str:
-    if level not in LEVELS:
-        raise ValueError(f"unknown level {level!r}; allowed: {', '.join(LEVELS)}")
-    return level
 
 
 def retrain_head(
@@ -255,7 +248,7 @@ def evaluate_checkpoint(
     TA and RA are measured on a seeded subset of ``n_test`` test images (None: all of them).
     ``head`` (feature level): {epochs, lr, batch_size} of :func:`retrain_head`.
     """
-    check_level(level)
+    features.check_level(level)
     (x_tr, y_tr), (x_te, y_te) = train, test
     keep = subset(len(y_te), n_test, seed).to(y_te.device)
     x_te, y_te = x_te[keep], y_te[keep]

@@ -16,14 +16,6 @@ from torch import Tensor, nn
 from upnn import attacks, features
 from upnn.train import predict
 
-LEVELS = ("pixel", "feature")
-
-
-def check_level(level: str) -> str:
-    if level not in LEVELS:
-        raise ValueError(f"unknown attack level {level!r}; allowed: {', '.join(LEVELS)}")
-    return level
-
 
 def attack_rows(
     model: nn.Module,
@@ -98,7 +90,7 @@ def evaluate_checkpoint(
     comes from this checkpoint's training features (it changes from epoch to epoch), each ε is a
     fraction of every element's range, and attacks keep the pixel level's steps and step sizes
     (the same fractions of the range)."""
-    if check_level(level) == "pixel":
+    if features.check_level(level) == "pixel":
         net, inputs, bounds = model, x_test, (0.0, 1.0)
     else:
         net = features.head_net(model, features.extract(model, x_train, batch_size))

@@ -20,6 +20,15 @@ from torch import Tensor, nn
 
 from upnn.train import predict
 
+LEVELS = ("pixel", "feature")
+
+
+def check_level(level: str) -> str:
+    """``level`` if it is one of :data:`LEVELS` (the input the attack or the packet works on)."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}; allowed: {', '.join(LEVELS)}")
+    return level
+
 
 def split_head(head: nn.Module) -> tuple[nn.Module, nn.Module]:
     """(prefix, rest) of a head: its leading parameter-free modules (pooling, flatten) and the
