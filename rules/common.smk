@@ -2,19 +2,18 @@ import os
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
 # The Snakefile itself imports upnn from src/; rule scripts do the same via scripts/_src.py.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from upnn import config as upnn_config  # noqa: E402
 
 SCHEMA = upnn_config.load_yaml(Path(workflow.basedir) / "config" / "schema.yaml")
+# One validation: the schema (with the attack names from upnn.attacks.REGISTRY), then the
+# cross-field rules, each failure as one line.
 try:
     upnn_config.check(config, SCHEMA)
 except upnn_config.ConfigError as err:
     sys.exit(f"upnn: {err}")
-validate(config, "../config/schema.yaml")
 
 RUNS = upnn_config.runs(config)
 DATASETS = list(config["experiments"])

@@ -495,3 +495,31 @@ def test_per_sample_eps_equals_one_call_per_image(trained, name):
         assert_close(batched[i:i + 1], one, atol=1e-5, rtol=0)  # batch-size rounding
     with pytest.raises(ValueError, match="per-sample eps needs alpha and steps"):
         attack("bim", net, x, y, eps)
+
+
+def test_a_new_attack_is_one_registry_entry(monkeypatch, model, data):
+    """Adding an attack touches only ``attacks.REGISTRY`` (and this test): the attack function,
+    the config schema's names, default_steps and the attack stage's rows all read from it."""
+    import copy
+
+    from conftest import ROOT
+
+    from upnn import attacks, evaluate
+    from upnn import config as C
+
+    def half_way(m, x, y, *, eps, lo, hi, **_):  # a dummy: half of FGSM's step
+        return torch.clamp(x + 0.5 * eps * attacks._grad_sign(m, x, y), lo, hi)
+
+    monkeypatch.setitem(attacks.REGISTRY, "half", attacks.Attack(half_way, attacks.one_step))
+    x, y = data
+    out = attack("half", model, x, y, 0.2)
+    assert_close((out - x).abs().amax(), torch.tensor(0.1), atol=1e-6, rtol=0)
+    assert attacks.default_steps("half", 0.2, None) == (0.2, 1)
+    (row,) = evaluate.attack_rows(model, x, y, [{"name": "half"}], eps=0.2)
+    assert row["attack"] == "half" and row["steps"] == 1 and row["mean_linf"] <= 0.1 + 1e-6
+    cfg = copy.deepcopy(C.load_yaml(ROOT / "config" / "ci.yaml"))
+    cfg["attacks"]["names"].append("half")
+    C.check(cfg, C.load_yaml(ROOT / "config" / "schema.yaml"))  # accepted: the enum is the code's
+    cfg["attacks"]["names"].append("nope")
+    with pytest.raises(C.ConfigError, match="'nope' is not allowed; allowed: osnt, .*, half"):
+        C.check(cfg, C.load_yaml(ROOT / "config" / "schema.yaml"))

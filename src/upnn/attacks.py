@@ -23,18 +23,14 @@ from a local generator seeded with ``seed``, never from the global RNG.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-ATTACKS: tuple[str, ...] = (
-    "osnt", "fgsm", "ost", "bim", "illc", "pgd", "ifgsm", "sparsefool", "random",
-)
-_ONE_STEP = ("osnt", "fgsm", "ost", "random")
-_SPARSEFOOL_KWARGS = ("lambda_", "overshoot", "max_iter", "df_max_iter", "bound")
 SPARSEFOOL_BOUNDS = ("eps", "none")
 
 Bounds = tuple[float, float] | tuple[Tensor, Tensor] | None
@@ -42,8 +38,8 @@ Bound = Tensor | float
 
 
 def _check_name(name: str) -> None:
-    if name not in ATTACKS:
-        raise ValueError(f"unknown attack {name!r}; allowed: {', '.join(ATTACKS)}")
+    if name not in REGISTRY:
+        raise ValueError(f"unknown attack {name!r}; allowed: {', '.join(REGISTRY)}")
 
 
 def check_sparsefool_bound(bound: str) -> str:
@@ -62,22 +58,14 @@ def eps_box(x: Tensor, eps: float, lo: Bound, hi: Bound) -> tuple[Tensor, Tensor
 
 
 def default_steps(name: str, eps: float, alpha: float | None) -> tuple[float | None, int | None]:
-    """The (alpha, steps) ``attack(name, ..., alpha=alpha, steps=None)`` uses.
-
-    One-step attacks: (eps, 1). bim/illc: alpha = 1/255 unless given, steps =
-    floor(min(255·eps + 4, 1.25·255·eps)), at least 1 (Kurakin et al. 2017, §2.2).
+    """The (alpha, steps) ``attack(name, ..., alpha=alpha, steps=None)`` uses: the attack's own
+    step rule (:data:`REGISTRY`). One-step attacks: (eps, 1). bim/illc: alpha = 1/255 unless
+    given, steps = floor(min(255·eps + 4, 1.25·255·eps)), at least 1 (Kurakin et al. 2017, §2.2).
     pgd/ifgsm: alpha = eps/4 unless given, 4 steps. sparsefool: (None, None), it has no step
     size and stops adaptively (its cap is the ``max_iter`` keyword, 20 by default).
     """
     _check_name(name)
-    if name in _ONE_STEP:
-        return eps, 1
-    if name in ("bim", "illc"):
-        return (1 / 255 if alpha is None else alpha), max(1, int(min(eps * 255 + 4,
-                                                                    1.25 * eps * 255)))
-    if name in ("pgd", "ifgsm"):
-        return (eps / 4 if alpha is None else alpha), 4
-    return None, None
+    return REGISTRY[name].steps(eps, alpha)
 
 
 @contextmanager
@@ -308,6 +296,81 @@ def _sparsefool(model: nn.Module, x: Tensor, y: Tensor, lo: Bound, hi: Bound, *,
     return x_adv
 
 
+# ---------------------------------------------------------------------------------- registry
+
+
+def one_step(eps: float, alpha: float | None) -> tuple[float, int]:
+    """Step rule of a one-step attack: one step of eps."""
+    return eps, 1
+
+
+def kurakin_steps(eps: float, alpha: float | None) -> tuple[float, int]:
+    """Kurakin et al. 2017, §2.2: alpha = 1/255, floor(min(255·eps + 4, 1.25·255·eps)) steps."""
+    return (1 / 255 if alpha is None else alpha), max(1, int(min(eps * 255 + 4, 1.25 * eps * 255)))
+
+
+def quarter_steps(eps: float, alpha: float | None) -> tuple[float, int]:
+    """Four steps of eps/4 (the papers' PGD)."""
+    return (eps / 4 if alpha is None else alpha), 4
+
+
+def adaptive(eps: float, alpha: float | None) -> tuple[None, None]:
+    """No step size: the attack stops by itself (its cap is an option)."""
+    return None, None
+
+
+@dataclass(frozen=True)
+class Attack:
+    """One attack, defined in one place: ``run(model, x, y, *, eps, alpha, steps, lo, hi, gen,
+    random_start, **options)`` returns x_adv (it may ignore what it does not use), ``steps`` is
+    its (alpha, steps) rule, ``options`` the extra keywords it takes (its config settings)."""
+
+    run: Callable[..., Tensor]
+    steps: Callable[[float, float | None], tuple[float | None, int | None]]
+    options: tuple[str, ...] = ()
+
+    @property
+    def iterative(self) -> bool:
+        return self.steps not in (one_step, adaptive)
+
+
+def _run_sparsefool(model, x, y, *, eps, steps, lo, hi, alpha=None, gen=None, random_start=None,
+                    **options):
+    if steps is not None:
+        options.setdefault("max_iter", steps)
+    if check_sparsefool_bound(str(options.pop("bound", "eps"))) == "eps":
+        lo, hi = eps_box(x, eps, lo, hi)
+    return _sparsefool(model, x, y, lo, hi, **options)
+
+
+def _run_pgd(model, x, y, *, eps, alpha, steps, lo, hi, gen, random_start, **_):
+    return _pgd(model, x, y, eps, alpha, steps, lo, hi, gen if random_start else None)
+
+
+#: name → :class:`Attack`. Adding an attack is one entry here (and its test); the config schema's
+#: attack names, ``default_steps`` and the attack stage read from it.
+REGISTRY: dict[str, Attack] = {
+    "osnt": Attack(lambda m, x, y, *, eps, lo, hi, **_: _fgsm(m, x, y, eps, lo, hi, False),
+                   one_step),
+    "fgsm": Attack(lambda m, x, y, *, eps, lo, hi, **_: _fgsm(m, x, y, eps, lo, hi, False),
+                   one_step),
+    "ost": Attack(lambda m, x, y, *, eps, lo, hi, **_: _fgsm(m, x, _least_likely(m, x), eps, lo,
+                                                              hi, True), one_step),
+    "bim": Attack(lambda m, x, y, *, eps, alpha, steps, lo, hi, **_: _bim(
+        m, x, y, eps, alpha, steps, lo, hi, False), kurakin_steps),
+    "illc": Attack(lambda m, x, y, *, eps, alpha, steps, lo, hi, **_: _bim(
+        m, x, _least_likely(m, x), eps, alpha, steps, lo, hi, True), kurakin_steps),
+    "pgd": Attack(_run_pgd, quarter_steps, ("random_start",)),
+    "ifgsm": Attack(lambda m, x, y, *, eps, alpha, steps, lo, hi, **_: _pgd(
+        m, x, y, eps, alpha, steps, lo, hi, None), quarter_steps),
+    "sparsefool": Attack(_run_sparsefool, adaptive,
+                         ("lambda_", "overshoot", "max_iter", "df_max_iter", "bound")),
+    "random": Attack(lambda m, x, y, *, eps, lo, hi, gen, **_: _random(x, eps, lo, hi, gen),
+                     one_step),
+}
+ATTACKS: tuple[str, ...] = tuple(REGISTRY)  # the names shipped here (REGISTRY may grow)
+
+
 # --------------------------------------------------------------------------------- public API
 
 
@@ -337,7 +400,8 @@ def attack(
     Returns a detached tensor on x's device.
     """
     _check_name(name)
-    extra = set(kwargs) - (set(_SPARSEFOOL_KWARGS) if name == "sparsefool" else set())
+    spec = REGISTRY[name]
+    extra = set(kwargs) - set(spec.options)
     if extra:
         raise TypeError(f"attack {name!r} got unexpected keyword arguments: {sorted(extra)}")
     if steps is not None and steps < 0:
@@ -345,7 +409,7 @@ def attack(
     x = x.detach()
     y = y.detach().to(x.device)
     if isinstance(eps, Tensor):
-        if name not in _ONE_STEP and name != "sparsefool" and (alpha is None or steps is None):
+        if spec.iterative and (alpha is None or steps is None):
             raise ValueError(f"attack {name!r} with a per-sample eps needs alpha and steps")
         eps, alpha = _per_sample(eps, x), _per_sample(alpha, x)
     if (torch.as_tensor(eps) < 0).any():
@@ -356,26 +420,9 @@ def attack(
     n_steps = n_steps if steps is None else steps
     gen = torch.Generator(device=x.device).manual_seed(seed)
     with _attack_mode(model):
-        if name in ("osnt", "fgsm"):
-            out = _fgsm(model, x, y, eps, lo, hi, targeted=False)
-        elif name == "ost":
-            out = _fgsm(model, x, _least_likely(model, x), eps, lo, hi, targeted=True)
-        elif name == "bim":
-            out = _bim(model, x, y, eps, step_size, n_steps, lo, hi, targeted=False)
-        elif name == "illc":
-            out = _bim(model, x, _least_likely(model, x), eps, step_size, n_steps, lo, hi,
-                       targeted=True)
-        elif name in ("pgd", "ifgsm"):
-            start = gen if name == "pgd" and random_start else None
-            out = _pgd(model, x, y, eps, step_size, n_steps, lo, hi, start)
-        elif name == "sparsefool":
-            if steps is not None:
-                kwargs.setdefault("max_iter", steps)
-            if check_sparsefool_bound(str(kwargs.pop("bound", "eps"))) == "eps":
-                lo, hi = eps_box(x, eps, lo, hi)
-            out = _sparsefool(model, x, y, lo, hi, **kwargs)
-        else:
-            out = _random(x, eps, lo, hi, gen)
+        out = spec.run(model, x, y, eps=eps, alpha=step_size,
+                       steps=steps if spec.steps is adaptive else n_steps, lo=lo, hi=hi, gen=gen,
+                       random_start=random_start, **kwargs)
     return torch.clamp(out, lo, hi).detach()  # a no-op except for steps=0 on x outside the box
 
 

@@ -64,9 +64,23 @@ def _best(errors: list[jsonschema.ValidationError]) -> jsonschema.ValidationErro
     return err
 
 
+def with_code_enums(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``schema`` with its enums of names taken from the code, so a name is added in one place:
+    the attack names from ``upnn.attacks.REGISTRY`` (torch is imported here, only when a config
+    is checked)."""
+    import copy
+
+    from upnn import attacks
+
+    out = copy.deepcopy(dict(schema))
+    out["$defs"]["attack_name"]["enum"] = list(attacks.REGISTRY)
+    return out
+
+
 def check(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
     """Raise :class:`ConfigError` (one line) if ``config`` violates ``schema``; then cross-check
     that every experiment names a configured dataset and model."""
+    schema = with_code_enums(schema)
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
     if errors:
         raise ConfigError(explain(_best(errors)))

@@ -33,7 +33,8 @@ def attack_rows(
     attacked samples, in the order of ``x``): the claims stage bootstraps its intervals from them.
 
     ``specs`` are dicts with ``name`` and optional ``alpha``, ``steps``, ``random_start``,
-    sparsefool's ``lambda_``/``overshoot``/``max_iter``/``bound``, and ``n``: attack only the
+    the attack's own options (``attacks.REGISTRY``; sparsefool's ``lambda_``/``overshoot``/
+    ``max_iter``/``bound``), and ``n``: attack only the
     first n samples (for costly attacks). ``x`` is already at the attacked level (images, or unit
     features with ``model`` the range-scaled head). ``bound`` is "eps" for every attack held to
     l∞ ≤ eps and "none" for SparseFool with ``bound: none``. mean_l0 counts changed elements per
@@ -49,8 +50,10 @@ def attack_rows(
             box = (bounds[0][:n], bounds[1][:n])  # per-sample bounds (unit features)
         alpha, steps = attacks.default_steps(name, eps, spec.pop("alpha", None))
         steps = spec.pop("steps", steps)
-        bound = str(spec.get("bound", "eps")) if name == "sparsefool" else "eps"
-        if name != "sparsefool":  # sparsefool takes neither (its own max_iter is in spec)
+        registered = attacks.REGISTRY[name]
+        adaptive = registered.steps is attacks.adaptive  # no step size (sparsefool: max_iter)
+        bound = str(spec.get("bound", "eps")) if "bound" in registered.options else "eps"
+        if not adaptive:
             spec.update(alpha=alpha, steps=steps)
         clean = predict(model, xs, batch_size).argmax(1) == ys
         t0 = time.perf_counter()
@@ -63,8 +66,8 @@ def attack_rows(
         robust = predict(model, x_adv, batch_size).argmax(1) == ys
         rows.append({
             "attack": name, "eps": float(eps), "bound": bound,
-            "alpha": float("nan") if alpha is None or name == "sparsefool" else float(alpha),
-            "steps": -1 if steps is None or name == "sparsefool" else int(steps), "n": len(ys),
+            "alpha": float("nan") if alpha is None or adaptive else float(alpha),
+            "steps": -1 if steps is None or adaptive else int(steps), "n": len(ys),
             "clean_acc": clean.float().mean().item(), "robust_acc": robust.float().mean().item(),
             "mean_linf": delta.abs().amax(1).mean().item(),
             "mean_l0": (delta != 0).sum(1).float().mean().item(), "seconds": seconds,
