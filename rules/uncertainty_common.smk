@@ -2,8 +2,6 @@
 # evaluated epochs (checked when the workflow is read) and each rule's params.
 
 
-if "uncertainty" not in config:
-    sys.exit("upnn: config: (top level) is missing 'uncertainty'")
 UNC = config["uncertainty"]
 UNC_LEVELS = list(UNC["levels"])
 UNC_RUNS = [(d, m, s) for d, m, s in RUNS if m in UNC["models"] and d in UNC["datasets"]]

@@ -117,6 +117,7 @@ def test_ifa_datasets_must_name_a_trained_dataset():
      "uncertainty.tsne names fashion/googlenet, which is not trained"),
     (lambda c: c.pop("attacks"), "(top level) is missing 'attacks'"),
     (lambda c: c.pop("figures"), "(top level) is missing 'figures'"),
+    (lambda c: c.pop("uncertainty"), "(top level) is missing 'uncertainty'"),
 ])
 def test_cross_field_rules_fail_before_any_job_with_one_line(mutate, expected):
     assert expected in check_mutated(mutate)
