@@ -11,7 +11,7 @@ SCHEMA = upnn_config.load_yaml(Path(workflow.basedir) / "config" / "schema.yaml"
 # One validation: the schema (with the attack names from upnn.attacks.REGISTRY), then the
 # cross-field rules, each failure as one line.
 try:
-    upnn_config.check(config, SCHEMA)
+    upnn_config.check(upnn_config.normalize(config), SCHEMA)
 except upnn_config.ConfigError as err:
     sys.exit(f"upnn: {err}")
 

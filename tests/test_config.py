@@ -130,3 +130,9 @@ def test_attacks_models_must_be_trained():
         c["frequency"]["models"] = ["cnn4"]
         c["minimal"]["models"] = ["cnn3"]
     assert "attacks.models names 'googlenet', which is not trained" in check_mutated(mutate)
+
+
+def test_normalize_turns_command_line_seed_strings_into_integers():
+    assert C.normalize({"seeds": ["0", "1", 2]})["seeds"] == [0, 1, 2]
+    assert C.normalize({"seeds": ["a", "1.5"]})["seeds"] == ["a", "1.5"]  # left for check
+    assert C.normalize({"device": "cpu"}) == {"device": "cpu"}

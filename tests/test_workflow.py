@@ -162,3 +162,19 @@ def test_rule_scripts_import_this_checkouts_upnn_despite_a_decoy(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(ROOT / "src" / "upnn" / "__init__.py")
+
+
+def test_seeds_from_the_command_line(tmp_path):
+    """Issue 17: ``--config 'seeds=[0,1,2]'`` (strings from the CLI) plans three trainings per
+    (dataset, model); duplicate or non-integer seeds fail with one line."""
+    wd = copy_workflow(tmp_path / "wf")
+    proc = snakemake(wd, "-n", "--configfile", "config/ci.yaml", "--config", "seeds=[0,1,2]")
+    runs = sum(len(m) for m in yaml.safe_load((wd / "config/ci.yaml").read_text())
+               ["experiments"].values())
+    assert planned_jobs(proc)["train"] == 3 * runs
+    for bad, msg in (("seeds=[0,0]", "seeds: [0, 0] has non-unique elements"),
+                     ("seeds=[a]", "seeds.0: 'a' is not of type 'integer'")):
+        proc = snakemake(wd, "-n", "--configfile", "config/ci.yaml", "--config", bad, check=False)
+        assert proc.returncode != 0
+        lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "upnn:" in line]
+        assert lines == [f"upnn: config: {msg}"], proc.stdout + proc.stderr

@@ -64,6 +64,16 @@ def _best(errors: list[jsonschema.ValidationError]) -> jsonschema.ValidationErro
     return err
 
 
+def normalize(config: dict[str, Any]) -> dict[str, Any]:
+    """Values given on the command line (``--config 'seeds=[0,1,2]'``) arrive as strings: seeds
+    that spell integers become integers; anything else is left for :func:`check` to refuse."""
+    seeds = config.get("seeds")
+    if isinstance(seeds, list):
+        config["seeds"] = [int(v) if isinstance(v, str) and v.strip().lstrip("-").isdigit()
+                           else v for v in seeds]
+    return config
+
+
 def with_code_enums(schema: Mapping[str, Any]) -> dict[str, Any]:
     """``schema`` with its enums of names taken from the code, so a name is added in one place:
     the attack names from ``upnn.attacks.REGISTRY`` (torch is imported here, only when a config
