@@ -9,12 +9,12 @@ from torch import nn
 
 from upnn.attacks import attack
 from upnn.ifa import (
-    eval_mode,
     ifa_delta,
     ifa_delta_trajectory,
     ifa_step,
     ifa_trajectory,
 )
+from upnn.models import eval_mode
 
 
 def _toy_data(n: int = 1024, seed: int = 0, dtype=torch.float32):

@@ -31,6 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from upnn.device import device_of
+from upnn.models import eval_mode
+
 SPARSEFOOL_BOUNDS = ("eps", "none")
 
 Bounds = tuple[float, float] | tuple[Tensor, Tensor] | None
@@ -70,15 +73,9 @@ def default_steps(name: str, eps: float, alpha: float | None) -> tuple[float | N
 
 @contextmanager
 def _attack_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode and grad enabled inside; every module's training flag restored on exit."""
-    flags = [m.training for m in model.modules()]
-    model.eval()
-    try:
-        with torch.enable_grad():
-            yield
-    finally:
-        for m, flag in zip(model.modules(), flags, strict=True):
-            m.training = flag
+    """Eval mode (:func:`upnn.models.eval_mode`: flags restored on exit) and grad enabled."""
+    with eval_mode(model), torch.enable_grad():
+        yield
 
 
 def _box(bounds: Bounds, x: Tensor) -> tuple[Bound, Bound]:
@@ -437,11 +434,6 @@ def deepfool(model: nn.Module, x: Tensor, y: Tensor, *, overshoot: float = 0.02,
     return ((1 + overshoot) * r).detach(), k_hat != y
 
 
-def _model_device(model: nn.Module, default: torch.device) -> torch.device:
-    param = next(model.parameters(), None)
-    return default if param is None else param.device
-
-
 def attack_batched(
     name: str,
     model: nn.Module,
@@ -462,7 +454,7 @@ def attack_batched(
     _check_name(name)
     seed = kw.pop("seed", 0)
     bounds = kw.pop("bounds", (0.0, 1.0))
-    device = _model_device(model, x.device)
+    device = device_of(model, x.device)
 
     def chunk(b: Tensor | float, sl: slice) -> Tensor | float:
         if not isinstance(b, Tensor):

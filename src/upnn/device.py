@@ -22,6 +22,15 @@ def resolve(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def device_of(module: torch.nn.Module, fallback: torch.device) -> torch.device:
+    """The device of the module's first parameter (else buffer), else ``fallback``."""
+    for t in module.parameters():
+        return t.device
+    for t in module.buffers():
+        return t.device
+    return fallback
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed torch's global RNG (model init) and return a CPU generator for data order."""
     torch.manual_seed(seed)

@@ -18,13 +18,14 @@ so no ``.grad`` is left on the classifier's parameters.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from upnn.attacks import attack
+from upnn.device import device_of
+from upnn.models import eval_mode
 
 __all__ = [
     "eval_mode",
@@ -34,27 +35,6 @@ __all__ = [
     "ifa_trajectory",
     "input_gradient",
 ]
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put every submodule of ``model`` in eval mode; restore each module's own flag on exit."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, flag in flags:
-            m.training = flag
-
-
-def _device_of(model: nn.Module, fallback: torch.device) -> torch.device:
-    """The device of the model's first parameter/buffer, else ``fallback``."""
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return fallback
 
 
 def input_gradient(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
@@ -164,7 +144,7 @@ def ifa_delta(
         ``(delta, {n: X_n})``, both on ``x``'s device with ``x``'s shape.
     """
     wanted = _check_record_at(record_at, n_steps)
-    device = _device_of(model, x.device)
+    device = device_of(model, x.device)
     deltas: list[Tensor] = []
     recorded: dict[int, list[Tensor]] = {n: [] for n in sorted(wanted)}
     with eval_mode(model):
@@ -205,7 +185,7 @@ def ifa_delta_trajectory(
     """
     iterations = list(iterations)
     wanted = _check_record_at(iterations, n_steps)
-    device = _device_of(model, x.device)
+    device = device_of(model, x.device)
     correct = dict.fromkeys(wanted, 0)
     robust = dict.fromkeys(wanted, 0)
     deltas: list[Tensor] = []

@@ -8,7 +8,8 @@ so the pipeline fits on two CPU cores.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -34,12 +35,22 @@ def _ch(c: int, width: float) -> int:
     return max(1, round(c * width))
 
 
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Every submodule of ``model`` in eval mode inside; each module's own flag restored on exit
+    (the one place that does this: attacks, prediction, packets and IFA use it)."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
 def _feature_shape(features: nn.Module, in_channels: int, image_size: int) -> torch.Size:
-    with torch.no_grad():
-        was = features.training
-        features.eval()
+    with torch.no_grad(), eval_mode(features):
         out = features(torch.zeros(1, in_channels, image_size, image_size))
-        features.train(was)
     return out.shape[1:]
 
 

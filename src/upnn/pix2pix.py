@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from upnn import attacks, checkpoint, io
-from upnn.ifa import eval_mode
+from upnn.device import device_of
+from upnn.models import eval_mode
 from upnn.train import accuracy
 
 __all__ = [
@@ -240,19 +241,13 @@ def train_step(
     return {"g_gan": g_gan.item(), "g_l1": g_l1.item(), "d_loss": d_loss.item()}
 
 
-def _device_of(module: nn.Module, fallback: torch.device) -> torch.device:
-    for t in module.parameters():
-        return t.device
-    return fallback
-
-
 @torch.no_grad()
 def predict(G: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
     """G(x) in eval mode (no dropout, BatchNorm running stats), chunked on G's device.
 
     Returns a tensor on ``x``'s device.
     """
-    device = _device_of(G, x.device)
+    device = device_of(G, x.device)
     with eval_mode(G):
         parts = [G(x[i : i + batch_size].to(device)).to(x.device) for i in range(0, len(x), batch_size)]
     return torch.cat(parts) if parts else torch.empty_like(x[:, :0])
@@ -261,7 +256,7 @@ def predict(G: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
 @torch.no_grad()
 def l1_error(G: nn.Module, x: Tensor, delta: Tensor, batch_size: int = 1024) -> float:
     """mean |G(X_0) - Delta| over all elements (eval mode, chunked)."""
-    device = _device_of(G, x.device)
+    device = device_of(G, x.device)
     total = 0.0
     with eval_mode(G):
         for i in range(0, len(x), batch_size):

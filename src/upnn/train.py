@@ -70,12 +70,8 @@ def learning_rate(cfg: TrainConfig, epoch: int) -> float:
 @torch.no_grad()
 def predict(model: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
     """Logits of ``x`` in eval mode, in chunks, without a graph; the training flag is restored."""
-    was = model.training
-    model.eval()
-    try:
+    with models.eval_mode(model):
         return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-    finally:
-        model.train(was)
 
 
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> float:

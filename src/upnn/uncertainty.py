@@ -29,6 +29,8 @@ import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from upnn.models import eval_mode
+
 METHODS = ("mc", "qmc", "quadrature")
 MOMENTS = ("beta", "x_mean", "sigma_x", "p_mean", "sigma_p", "product")
 _SOBOL_MAX_DIM = 21201  # scipy's Sobol direction numbers support this many dimensions
@@ -292,9 +294,7 @@ def network_moments(
     l_out = torch.empty(total, dtype=acc, device=device)
     dl_out = torch.empty(total, dtype=x_base.dtype, device=device)
 
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         with torch.enable_grad():
             for start in range(0, total, batch_size):
                 stop = min(start + batch_size, total)
@@ -308,8 +308,6 @@ def network_moments(
                 (grad,) = torch.autograd.grad(loss.sum(), inp)
                 l_out[start:stop] = loss.detach()
                 dl_out[start:stop] = grad[rows, cols]
-    finally:
-        model.train(was_training)
     shape = (k, n_points)
     return moments_from_samples(l_out.view(shape), dl_out.view(shape), x, w, method=method)
 
@@ -354,9 +352,7 @@ def network_moments_classes(
     l_out = torch.empty(len(classes), total, dtype=acc, device=device)
     dl_out = torch.empty(len(classes), total, dtype=acc, device=device)
 
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         with torch.no_grad(), fwAD.dual_level(), warnings.catch_warnings():
             # torch's first make_dual registers jvp decompositions through torch.jit.script
             warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
@@ -374,8 +370,6 @@ def network_moments_classes(
                 l_out[:, start:stop] = (z.logsumexp(dim=1, keepdim=True) - z[:, classes]).T
                 dl_out[:, start:stop] = ((z.softmax(dim=1) * dz).sum(1, keepdim=True)
                                          - dz[:, classes]).T
-    finally:
-        model.train(was_training)
     shape = (len(classes), k, n_points)
     return moments_from_samples(l_out.view(shape), dl_out.view(shape), x, w, method=method)
 
@@ -406,9 +400,7 @@ def network_moments_pointwise(
     acc = _acc_dtype(device)
     loss_pts = torch.empty(k, n_points, dtype=acc, device=device)
     dl = torch.empty(k, n_points, dtype=x_base.dtype, device=device)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         with torch.enable_grad():
             for i in range(k):
                 for j in range(n_points):
@@ -420,8 +412,6 @@ def network_moments_pointwise(
                     (grad,) = torch.autograd.grad(loss, inp)
                     loss_pts[i, j] = loss.detach()
                     dl[i, j] = grad.view(-1)[dims[i]]
-    finally:
-        model.train(was_training)
     return moments_from_samples(loss_pts, dl, x, w, method=method)
 
 
