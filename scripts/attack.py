@@ -15,9 +15,7 @@ with log.to_file(sm.log[0]) as logger:
     dev = device.resolve(sm.config["device"])
     ckpts = checkpoint.folder(sm.input.checkpoints, sm.params.epochs)  # before any work
     x_tr, _ = data.read_split(sm.input.train, dev)
-    x_te, y_te = data.read_split(sm.input.test, dev)
-    idx = data.subset(len(y_te), p["n_test"], p["subset_seed"]).to(dev)
-    x_te, y_te = x_te[idx], y_te[idx]
+    x_te, y_te, idx = data.read_subset(sm.input.test, p["n_test"], p["subset_seed"], dev)
     cache = io.RowCache(sm.output[0], io.fingerprint(p, w.level, sm.params.epochs,
                                                     Path(sm.input.table).stat().st_mtime, "per-image"))
     for epoch in tqdm(sm.params.epochs, desc=f"attack {w.model} {w.level}"):

@@ -15,9 +15,7 @@ p, w = sm.params.minimal, sm.wildcards
 with log.to_file(sm.log[0]) as logger:
     dev = device.resolve(sm.config["device"])
     ckpts = checkpoint.folder(sm.input.checkpoints, sm.params.epochs)  # before any work
-    x_te, y_te = data.read_split(sm.input.test, dev)
-    idx = data.subset(len(y_te), p["n_test"], p["subset_seed"]).to(dev)
-    x_te, y_te = x_te[idx], y_te[idx]
+    x_te, y_te, idx = data.read_subset(sm.input.test, p["n_test"], p["subset_seed"], dev)
     cache = io.RowCache(sm.output[0], io.fingerprint(p, sm.params.epochs,
                                                     Path(sm.input.table).stat().st_mtime))
     df = p["deepfool"]

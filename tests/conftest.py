@@ -16,6 +16,22 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
+def trained_digits(model: str, tmp: Path, *, epochs: int, width: float, limit_test: int,
+                   lr: float = 3e-3):
+    """(net, (x_train, y_train, x_test, y_test)): ``model`` trained ``epochs`` epochs on 400
+    digits at 28 px (Adam, batch 32), loaded from its last checkpoint in eval mode."""
+    import torch
+
+    from upnn import data, models, train
+
+    xtr, ytr = data.load_split("digits", "train", image_size=28, limit=400)
+    xte, yte = data.load_split("digits", "test", image_size=28, limit=limit_test)
+    d = tuple(torch.as_tensor(a) for a in (xtr, ytr, xte, yte))
+    train.train(model, d, train.TrainConfig(epochs=epochs, batch_size=32, lr=lr), tmp,
+                width=width, progress=False)
+    return models.load(str(Path(tmp) / f"epoch{epochs:03d}.pt")).eval(), d
+
+
 def copy_workflow(dest: Path) -> Path:
     """Snakefile, rules, scripts and config copied into ``dest``; ``src`` linked (live code)."""
     dest.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ import math
 import pandas as pd
 import pytest
 import torch
+from conftest import trained_digits
 
 from upnn import evaluate, features, models
 
@@ -20,15 +21,8 @@ def net():
 def trained_resnet(tmp_path_factory):
     """resnet9 (width 1/8) trained 4 epochs on 400 digits: its pooled features are what Fig. 5
     attacks."""
-    from upnn import data, train
-
-    xtr, ytr = data.load_split("digits", "train", image_size=28, limit=400)
-    xte, yte = data.load_split("digits", "test", image_size=28, limit=100)
-    d = tuple(torch.as_tensor(a) for a in (xtr, ytr, xte, yte))
-    tmp = tmp_path_factory.mktemp("resnet")
-    train.train("resnet9", d, train.TrainConfig(epochs=4, batch_size=32, lr=3e-3), str(tmp),
-                width=0.125, progress=False)
-    return models.load(f"{tmp}/epoch004.pt"), d
+    return trained_digits("resnet9", tmp_path_factory.mktemp("resnet"), epochs=4, width=0.125,
+                          limit_test=100)
 
 
 @pytest.fixture(scope="module")
@@ -100,18 +94,8 @@ def test_feature_attacks_flip_predictions_of_a_trained_net(trained_resnet):
         assert (clean & ~robust).mean() > 0.1, name  # >10 % of the images change to wrong
 
 
-def test_attacks_actually_lower_accuracy_on_a_trained_net():
-    from upnn import data, train
-
-    xtr, ytr = data.load_split("digits", "train", image_size=28, limit=400)
-    xte, yte = data.load_split("digits", "test", image_size=28, limit=100)
-    d = tuple(torch.as_tensor(a) for a in (xtr, ytr, xte, yte))
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        train.train("cnn3", d, train.TrainConfig(epochs=5, batch_size=32, lr=3e-3), tmp,
-                    width=0.5, progress=False)
-        net = models.load(f"{tmp}/epoch005.pt")
+def test_attacks_actually_lower_accuracy_on_a_trained_net(tmp_path):
+    net, d = trained_digits("cnn3", tmp_path, epochs=5, width=0.5, limit_test=100)
     rows = {r["attack"]: r for r in evaluate.evaluate_checkpoint(
         net, "pixel", d[2], d[3], d[0], [{"name": "bim"}, {"name": "random"}], eps=[0.1])}
     assert rows["bim"]["clean_acc"] > 0.7

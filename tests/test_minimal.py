@@ -1,23 +1,18 @@
 """Tests for upnn.minimal: the minimal-amplitude bisection and DeepFool's l2."""
 
 import math
-import tempfile
 
 import pytest
 import torch
+from conftest import trained_digits
 
-from upnn import data, minimal, models, train
+from upnn import minimal
 
 
 @pytest.fixture(scope="module")
-def net_and_data():
-    xtr, ytr = data.load_split("digits", "train", image_size=28, limit=400)
-    xte, yte = data.load_split("digits", "test", image_size=28, limit=60)
-    d = tuple(torch.as_tensor(a) for a in (xtr, ytr, xte, yte))
-    with tempfile.TemporaryDirectory() as tmp:
-        train.train("cnn3", d, train.TrainConfig(epochs=3, batch_size=32, lr=3e-3), tmp,
-                    width=0.25, progress=False)
-        net = models.load(f"{tmp}/epoch003.pt").eval()
+def net_and_data(tmp_path_factory):
+    net, d = trained_digits("cnn3", tmp_path_factory.mktemp("cnn3"), epochs=3, width=0.25,
+                            limit_test=60)
     return net, d[2], d[3]
 
 

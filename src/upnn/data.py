@@ -238,6 +238,15 @@ def load_split(
     return reshape_images(xt, c, s).numpy(), y
 
 
+def read_subset(path: str | Path, count: int | None, seed: int,
+                device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x, y, idx): the seeded :func:`subset` of ``count`` images of a split file, with their
+    indices into it; the attack and minimal stages read the same images through it."""
+    x, y = read_split(path, device)
+    idx = subset(len(y), count, seed).to(y.device)
+    return x[idx], y[idx], idx
+
+
 def subset(n: int, count: int | None, seed: int) -> torch.Tensor:
     """Sorted indices of a seeded random subset of ``count`` of ``n`` items (all of them when
     ``count`` is None or ≥ n). A local generator: the same (n, count, seed) always picks the same

@@ -80,8 +80,7 @@ def unit_bounds(u: Tensor) -> tuple[Tensor, Tensor]:
     return u.clamp(max=0.0), u.clamp(min=1.0)
 
 
-def head_net(model: nn.Module, z_train: Tensor, head: nn.Module | None = None) -> RangeScaled:
-    """The feature-level classifier in unit coordinates: ``head`` (default: the learnable rest of
-    ``model.head``) behind :class:`RangeScaled` on the training features' box."""
-    rest = split_head(model.head)[1] if head is None else head
-    return RangeScaled(rest, *box(z_train)).eval()
+def head_net(model: nn.Module, z_train: Tensor) -> RangeScaled:
+    """The feature-level classifier in unit coordinates: the learnable rest of ``model.head``
+    behind :class:`RangeScaled` on the training features' box."""
+    return RangeScaled(split_head(model.head)[1], *box(z_train)).eval()
