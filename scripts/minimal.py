@@ -8,7 +8,6 @@ import pandas as pd
 from tqdm import tqdm
 
 from upnn import checkpoint, data, device, io, log, minimal, models
-from upnn.train import predict
 
 sm = snakemake  # noqa: F821
 p, w = sm.params.minimal, sm.wildcards
@@ -26,10 +25,10 @@ with log.to_file(sm.log[0]) as logger:
         if cache.done("epoch", epoch):
             continue
         model = models.load(ckpts[epoch], dev)
-        clean = predict(model, x_te, p["batch_size"]).argmax(1) == y_te
         eps = minimal.minimal_eps(model, x_te, y_te, attack=p["attack"], steps=p["steps"],
                                   max_eps=p["max_eps"], resolution=p["resolution"],
                                   seed=p["subset_seed"] + epoch, batch_size=p["batch_size"])
+        clean = eps > 0  # minimal_eps gives exactly the misclassified images eps* = 0
         l2 = minimal.deepfool_l2(model, x_te, y_te, overshoot=df["overshoot"],
                                  max_iter=df["max_iter"], batch_size=p["batch_size"])
         cache.add([{"epoch": epoch, "image_index": int(i), "clean_correct": bool(c),

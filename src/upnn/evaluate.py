@@ -41,6 +41,7 @@ def attack_rows(
     sample.
     """
     rows = []
+    clean_all = predict(model, x, batch_size).argmax(1) == y  # once: every attack starts here
     for spec in specs:
         spec = {k: v for k, v in spec.items() if v is not None}
         name, n = spec.pop("name"), spec.pop("n", None)
@@ -55,7 +56,7 @@ def attack_rows(
         bound = str(spec.get("bound", "eps")) if "bound" in registered.options else "eps"
         if not adaptive:
             spec.update(alpha=alpha, steps=steps)
-        clean = predict(model, xs, batch_size).argmax(1) == ys
+        clean = clean_all[:len(ys)]
         t0 = time.perf_counter()
         x_adv = attacks.attack_batched(name, model, xs, ys, eps, batch_size=batch_size,
                                        bounds=box, seed=seed, **spec)
