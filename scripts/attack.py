@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from upnn import checkpoint, data, device, evaluate, io, log, models
+from upnn import checkpoint, data, device, io, log, models, robustness
 
 sm = snakemake  # noqa: F821
 p, w = sm.params.attacks, sm.wildcards
@@ -22,7 +22,7 @@ with log.to_file(sm.log[0]) as logger:
         if cache.done("epoch", epoch):
             continue
         model = models.load(ckpts[epoch], dev)
-        rows = evaluate.evaluate_checkpoint(
+        rows = robustness.evaluate_checkpoint(
             model, w.level, x_te, y_te, x_tr, p["specs"], eps=p["eps"],
             seed=p["subset_seed"] + epoch, batch_size=p["batch_size"])
         # image_index: the test-set index of each entry of clean_correct / robust_correct

@@ -3,7 +3,7 @@ labels and confidences, and TA/RA of that checkpoint on the whole test set."""
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 
-from upnn import checkpoint, data, device, evaluate, io, log, models
+from upnn import checkpoint, data, device, io, log, models, robustness
 
 sm = snakemake  # noqa: F821
 f = sm.params.fig1
@@ -13,7 +13,7 @@ with log.to_file(sm.log[0]) as logger:
     epoch = f["epoch"] or sm.params.epochs
     model = models.load(checkpoint.folder(sm.input.checkpoints, [epoch])[epoch], dev)
     n = f["n_images"]
-    columns, x_adv, ta, ra = evaluate.examples(model, x, y, attack=f["attack"], eps=sm.params.eps,
+    columns, x_adv, ta, ra = robustness.examples(model, x, y, attack=f["attack"], eps=sm.params.eps,
                                                n_images=n)
     io.write_table(
         sm.output[0], columns, tensors={"image": x[:n], "image_adv": x_adv[:n]},

@@ -504,7 +504,7 @@ def test_a_new_attack_is_one_registry_entry(monkeypatch, model, data):
 
     from conftest import ROOT
 
-    from upnn import attacks, evaluate
+    from upnn import attacks, robustness
     from upnn import config as C
 
     def half_way(m, x, y, *, eps, lo, hi, **_):  # a dummy: half of FGSM's step
@@ -515,7 +515,7 @@ def test_a_new_attack_is_one_registry_entry(monkeypatch, model, data):
     out = attack("half", model, x, y, 0.2)
     assert_close((out - x).abs().amax(), torch.tensor(0.1), atol=1e-6, rtol=0)
     assert attacks.default_steps("half", 0.2, None) == (0.2, 1)
-    (row,) = evaluate.attack_rows(model, x, y, [{"name": "half"}], eps=0.2)
+    (row,) = robustness.attack_rows(model, x, y, [{"name": "half"}], eps=0.2)
     assert row["attack"] == "half" and row["steps"] == 1 and row["mean_linf"] <= 0.1 + 1e-6
     cfg = copy.deepcopy(C.load_yaml(ROOT / "config" / "ci.yaml"))
     cfg["attacks"]["names"].append("half")

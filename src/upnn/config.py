@@ -244,7 +244,7 @@ def attack_eps(config: Mapping[str, Any], dataset: str, level: str) -> list[floa
 
 
 def attack_specs(config: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """``attacks.names`` with each attack's settings: the specs upnn.evaluate takes."""
+    """``attacks.names`` with each attack's settings: the specs upnn.robustness takes."""
     settings = config["attacks"].get("settings", {})
     return [{"name": n, **settings.get(n, {})} for n in config["attacks"]["names"]]
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import trained_digits
 
-from upnn import evaluate, features, models
+from upnn import features, models, robustness
 
 SPECS = [{"name": n} for n in ("ost", "osnt", "bim", "illc", "pgd")] + [
     {"name": "sparsefool", "max_iter": 5, "n": 6}]
@@ -33,7 +33,7 @@ def batch():
 
 def test_pixel_rows(net, batch):
     x, y = batch
-    rows = evaluate.evaluate_checkpoint(net, "pixel", x[:12], y[:12], x, SPECS, eps=[0.1])
+    rows = robustness.evaluate_checkpoint(net, "pixel", x[:12], y[:12], x, SPECS, eps=[0.1])
     df = pd.DataFrame(rows)
     assert list(df["attack"]) == [s["name"] for s in SPECS]
     assert set(df.columns) == {"attack", "eps", "eps_index", "bound", "alpha", "steps", "n",
@@ -55,7 +55,7 @@ def test_pixel_rows(net, batch):
 
 def test_several_amplitudes_give_one_row_per_attack_and_eps(net, batch):
     x, y = batch
-    rows = evaluate.evaluate_checkpoint(net, "pixel", x[:8], y[:8], x, SPECS[:3],
+    rows = robustness.evaluate_checkpoint(net, "pixel", x[:8], y[:8], x, SPECS[:3],
                                         eps=[0.1, 0.02, 0.3])
     df = pd.DataFrame(rows)
     assert len(df) == 9
@@ -66,13 +66,13 @@ def test_several_amplitudes_give_one_row_per_attack_and_eps(net, batch):
 def test_unbounded_sparsefool_is_recorded(net, batch):
     x, y = batch
     spec = [{"name": "sparsefool", "max_iter": 5, "bound": "none"}]
-    (row,) = evaluate.evaluate_checkpoint(net, "pixel", x[:6], y[:6], x, spec, eps=[0.01])
+    (row,) = robustness.evaluate_checkpoint(net, "pixel", x[:6], y[:6], x, spec, eps=[0.01])
     assert row["bound"] == "none"
 
 
 def test_feature_level_attacks_unit_features_with_the_pixel_steps(net, batch):
     x, y = batch
-    rows = evaluate.evaluate_checkpoint(net, "feature", x[:12], y[:12], x, SPECS, eps=[0.1])
+    rows = robustness.evaluate_checkpoint(net, "feature", x[:12], y[:12], x, SPECS, eps=[0.1])
     bim = next(r for r in rows if r["attack"] == "bim")
     assert bim["eps"] == 0.1  # a fraction of every feature's training range
     assert bim["steps"] == 29 and bim["alpha"] == pytest.approx(1 / 255)  # as at pixel level
@@ -86,7 +86,7 @@ def test_feature_level_attacks_unit_features_with_the_pixel_steps(net, batch):
 
 def test_feature_attacks_flip_predictions_of_a_trained_net(trained_resnet):
     net, (xtr, _, xte, yte) = trained_resnet
-    rows = {r["attack"]: r for r in evaluate.evaluate_checkpoint(
+    rows = {r["attack"]: r for r in robustness.evaluate_checkpoint(
         net, "feature", xte, yte, xtr, [{"name": "bim"}, {"name": "pgd"}], eps=[0.1])}
     for name in ("bim", "pgd"):
         clean, robust = rows[name]["clean_correct"], rows[name]["robust_correct"]
@@ -96,7 +96,7 @@ def test_feature_attacks_flip_predictions_of_a_trained_net(trained_resnet):
 
 def test_attacks_actually_lower_accuracy_on_a_trained_net(tmp_path):
     net, d = trained_digits("cnn3", tmp_path, epochs=5, width=0.5, limit_test=100)
-    rows = {r["attack"]: r for r in evaluate.evaluate_checkpoint(
+    rows = {r["attack"]: r for r in robustness.evaluate_checkpoint(
         net, "pixel", d[2], d[3], d[0], [{"name": "bim"}, {"name": "random"}], eps=[0.1])}
     assert rows["bim"]["clean_acc"] > 0.7
     assert rows["bim"]["robust_acc"] < rows["bim"]["clean_acc"] - 0.3
@@ -105,12 +105,12 @@ def test_attacks_actually_lower_accuracy_on_a_trained_net(tmp_path):
 
 def test_level_errors():
     with pytest.raises(ValueError, match="unknown level 'logit'; allowed: pixel, feature"):
-        evaluate.evaluate_checkpoint(None, "logit", None, None, None, [], eps=[0.1])
+        robustness.evaluate_checkpoint(None, "logit", None, None, None, [], eps=[0.1])
 
 
 def test_fig1_examples_numbers(net, batch):
     x, y = batch
-    cols, x_adv, ta, ra = evaluate.examples(net, x, y, attack="osnt", eps=0.1, n_images=5)
+    cols, x_adv, ta, ra = robustness.examples(net, x, y, attack="osnt", eps=0.1, n_images=5)
     p_clean, p_adv = net(x).softmax(1), net(x_adv).softmax(1)
     assert ta == pytest.approx((p_clean.argmax(1) == y).float().mean().item())
     assert ra == pytest.approx((p_adv.argmax(1) == y).float().mean().item())
