@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from upnn import conjugate, features, models, uncertainty
+from upnn import conjugate, features, models, packets
 
 
 def tiny_classifier(seed: int = 0) -> models.Classifier:
@@ -81,17 +81,17 @@ def test_packets_match_network_moments_per_class(classes):
     model = tiny_classifier()
     x_base = torch.rand(1, 12, 12, generator=torch.Generator().manual_seed(1))
     dims = conjugate.packet_dims(torch.zeros(144), torch.ones(144), 5, seed=0)
-    frame = conjugate.packets(model, x_base, classes, dims, 0.0, 1.0, method="mc", n_points=24,
+    frame = conjugate.packet_table(model, x_base, classes, dims, 0.0, 1.0, method="mc", n_points=24,
                               seed=2, batch_size=50)
     assert len(frame) == 5 * len(classes)
     assert list(frame["class"]) == [c for c in classes for _ in range(5)]
     assert (frame["method"] == "mc").all() and (frame["n_points"] == 24).all()
     for c in classes:
-        ref = uncertainty.network_moments(model, x_base, c, dims, torch.zeros(5), torch.ones(5),
-                                          method="mc", n_points=24, seed=2)
+        ref = packets.network_moments(model, x_base, c, dims, torch.zeros(5), torch.ones(5),
+                                      method="mc", n_points=24, seed=2)
         rows = frame[frame["class"] == c]
         assert rows["dim"].tolist() == dims.tolist()
-        for k in (*uncertainty.MOMENTS, "sigma_x_se", "sigma_p_se"):
+        for k in (*packets.MOMENTS, "sigma_x_se", "sigma_p_se"):
             np.testing.assert_allclose(rows[k].to_numpy(), ref[k].numpy(), rtol=1e-5, atol=1e-9)
 
 
@@ -185,7 +185,7 @@ def test_flatness_of_an_analytic_flat_and_a_peaked_packet(a, b, flat):
     l = softplus(30 − 40x) ≈ 30 − 40x for x < 0.75 and ≈ 0 after, so ψ² is a falling ramp on
     [0, 0.75] and x_flatness ≈ 0.5 (checked against a fine Riemann sum of the same moments)."""
     x_base = torch.zeros(1, 2, 2)
-    frame = conjugate.packets(Affine(a, b), x_base, [0], torch.tensor([0]), torch.zeros(1, 2, 2),
+    frame = conjugate.packet_table(Affine(a, b), x_base, [0], torch.tensor([0]), torch.zeros(1, 2, 2),
                               torch.ones(1, 2, 2), method="quadrature", n_points=256)
     s = conjugate.summarise(frame, keys=("class",))
     if flat:
@@ -206,8 +206,8 @@ def test_quadrature_error_is_the_difference_to_the_half_rule():
     x_base = blobs(10)[0].mean(0)
     kw = dict(method="quadrature", seed=0)
     dims = torch.tensor([3, 50])
-    fine = conjugate.packets(model, x_base, [1], dims, 0.0, 1.0, n_points=16, **kw)
-    coarse = conjugate.packets(model, x_base, [1], dims, 0.0, 1.0, n_points=8, **kw)
+    fine = conjugate.packet_table(model, x_base, [1], dims, 0.0, 1.0, n_points=16, **kw)
+    coarse = conjugate.packet_table(model, x_base, [1], dims, 0.0, 1.0, n_points=8, **kw)
     np.testing.assert_allclose(fine["sigma_p_se"], (fine["sigma_p"] - coarse["sigma_p"]).abs())
 
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from upnn import seeds, toy2d, uncertainty
+from upnn import packets, stacked, toy2d
 
 SMALL = dict(seeds=(0, 1), n_train=200, n_test=100, depth=1, width=8, epochs=3, batch_size=50,
              lr=0.01, attack_steps=2, n_points=16, landscape_epochs=(1, 3), grid=5)
@@ -42,7 +42,7 @@ def test_config_from_the_yaml_block_and_bad_values():
 
 
 def _model(n_seeds=3, width=16):
-    return seeds.Stacked([seeds.mlp([2, width, width, 2], "tanh", seed=s) for s in range(n_seeds)])
+    return stacked.Stacked([stacked.mlp([2, width, width, 2], "tanh", seed=s) for s in range(n_seeds)])
 
 
 def test_packet_spreads_equal_network_moments_of_each_seed():
@@ -50,9 +50,9 @@ def test_packet_spreads_equal_network_moments_of_each_seed():
     m = toy2d.packet_spreads(model, 48)
     assert m["sigma_x"].shape == (3, 2)
     for i in range(3):
-        net = seeds.mlp([2, 16, 16, 2], "tanh", seed=i)
+        net = stacked.mlp([2, 16, 16, 2], "tanh", seed=i)
         for label in (0, 1):
-            ref = uncertainty.network_moments(
+            ref = packets.network_moments(
                 net, torch.zeros(2), label, torch.tensor([0]), torch.tensor([-1.0]),
                 torch.tensor([1.0]), method="quadrature", n_points=48)
             for k in ("sigma_x", "sigma_p", "x_mean", "beta"):
@@ -70,7 +70,7 @@ def test_spreads_of_a_sharp_and_a_flat_step():
         with torch.no_grad():
             net[0].weight.copy_(torch.tensor([[-k, 0.0], [k, 0.0]]))
             net[0].bias.zero_()
-        return seeds.Stacked([net])
+        return stacked.Stacked([net])
 
     flat = toy2d.packet_spreads(step(1e-3), 256)
     assert float(flat["sigma_x"][0, 1]) == pytest.approx(1 / math.sqrt(3), rel=1e-3)
@@ -86,7 +86,7 @@ def test_robust_accuracy_attacks_every_seed_with_its_own_gradient():
     ta = toy2d.test_accuracy(model, x, y)
     assert ta.shape == (3,)
     for i in range(3):
-        net = seeds.mlp([2, 16, 16, 2], "tanh", seed=i)
+        net = stacked.mlp([2, 16, 16, 2], "tanh", seed=i)
         assert float(ta[i]) == pytest.approx((net(x).argmax(1) == y).float().mean().item())
     torch.testing.assert_close(toy2d.robust_accuracy(model, x, y, "pgd", 0.0, 4), ta)
     ra = toy2d.robust_accuracy(model, x, y, "fgsm", 0.3, None)
@@ -94,7 +94,7 @@ def test_robust_accuracy_attacks_every_seed_with_its_own_gradient():
     for i in range(3):  # one call over all seeds = attacking each seed's net alone (fgsm: no RNG)
         from upnn import attacks
 
-        net = seeds.mlp([2, 16, 16, 2], "tanh", seed=i)
+        net = stacked.mlp([2, 16, 16, 2], "tanh", seed=i)
         adv = attacks.attack("fgsm", net, x, y, 0.3, bounds=toy2d.BOX)
         assert float(ra[i]) == pytest.approx((net(adv).argmax(1) == y).float().mean().item())
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import ROOT
 
-from upnn import seeds, words
+from upnn import stacked, words
 
 LEXICON = ROOT / "data" / "words.csv"
 
@@ -57,7 +57,7 @@ def _linear(embeddings, weight, bias):
         net[0].weight.copy_(embeddings)
         net[1].weight.copy_(weight)
         net[1].bias.copy_(bias)
-    return seeds.Stacked([net])
+    return stacked.Stacked([net])
 
 
 def test_cosine_similarity_of_a_hand_computed_case():
@@ -90,9 +90,9 @@ def test_cosine_similarity_of_a_hand_computed_case():
 
 
 def test_cosine_of_each_seed_matches_autograd_on_its_own_net():
-    nets = [seeds.embedding_mlp(9, 3, [5, 3], "tanh", seed=s) for s in range(3)]
+    nets = [stacked.embedding_mlp(9, 3, [5, 3], "tanh", seed=s) for s in range(3)]
     y = torch.randint(0, 3, (9,), generator=torch.Generator().manual_seed(0))
-    cos, correct = words.embedding_gradient_cosine(seeds.Stacked(nets), y)
+    cos, correct = words.embedding_gradient_cosine(stacked.Stacked(nets), y)
     for i, net in enumerate(nets):
         net = net.double()
         e = net[0].weight.detach().clone().requires_grad_(True)

@@ -9,7 +9,7 @@ For one trained checkpoint ("epoch") and one *level*:
   sweeps [min_i, max_i] over the training set.
 
 On a seeded subset of dimensions the per-dimension packet moments come from
-:func:`upnn.uncertainty.network_moments` (all classes × dimensions × points as large batches
+:func:`upnn.packets.network_moments` (all classes × dimensions × points as large batches
 through the net, one backward per batch), and per (epoch, class) they aggregate to
 ΔX_Y = (Σ_i σ_{x_i})^{1/2}, ΔP_Y = (Σ_i σ_{p_i})^{1/2} (supp. Eq. 23), beside the test accuracy TA
 and the PGD robust accuracy RA of the same level's classifier.
@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from upnn import attacks, features, uncertainty
+from upnn import attacks, features, packets
 from upnn.data import subset
 from upnn.train import accuracy, predict
 
@@ -133,7 +133,7 @@ def packet_dims(lo: Tensor, hi: Tensor, count: int, *, seed: int) -> Tensor:
     return order[valid][:count]
 
 
-def packets(
+def packet_table(
     model: nn.Module,
     x_base: Tensor,
     classes: Sequence[int],
@@ -167,17 +167,17 @@ def packets(
     def moments(n: int) -> dict[str, Tensor]:
         kw = dict(method=method, n_points=n, seed=seed, batch_size=batch_size)
         if len(classes) == 1:
-            out = uncertainty.network_moments(model, x_base, classes[0], dims, lo_flat[dims],
-                                              hi_flat[dims], **kw)
+            out = packets.network_moments(model, x_base, classes[0], dims, lo_flat[dims],
+                                          hi_flat[dims], **kw)
         else:
-            out = uncertainty.network_moments_classes(model, x_base, classes, dims,
-                                                      lo_flat[dims], hi_flat[dims], **kw)
+            out = packets.network_moments_classes(model, x_base, classes, dims,
+                                                  lo_flat[dims], hi_flat[dims], **kw)
         return {key: v.reshape(-1) for key, v in out.items()}
 
     m = moments(n_points)
     if method == "quadrature":  # error estimate: the difference to the rule with half the nodes
         coarse = moments(max(1, n_points // 2))
-        m |= {f"{key}_se": (m[key] - coarse[key]).abs() for key in uncertainty.MOMENTS}
+        m |= {f"{key}_se": (m[key] - coarse[key]).abs() for key in packets.MOMENTS}
     labels = torch.as_tensor(classes).repeat_interleave(k)
     all_dims = dims.repeat(len(classes))
     frame = pd.DataFrame({
@@ -185,16 +185,16 @@ def packets(
         "lo": lo_flat[all_dims].cpu().double().numpy(),
         "hi": hi_flat[all_dims].cpu().double().numpy(),
     })
-    for key in (*uncertainty.MOMENTS, "satisfies_bound"):
+    for key in (*packets.MOMENTS, "satisfies_bound"):
         frame[key] = m[key].cpu().numpy()
-    for key in uncertainty.MOMENTS:
+    for key in packets.MOMENTS:
         frame[f"{key}_se"] = m[f"{key}_se"].cpu().double().numpy()
     frame["sigma_x_flat"] = (frame["hi"] - frame["lo"]) / np.sqrt(12.0)  # a flat packet's σ_x
     return frame.assign(method=method, n_points=n_points)
 
 
 def summarise(frame: pd.DataFrame, keys: Sequence[str] = ("epoch", "class")) -> pd.DataFrame:
-    """Per ``keys`` group of a :func:`packets` table: ΔX, ΔP (supp. Eq. 23) and their standard
+    """Per ``keys`` group of a :func:`packet_table` table: ΔX, ΔP (supp. Eq. 23) and their standard
     errors, ΔX·ΔP, the number of dimensions, the share of dimensions with σ_x·σ_p ≥ 1/2 and the
     median per-dimension product; and what separates the interval's share of ΔX from the net's:
     ``delta_x_flat`` = (Σ_i (hi_i − lo_i)/√12)^{1/2}, the ΔX of flat packets on the same
@@ -204,8 +204,8 @@ def summarise(frame: pd.DataFrame, keys: Sequence[str] = ("epoch", "class")) -> 
     rows = []
     for key, g in frame.groupby(list(keys), sort=True):
         sx, sp = torch.from_numpy(g["sigma_x"].to_numpy()), torch.from_numpy(g["sigma_p"].to_numpy())
-        dx, dp = uncertainty.aggregate(sx, sp)
-        dx_se, dp_se = uncertainty.aggregate_se(
+        dx, dp = packets.aggregate(sx, sp)
+        dx_se, dp_se = packets.aggregate_se(
             sx, sp, torch.from_numpy(g["sigma_x_se"].to_numpy()),
             torch.from_numpy(g["sigma_p_se"].to_numpy()))
         flat = float(g["sigma_x_flat"].sum())
@@ -240,7 +240,7 @@ def evaluate_checkpoint(
     seed: int = 0,
     batch_size: int = 8192,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """One checkpoint at one level: the :func:`packets` table and {test_acc, robust_acc}.
+    """One checkpoint at one level: the :func:`packet_table` table and {test_acc, robust_acc}.
 
     The integration interval of each dimension is the data box (pixels [0, 1], features their
     training range) or, with ``radius``, :func:`interval` around X_base.
@@ -271,7 +271,7 @@ def evaluate_checkpoint(
     hi_t = torch.as_tensor(hi, dtype=x_base.dtype, device=x_base.device).expand_as(x_base)
     lo_t, hi_t = interval(x_base, lo_t, hi_t, radius)
     dims = packet_dims(lo_t, hi_t, n_dims, seed=seed)
-    frame = packets(net, x_base, classes, dims, lo_t, hi_t, method=method, n_points=n_points,
+    frame = packet_table(net, x_base, classes, dims, lo_t, hi_t, method=method, n_points=n_points,
                     seed=seed, batch_size=batch_size)
     return frame, {"test_acc": ta, "robust_acc": ra}
 

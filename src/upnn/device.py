@@ -48,7 +48,7 @@ def reuse_cpu_memory() -> bool:
 
     By default glibc serves every allocation above 128 KiB with its own ``mmap`` and unmaps it
     on free, so each new activation of that size costs one page fault per 4 KiB when first
-    written: for the batched seeds (upnn.seeds) that is most of the time of an elementwise op,
+    written: for the batched seeds (upnn.stacked) that is most of the time of an elementwise op,
     and the run time swings with it. Raising ``M_MMAP_THRESHOLD`` to 32 MiB and
     ``M_TRIM_THRESHOLD`` to 256 MiB keeps such blocks in the heap (the same effect as the
     jemalloc/tcmalloc preload that PyTorch's CPU tuning guide recommends). Process-wide; results

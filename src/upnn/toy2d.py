@@ -1,7 +1,7 @@
 """The 2-D binary toy of arXiv 2205.01493 v4 (Fig. 4): the mechanism on data anyone can see.
 
 Points are uniform in [-1, 1]², the label is [x₁ > 0] (the boundary is the x₂ axis). A fully
-connected net is trained for every seed at once (:mod:`upnn.seeds`); after every epoch, for all
+connected net is trained for every seed at once (:mod:`upnn.stacked`); after every epoch, for all
 seeds together:
 
 * test accuracy TA;
@@ -9,7 +9,7 @@ seeds together:
   (``upnn.attacks.attack``, default PGD) with the l∞ radius eps, in the data box (-1, 1);
 * dx and dp: the spreads sigma_x and sigma_p (companion supp. Eq. 22) of the neural packet
   ψ(x₁) = l(x₁)/sqrt(β), l the cross-entropy of the net at (x₁, x₂ = 0) with a given label, as x₁
-  sweeps [-1, 1], integrated by Gauss–Legendre quadrature (``upnn.uncertainty.sample_points`` +
+  sweeps [-1, 1], integrated by Gauss–Legendre quadrature (``upnn.packets.sample_points`` +
   ``moments_from_samples``), averaged over the two labels. One dimension, so the paper's
   ΔX = (Σ_i σ_{x_i})^{1/2} (Eq. 23) would be sqrt(σ_x): a monotone function of it; the table keeps
   σ_x and σ_p themselves;
@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from upnn import attacks, seeds, uncertainty
+from upnn import attacks, packets, stacked
 
 GRADIENT_ATTACKS = ("fgsm", "osnt", "bim", "pgd", "ifgsm")
 BOX = (-1.0, 1.0)  # the data square [-1, 1]²: inputs, attacks and packets stay inside it
@@ -56,9 +56,9 @@ class ToyConfig:
     def __post_init__(self) -> None:
         if self.attack not in GRADIENT_ATTACKS:
             raise ValueError(f"unknown attack {self.attack!r}; allowed: {', '.join(GRADIENT_ATTACKS)}")
-        if self.activation not in seeds.ACTIVATIONS:
+        if self.activation not in stacked.ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; "
-                             f"allowed: {', '.join(seeds.ACTIVATIONS)}")
+                             f"allowed: {', '.join(stacked.ACTIVATIONS)}")
         if not self.seeds:
             raise ValueError("seeds must not be empty")
         bad = [e for e in self.landscape_epochs if not 1 <= e <= self.epochs]
@@ -114,42 +114,42 @@ def datasets(cfg: ToyConfig, device: torch.device | str = "cpu") -> tuple[Tensor
 
 def build(cfg: ToyConfig, seed: int) -> torch.nn.Sequential:
     """One seed's net: 2 → width (× depth hidden layers) → 2 logits."""
-    return seeds.mlp([2, *[cfg.width] * cfg.depth, 2], cfg.activation, seed=seed)
+    return stacked.mlp([2, *[cfg.width] * cfg.depth, 2], cfg.activation, seed=seed)
 
 
 @torch.no_grad()
-def test_accuracy(model: seeds.Stacked, x: Tensor, y: Tensor) -> Tensor:
+def test_accuracy(model: stacked.Stacked, x: Tensor, y: Tensor) -> Tensor:
     """(S,) accuracy of every seed on (x, y)."""
-    return (seeds.predict(model(seeds.share(x, model.n_seeds))) == y).float().mean(1)
+    return (stacked.predict(model(stacked.share(x, model.n_seeds))) == y).float().mean(1)
 
 
-def robust_accuracy(model: seeds.Stacked, x: Tensor, y: Tensor, name: str, eps: float,
+def robust_accuracy(model: stacked.Stacked, x: Tensor, y: Tensor, name: str, eps: float,
                     steps: int | None, seed: int = 0) -> Tensor:
     """(S,) accuracy of every seed on its own adversarial examples of (x, y): one
     ``upnn.attacks.attack`` call over all seeds (``Stacked.flat``), inside the box (-1, 1)."""
     s, n = model.n_seeds, len(y)
     flat = model.flat()
-    xs, ys = seeds.share(x, s).reshape(s * n, -1), y.repeat(s)
+    xs, ys = stacked.share(x, s).reshape(s * n, -1), y.repeat(s)
     x_adv = attacks.attack(name, flat, xs, ys, eps, steps=steps, bounds=BOX, seed=seed)
     with torch.no_grad():
         return (flat(x_adv).argmax(-1) == ys).view(s, n).float().mean(1)
 
 
-def _losses(model: seeds.Stacked, points: Tensor, label: Tensor) -> Tensor:
+def _losses(model: stacked.Stacked, points: Tensor, label: Tensor) -> Tensor:
     """Cross-entropy (float64) of every seed at its (S, P, 2) points with (P,) labels: (S, P)."""
-    return seeds.cross_entropy(model(points).double(), label.expand(model.n_seeds, -1))
+    return stacked.cross_entropy(model(points).double(), label.expand(model.n_seeds, -1))
 
 
-def packet_spreads(model: seeds.Stacked, n_points: int) -> dict[str, Tensor]:
+def packet_spreads(model: stacked.Stacked, n_points: int) -> dict[str, Tensor]:
     """Moments of ψ(x₁, x₂ = 0, label) along x₁ ∈ [-1, 1] for both labels and every seed.
 
-    Gauss–Legendre points (``uncertainty.sample_points``), one forward and one backward for all
+    Gauss–Legendre points (``packets.sample_points``), one forward and one backward for all
     seeds and both labels, dl/dx₁ from the input gradient, formulas from
-    ``uncertainty.moments_from_samples``. Returns its dict with entries of shape (S, 2): label 0
+    ``packets.moments_from_samples``. Returns its dict with entries of shape (S, 2): label 0
     then label 1.
     """
     device = model.stacked[0].device
-    x1, w = uncertainty.sample_points("quadrature", BOX[0], BOX[1], n_points, device=device)
+    x1, w = packets.sample_points("quadrature", BOX[0], BOX[1], n_points, device=device)
     s = model.n_seeds
     pts = torch.zeros(s, 2 * n_points, 2, device=device)  # one copy per seed: its own gradient
     pts[..., 0] = x1.repeat(2)
@@ -158,19 +158,19 @@ def packet_spreads(model: seeds.Stacked, n_points: int) -> dict[str, Tensor]:
         pts.requires_grad_(True)
         loss = _losses(model, pts, lab)
         (grad,) = torch.autograd.grad(loss.sum(), pts)
-    return uncertainty.moments_from_samples(loss.detach().view(s, 2, n_points),
-                                            grad[..., 0].view(s, 2, n_points), x1, w,
-                                            method="quadrature")
+    return packets.moments_from_samples(loss.detach().view(s, 2, n_points),
+                                        grad[..., 0].view(s, 2, n_points), x1, w,
+                                        method="quadrature")
 
 
-def spreads(model: seeds.Stacked, n_points: int) -> tuple[Tensor, Tensor]:
+def spreads(model: stacked.Stacked, n_points: int) -> tuple[Tensor, Tensor]:
     """(dx, dp), each (S,): sigma_x and sigma_p of ψ(x₁, 0, label), mean over the two labels."""
     m = packet_spreads(model, n_points)
     return m["sigma_x"].mean(-1), m["sigma_p"].mean(-1)
 
 
 @torch.no_grad()
-def landscape(model: seeds.Stacked, grid: int) -> tuple[Tensor, Tensor]:
+def landscape(model: stacked.Stacked, grid: int) -> tuple[Tensor, Tensor]:
     """ψ(x₁, x₂, label) on a grid × grid lattice of [-1, 1]²: returns (psi, g) with psi of shape
     (S, 2, grid, grid) indexed [seed, label, i₁, i₂] at (g[i₁], g[i₂]), and g the (grid,) axis.
 
@@ -181,7 +181,7 @@ def landscape(model: seeds.Stacked, grid: int) -> tuple[Tensor, Tensor]:
     x1, x2 = torch.meshgrid(g, g, indexing="ij")
     pts = torch.stack([x1.flatten(), x2.flatten()], -1).repeat(2, 1)
     lab = torch.arange(2, device=device).repeat_interleave(grid * grid)
-    l2 = _losses(model, seeds.share(pts, model.n_seeds), lab).view(model.n_seeds, 2, grid, grid) ** 2
+    l2 = _losses(model, stacked.share(pts, model.n_seeds), lab).view(model.n_seeds, 2, grid, grid) ** 2
     h = (BOX[1] - BOX[0]) / (grid - 1)
     w = torch.full((grid,), h, dtype=torch.float64, device=device)
     w[0] = w[-1] = h / 2
@@ -199,14 +199,14 @@ def run(cfg: ToyConfig, device: torch.device | str = "cpu",
     """
     device = torch.device(device)
     x_tr, y_tr, x_te, y_te = datasets(cfg, device)
-    model = seeds.Stacked([build(cfg, s) for s in cfg.seeds]).to(device)
-    opt = seeds.adam(model.parameters(), cfg.lr, device)
+    model = stacked.Stacked([build(cfg, s) for s in cfg.seeds]).to(device)
+    opt = stacked.adam(model.parameters(), cfg.lr, device)
     gens = [torch.Generator().manual_seed(s) for s in cfg.seeds]
     seed_col = torch.tensor(cfg.seeds)
     metrics, lands = [], []
     t0 = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
-        train_loss = seeds.train_epoch(model, opt, x_tr, y_tr, gens, cfg.batch_size)
+        train_loss = stacked.train_epoch(model, opt, x_tr, y_tr, gens, cfg.batch_size)
         model.eval()
         ta = test_accuracy(model, x_te, y_te)
         ra = robust_accuracy(model, x_te, y_te, cfg.attack, cfg.eps, cfg.attack_steps, seed=epoch)

@@ -3,7 +3,7 @@
 Every word of a labelled lexicon (``data/words.csv``: positive, negative and neutral words in
 English and Chinese, see scripts/build_words_csv.py) gets a trainable embedding vector e_w; fully
 connected layers map it to the three sentiment logits. All seeds of one embedding size are
-trained together (:mod:`upnn.seeds`). After every epoch, for every seed, with l_w the
+trained together (:mod:`upnn.stacked`). After every epoch, for every seed, with l_w the
 cross-entropy of word w:
 
     cos_w = <e_w, ∇_{e_w} l_w> / (|e_w| |∇_{e_w} l_w|)
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from upnn import seeds
+from upnn import stacked
 
 LABELS = ("negative", "neutral", "positive")  # class index = position
 LANGUAGES = ("en", "zh")
@@ -46,9 +46,9 @@ class WordsConfig:
     lr: float = 3e-4
 
     def __post_init__(self) -> None:
-        if self.activation not in seeds.ACTIVATIONS:
+        if self.activation not in stacked.ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; "
-                             f"allowed: {', '.join(seeds.ACTIVATIONS)}")
+                             f"allowed: {', '.join(stacked.ACTIVATIONS)}")
         if not self.seeds or not self.embedding_sizes:
             raise ValueError("seeds and embedding_sizes must not be empty")
         for name in ("width", "epochs", "batch_size"):
@@ -97,8 +97,8 @@ def targets(lexicon: pd.DataFrame, device: torch.device | str = "cpu") -> Tensor
 
 def build(vocab: int, embedding_size: int, cfg: WordsConfig, seed: int) -> torch.nn.Sequential:
     """One seed's net: Embedding(vocab, embedding_size) → width (× depth) → 3 logits."""
-    return seeds.embedding_mlp(vocab, embedding_size, [*[cfg.width] * cfg.depth, len(LABELS)],
-                               cfg.activation, seed=seed)
+    return stacked.embedding_mlp(vocab, embedding_size, [*[cfg.width] * cfg.depth, len(LABELS)],
+                                 cfg.activation, seed=seed)
 
 
 def loss_gradient_direction(logits: Tensor, y: Tensor, dim: int = -1) -> Tensor:
@@ -119,7 +119,7 @@ def loss_gradient_direction(logits: Tensor, y: Tensor, dim: int = -1) -> Tensor:
     return ratio - onehot * ratio.sum(dim, keepdim=True)
 
 
-def embedding_gradient_cosine(model: seeds.Stacked, y: Tensor) -> tuple[Tensor, Tensor]:
+def embedding_gradient_cosine(model: stacked.Stacked, y: Tensor) -> tuple[Tensor, Tensor]:
     """(cos, correct), both (S, V): for every seed and word, the cosine between the word's
     embedding e_w and ∇_{e_w} CE(f(e_w), y_w), and whether f classifies the word correctly.
 
@@ -138,7 +138,7 @@ def embedding_gradient_cosine(model: seeds.Stacked, y: Tensor) -> tuple[Tensor, 
         (grad,) = torch.autograd.grad(logits, emb, direction)
     # grad arrives as the (S, V, E) view of an (S, E, V) tensor: contiguous rows for the norms
     cos = F.cosine_similarity(emb.detach(), grad.contiguous(), dim=-1)
-    return cos, seeds.predict(logits.detach()) == y
+    return cos, stacked.predict(logits.detach()) == y
 
 
 def summarize(cos: Tensor, correct: Tensor) -> dict[str, Tensor]:
@@ -168,14 +168,14 @@ def run(lexicon: pd.DataFrame, embedding_size: int, cfg: WordsConfig,
     device = torch.device(device)
     y = targets(lexicon, device)
     words = torch.arange(len(y), device=device)
-    model = seeds.Stacked([build(len(y), embedding_size, cfg, s) for s in cfg.seeds]).to(device)
-    opt = seeds.adam(model.parameters(), cfg.lr, device)
+    model = stacked.Stacked([build(len(y), embedding_size, cfg, s) for s in cfg.seeds]).to(device)
+    opt = stacked.adam(model.parameters(), cfg.lr, device)
     gens = [torch.Generator().manual_seed(s) for s in cfg.seeds]
     seed_col = torch.tensor(cfg.seeds)
     frames = []
     t0 = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
-        train_loss = seeds.train_epoch(model, opt, words, y, gens, cfg.batch_size)
+        train_loss = stacked.train_epoch(model, opt, words, y, gens, cfg.batch_size)
         model.eval()
         stats = summarize(*embedding_gradient_cosine(model, y))
         rows = {"seed": seed_col, "epoch": torch.full_like(seed_col, epoch), **stats,

@@ -1,7 +1,7 @@
-"""Benchmark upnn.uncertainty: batched network_moments vs one point at a time, and the accuracy
+"""Benchmark upnn.packets: batched network_moments vs one point at a time, and the accuracy
 of mc / qmc / quadrature on the Gaussian packet (where sigma_x * sigma_p = 1/2 exactly).
 
-    python bench/uncertainty.py [--device auto] [--threads N] [--widths 0.25 1.0]
+    python bench/packets.py [--device auto] [--threads N] [--widths 0.25 1.0]
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from upnn.uncertainty import (
+from upnn.packets import (
     METHODS,
     choose_dims,
     network_moments,

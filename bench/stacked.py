@@ -1,15 +1,15 @@
-"""Benchmark upnn.seeds: all seeds as one batched model vs a Python loop over seeds, in one run.
+"""Benchmark upnn.stacked: all seeds as one batched model vs a Python loop over seeds, in one run.
 
-    python bench/seeds.py [--device auto] [--threads 1] [--epochs 20] [--repeat 3] [--no-reuse]
+    python bench/stacked.py [--device auto] [--threads 1] [--epochs 20] [--repeat 3] [--no-reuse]
 
 For the 2-D toy (5 seeds, default config sizes) and the words stage (10 seeds, embedding size 16)
 it prints epochs per second of
 
 * sequential: one plain ``nn.Sequential`` per seed, ``upnn.train.train_epoch`` and the per-seed
-  metrics (toy: accuracy, ``attacks.attack`` and ``uncertainty.network_moments`` per label;
+  metrics (toy: accuracy, ``attacks.attack`` and ``packets.network_moments`` per label;
   words: the embedding/gradient cosine), seed after seed;
-* batched: ``upnn.seeds.Stacked`` and ``seeds.train_epoch`` (what the pipeline runs): one step
-  for all seeds, gradients by ``seeds.loss_and_grads``;
+* batched: ``upnn.stacked.Stacked`` and ``stacked.train_epoch`` (what the pipeline runs): one step
+  for all seeds, gradients by ``stacked.loss_and_grads``;
 * two alternatives, training only: the same Stacked model with autograd's backward instead of
   ``loss_and_grads`` (how much of the gain is batching alone), and ``torch.func.vmap`` over
   ``functional_call`` with the stacked parameters (the textbook way, to show why Stacked uses
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
-from upnn import attacks, seeds, toy2d, train, uncertainty, words
+from upnn import attacks, packets, stacked, toy2d, train, words
 from upnn.device import resolve, reuse_cpu_memory
 
 
@@ -61,11 +61,11 @@ class VmapModel:
         base = copy.deepcopy(nets[0]).to("meta")
         self.fn = vmap(lambda p, x: functional_call(base, dict(zip(self.names, p, strict=True)), (x,)),
                        in_dims=(0, 0))
-        self.opt = seeds.adam(self.params, lr, device)
+        self.opt = stacked.adam(self.params, lr, device)
 
     def train_epoch(self, x: torch.Tensor, y: torch.Tensor, gens: list[torch.Generator],
                     batch_size: int) -> None:
-        perms = seeds.permutations(len(y), gens, x.device)
+        perms = stacked.permutations(len(y), gens, x.device)
         for i in range(0, len(y), batch_size):
             idx = perms[:, i:i + batch_size]
             logits = self.fn(self.params, x[idx])
@@ -75,13 +75,13 @@ class VmapModel:
             self.opt.step()
 
 
-def autograd_train_epoch(model: seeds.Stacked, opt: torch.optim.Optimizer, x: torch.Tensor,
+def autograd_train_epoch(model: stacked.Stacked, opt: torch.optim.Optimizer, x: torch.Tensor,
                          y: torch.Tensor, gens: list[torch.Generator], batch_size: int) -> None:
-    """``seeds.train_epoch`` with ``loss.backward()`` in place of ``seeds.loss_and_grads``."""
-    perms = seeds.permutations(len(y), gens, x.device)
+    """``stacked.train_epoch`` with ``loss.backward()`` in place of ``stacked.loss_and_grads``."""
+    perms = stacked.permutations(len(y), gens, x.device)
     for i in range(0, len(y), batch_size):
-        xb, yb = seeds.batch(x, y, perms[:, i:i + batch_size])
-        loss = seeds.cross_entropy(model(xb), yb)
+        xb, yb = stacked.batch(x, y, perms[:, i:i + batch_size])
+        loss = stacked.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
         (loss.sum() / yb.shape[1]).backward()
         opt.step()
@@ -106,8 +106,8 @@ def alternatives(build: Callable[[int], torch.nn.Sequential], ids: tuple[int, ..
                  x: torch.Tensor, y: torch.Tensor, batch_size: int,
                  device: torch.device) -> dict[str, Callable]:
     """The two training-only alternatives, each on fresh nets of the same seeds."""
-    model = seeds.Stacked([build(s) for s in ids]).to(device)
-    opt = seeds.adam(model.parameters(), lr, device)
+    model = stacked.Stacked([build(s) for s in ids]).to(device)
+    opt = stacked.adam(model.parameters(), lr, device)
     gens_a = [torch.Generator().manual_seed(s) for s in ids]
     vm = VmapModel([build(s) for s in ids], lr, device)
     gens_v = [torch.Generator().manual_seed(s) for s in ids]
@@ -120,7 +120,7 @@ def bench_toy(args: argparse.Namespace, device: torch.device) -> None:
     x_tr, y_tr, x_te, y_te = toy2d.datasets(cfg, device)
     ids = cfg.seeds
     nets = [toy2d.build(cfg, s).to(device) for s in ids]
-    opts = [seeds.adam(n.parameters(), cfg.lr, device) for n in nets]
+    opts = [stacked.adam(n.parameters(), cfg.lr, device) for n in nets]
     gens_seq = [torch.Generator().manual_seed(s) for s in ids]
     zero = torch.zeros(2, device=device)
     dims, lo, hi = (torch.tensor([0], device=device), torch.tensor([-1.0], device=device),
@@ -138,18 +138,18 @@ def bench_toy(args: argparse.Namespace, device: torch.device) -> None:
                                  bounds=toy2d.BOX)
             train.accuracy(net, adv, y_te)
             for label in (0, 1):
-                uncertainty.network_moments(net, zero, label, dims, lo, hi, method="quadrature",
-                                            n_points=cfg.n_points)
+                packets.network_moments(net, zero, label, dims, lo, hi, method="quadrature",
+                                        n_points=cfg.n_points)
 
-    model = seeds.Stacked([toy2d.build(cfg, s) for s in ids]).to(device)
-    opt = seeds.adam(model.parameters(), cfg.lr, device)
+    model = stacked.Stacked([toy2d.build(cfg, s) for s in ids]).to(device)
+    opt = stacked.adam(model.parameters(), cfg.lr, device)
     gens_bat = [torch.Generator().manual_seed(s) for s in ids]
 
     def bat_train() -> None:
-        seeds.train_epoch(model, opt, x_tr, y_tr, gens_bat, cfg.batch_size)
+        stacked.train_epoch(model, opt, x_tr, y_tr, gens_bat, cfg.batch_size)
 
     def bat_full() -> None:
-        seeds.train_epoch(model, opt, x_tr, y_tr, gens_bat, cfg.batch_size)
+        stacked.train_epoch(model, opt, x_tr, y_tr, gens_bat, cfg.batch_size)
         model.eval()
         toy2d.test_accuracy(model, x_te, y_te)
         toy2d.robust_accuracy(model, x_te, y_te, cfg.attack, cfg.eps, cfg.attack_steps)
@@ -170,7 +170,7 @@ def bench_words(args: argparse.Namespace, device: torch.device, size: int) -> No
     ids_t = torch.arange(len(y), device=device)
     ids = cfg.seeds
     nets = [words.build(len(y), size, cfg, s).to(device) for s in ids]
-    opts = [seeds.adam(n.parameters(), cfg.lr, device) for n in nets]
+    opts = [stacked.adam(n.parameters(), cfg.lr, device) for n in nets]
     gens_seq = [torch.Generator().manual_seed(s) for s in ids]
 
     def seq_train() -> None:
@@ -187,12 +187,12 @@ def bench_words(args: argparse.Namespace, device: torch.device, size: int) -> No
             words.summarize(F.cosine_similarity(emb.detach(), grad, dim=-1)[None],
                             (logits.detach().argmax(-1) == y)[None])
 
-    model = seeds.Stacked([words.build(len(y), size, cfg, s) for s in ids]).to(device)
-    opt = seeds.adam(model.parameters(), cfg.lr, device)
+    model = stacked.Stacked([words.build(len(y), size, cfg, s) for s in ids]).to(device)
+    opt = stacked.adam(model.parameters(), cfg.lr, device)
     gens_bat = [torch.Generator().manual_seed(s) for s in ids]
 
     def bat_train() -> None:
-        seeds.train_epoch(model, opt, ids_t, y, gens_bat, cfg.batch_size)
+        stacked.train_epoch(model, opt, ids_t, y, gens_bat, cfg.batch_size)
 
     def bat_full() -> None:
         bat_train()

@@ -7,7 +7,7 @@ seed dimension) into one :class:`Stacked` module. Its forward maps (S, B, ...) t
 computes exactly ``torch.func.vmap(functional_call(net, params_s, x_s))`` over the seeds, but
 with one batched matmul per layer (``torch.baddbmm``, feature-major) instead of vmap's
 per-operator batching rules, which on a CPU cost about four times as much as the arithmetic for
-nets this small (bench/seeds.py prints a loop over seeds, vmap, and this).
+nets this small (bench/stacked.py prints a loop over seeds, vmap, and this).
 
 Training: the loss is the sum over seeds of each seed's mean cross-entropy, so the gradient of a
 seed's slice is that seed's own gradient, and Adam is elementwise, so one Adam over the stacked
@@ -15,7 +15,7 @@ tensors performs S independent Adams. The gradients come from :func:`loss_and_gr
 backpropagation written out for these layers (autograd's per-node cost is a large part of a
 step this small). With each seed's batch order drawn from its own generator (as
 :func:`upnn.train.train_epoch` draws it) the stacked run ends at the weights that training every
-seed alone reaches (tests/test_seeds.py checks this against ``upnn.train.train_epoch``).
+seed alone reaches (tests/test_stacked.py checks this against ``upnn.train.train_epoch``).
 """
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ def loss_and_grads(model: Stacked, x: Tensor, y: Tensor) -> tuple[Tensor, list[T
     Linear h' = W h + b: ∂W = δ hᵀ, ∂b = Σ_b δ, δ ← Wᵀ δ; for an activation a = φ(z):
     δ ← δ ⊙ φ'(z), read from a (``_BACKWARD``); for an Embedding: ∂table[s, ids[s, b]] += δ
     (one ``index_add``). Feature-major (S, features, B) throughout, as in the forward. The same
-    numbers as ``loss.sum().backward()`` up to float rounding (tests/test_seeds.py), in about 60 %
+    numbers as ``loss.sum().backward()`` up to float rounding (tests/test_stacked.py), in about 60 %
     of its time for the toy's nets: autograd's per-node cost is most of a step this small.
     """
     params = list(model.stacked)

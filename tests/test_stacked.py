@@ -7,41 +7,41 @@ import pytest
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
-from upnn import seeds, train
+from upnn import stacked, train
 
 
 def test_mlp_is_seeded_and_initialised_like_nn_linear():
-    a, b, c = (seeds.mlp([2, 16, 2], "relu", seed=s) for s in (3, 3, 4))
+    a, b, c = (stacked.mlp([2, 16, 2], "relu", seed=s) for s in (3, 3, 4))
     for k, v in a.state_dict().items():
         assert torch.equal(v, b.state_dict()[k])
         assert not torch.equal(v, c.state_dict()[k])
-    w = seeds.mlp([64, 512], seed=0)[0].weight.detach()
+    w = stacked.mlp([64, 512], seed=0)[0].weight.detach()
     assert w.abs().max() <= 1 / 8 and float(w.std()) == pytest.approx(1 / 8 / 3**0.5, rel=0.05)
-    assert [type(m).__name__ for m in seeds.mlp([2, 4, 4, 3], "tanh", seed=0)] == [
+    assert [type(m).__name__ for m in stacked.mlp([2, 4, 4, 3], "tanh", seed=0)] == [
         "Linear", "Tanh", "Linear", "Tanh", "Linear"]
 
 
 def test_bad_arguments_raise_one_line_errors():
     with pytest.raises(ValueError, match="unknown activation 'gelu'; allowed: relu, tanh, sigmoid"):
-        seeds.mlp([2, 2], "gelu", seed=0)
+        stacked.mlp([2, 2], "gelu", seed=0)
     with pytest.raises(ValueError, match="unsupported layer Dropout"):
-        seeds.Stacked([torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout())])
-    model = seeds.Stacked([seeds.mlp([2, 2], seed=0)])
+        stacked.Stacked([torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout())])
+    model = stacked.Stacked([stacked.mlp([2, 2], seed=0)])
     with pytest.raises(ValueError, match="one generator per seed"):
-        seeds.train_epoch(model, seeds.adam(model.parameters(), 0.1, torch.device("cpu")),
-                          torch.zeros(4, 2), torch.zeros(4, dtype=torch.long), [], 2)
+        stacked.train_epoch(model, stacked.adam(model.parameters(), 0.1, torch.device("cpu")),
+                            torch.zeros(4, 2), torch.zeros(4, dtype=torch.long), [], 2)
 
 
 @pytest.mark.parametrize("kind", ["mlp", "embedding"])
 def test_stacked_forward_equals_each_net_and_vmap(kind):
     torch.manual_seed(0)
     if kind == "mlp":
-        nets = [seeds.mlp([3, 8, 8, 2], "tanh", seed=s) for s in range(4)]
+        nets = [stacked.mlp([3, 8, 8, 2], "tanh", seed=s) for s in range(4)]
         x = torch.randn(4, 5, 3)
     else:
-        nets = [seeds.embedding_mlp(11, 3, [6, 3], seed=s) for s in range(4)]
+        nets = [stacked.embedding_mlp(11, 3, [6, 3], seed=s) for s in range(4)]
         x = torch.randint(0, 11, (4, 5))
-    model = seeds.Stacked(nets)
+    model = stacked.Stacked(nets)
     out = model(x)
     assert out.shape == (4, 5, nets[0](x[0]).shape[-1])
     for i, net in enumerate(nets):
@@ -57,8 +57,8 @@ def test_stacked_forward_equals_each_net_and_vmap(kind):
 
 
 def test_partial_forward_in_float64_from_the_embedding_output():
-    nets = [seeds.embedding_mlp(7, 2, [4, 3], seed=s) for s in range(2)]
-    model = seeds.Stacked(nets)
+    nets = [stacked.embedding_mlp(7, 2, [4, 3], seed=s) for s in range(2)]
+    model = stacked.Stacked(nets)
     emb = model.stacked[0].detach()
     full = model(torch.arange(7).expand(2, 7))
     rest = model(emb.double(), start=1, dtype=torch.float64)
@@ -71,15 +71,15 @@ def test_partial_forward_in_float64_from_the_embedding_output():
 def test_hand_written_gradients_equal_autograd(kind, activation):
     gen = torch.Generator().manual_seed(2)
     if kind == "mlp":
-        nets = [seeds.mlp([3, 7, 5, 4], activation, seed=s) for s in range(3)]
+        nets = [stacked.mlp([3, 7, 5, 4], activation, seed=s) for s in range(3)]
         x = torch.randn(3, 6, 3, generator=gen)
     else:
-        nets = [seeds.embedding_mlp(11, 4, [6, 4], activation, seed=s) for s in range(3)]
+        nets = [stacked.embedding_mlp(11, 4, [6, 4], activation, seed=s) for s in range(3)]
         x = torch.randint(0, 11, (3, 6), generator=gen)  # repeated ids: rows accumulate
     y = torch.randint(0, 4, (3, 6), generator=gen)
-    model = seeds.Stacked(nets)
-    loss, grads = seeds.loss_and_grads(model, x, y)
-    ref = seeds.cross_entropy(model(x), y)
+    model = stacked.Stacked(nets)
+    loss, grads = stacked.loss_and_grads(model, x, y)
+    ref = stacked.cross_entropy(model(x), y)
     (ref.sum() / 6).backward()
     torch.testing.assert_close(loss, ref.detach())
     for p, g in zip(model.stacked, grads, strict=True):
@@ -89,11 +89,11 @@ def test_hand_written_gradients_equal_autograd(kind, activation):
 
 def test_activations_work_in_place_only_on_a_linear_output():
     """A net that starts with an activation must leave its input alone (forward and by hand)."""
-    model = seeds.Stacked([torch.nn.Sequential(torch.nn.Tanh(), torch.nn.Linear(3, 2)) for _ in range(2)])
+    model = stacked.Stacked([torch.nn.Sequential(torch.nn.Tanh(), torch.nn.Linear(3, 2)) for _ in range(2)])
     x = torch.randn(2, 5, 3)
     x0 = x.clone()
     model(x)
-    seeds.loss_and_grads(model, x, torch.zeros(2, 5, dtype=torch.long))
+    stacked.loss_and_grads(model, x, torch.zeros(2, 5, dtype=torch.long))
     assert torch.equal(x, x0)
 
 
@@ -106,29 +106,29 @@ def test_batched_training_reaches_the_weights_of_training_each_seed_alone(kind):
         y = (x[:, 0] > 0).long()
 
         def make(s):
-            return seeds.mlp([2, 16, 16, 2], "relu", seed=s)
+            return stacked.mlp([2, 16, 16, 2], "relu", seed=s)
     else:
         x = torch.arange(40)
         y = torch.randint(0, 3, (40,), generator=gen)
 
         def make(s):
-            return seeds.embedding_mlp(40, 4, [8, 3], seed=s)
+            return stacked.embedding_mlp(40, 4, [8, 3], seed=s)
     seed_ids, epochs, batch, lr = (0, 1, 5), 4, 32, 0.01
     dev = torch.device("cpu")
 
     alone = []
     for s in seed_ids:
         net, g = make(s), torch.Generator().manual_seed(s)
-        opt = seeds.adam(net.parameters(), lr, dev)
+        opt = stacked.adam(net.parameters(), lr, dev)
         for _ in range(epochs):
             train.train_epoch(net, opt, x, y, batch, g)
         alone.append(net.state_dict())
 
-    model = seeds.Stacked([make(s) for s in seed_ids])
-    opt = seeds.adam(model.parameters(), lr, dev)
+    model = stacked.Stacked([make(s) for s in seed_ids])
+    opt = stacked.adam(model.parameters(), lr, dev)
     gens = [torch.Generator().manual_seed(s) for s in seed_ids]
     for _ in range(epochs):
-        losses = seeds.train_epoch(model, opt, x, y, gens, batch)
+        losses = stacked.train_epoch(model, opt, x, y, gens, batch)
     assert losses.shape == (3,)
     moved = False
     for i, ref in enumerate(alone):
@@ -140,14 +140,14 @@ def test_batched_training_reaches_the_weights_of_training_each_seed_alone(kind):
 
 def test_share_is_a_view():
     x = torch.randn(5, 2)
-    s = seeds.share(x, 3)
+    s = stacked.share(x, 3)
     assert s.shape == (3, 5, 2) and s.data_ptr() == x.data_ptr()
 
 
 def test_bench_script_runs_and_prints_every_case():
-    """bench/seeds.py (not a timing test: one tiny run, to keep the script working)."""
+    """bench/stacked.py (not a timing test: one tiny run, to keep the script working)."""
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "bench/seeds.py", "--epochs", "1", "--repeat", "1"],
+    out = subprocess.run([sys.executable, "bench/stacked.py", "--epochs", "1", "--repeat", "1"],
                          cwd=root, capture_output=True, text=True, check=True).stdout
     assert "reuse_cpu_memory" in out and out.count("[toy2d:") == 1 and out.count("[words:") == 1
     for line in ("training", "full epoch"):

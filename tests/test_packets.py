@@ -1,4 +1,4 @@
-"""Tests for upnn.uncertainty: packet moments (supp. Eq. 22), aggregation (Eq. 23), batching."""
+"""Tests for upnn.packets: packet moments (supp. Eq. 22), aggregation (Eq. 23), batching."""
 
 import math
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from upnn.uncertainty import (
+from upnn.packets import (
     METHODS,
     aggregate,
     aggregate_se,
