@@ -6,7 +6,7 @@ import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd
 import torch
 
-from upnn import checkpoint, conjugate, data, device, io, log, models
+from upnn import checkpoint, data, device, io, log, models, uncertainty
 
 sm = snakemake  # noqa: F821
 with log.to_file(sm.log[0]) as logger:
@@ -24,7 +24,7 @@ with log.to_file(sm.log[0]) as logger:
     for epoch in epochs:
         t0 = time.perf_counter()
         model = models.load(checkpoint.path(sm.input.checkpoints, epoch), dev)
-        pts, grid = conjugate.tsne_epoch(
+        pts, grid = uncertainty.tsne_epoch(
             model, x, y, label=p["label"], eps=p["eps"], alpha=p["alpha"], steps=p["steps"],
             perplexity=p["perplexity"], n_iter=p["n_iter"], early_iter=p["early_iter"],
             grid=p["grid"], k=p["k"], seed=seed, n_jobs=sm.threads)

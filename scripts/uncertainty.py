@@ -10,7 +10,7 @@ import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd
 import torch
 
-from upnn import checkpoint, conjugate, data, device, io, log, models
+from upnn import checkpoint, data, device, io, log, models, uncertainty
 
 sm = snakemake  # noqa: F821
 with log.to_file(sm.log[0]) as logger:
@@ -29,13 +29,13 @@ with log.to_file(sm.log[0]) as logger:
         model = models.load(ckpts[epoch], dev)
         for level in p["levels"]:
             t0 = time.perf_counter()
-            frame, acc = conjugate.evaluate_checkpoint(
+            frame, acc = uncertainty.evaluate_checkpoint(
                 model, level, train, test, classes=p["classes"], n_dims=p["n_dims"],
                 method=p["method"], n_points=p["n_points"], head=p.get("head"),
                 n_test=p["n_test"], radius=p.get("radius"), seed=seed, batch_size=batch_size, **p["attack"])
             frame.insert(0, "epoch", epoch)
             packets[level].append(frame)
-            summary = conjugate.summarise(frame).assign(**acc)
+            summary = uncertainty.summarise(frame).assign(**acc)
             summaries[level].append(summary)
             logger.info("epoch %d %s: TA %.3f RA %.3f, mean ΔX %.4g ΔP %.4g, ΔX/ΔX_flat² %.4f, "
                         "%.1f s", epoch, level, acc["test_acc"], acc["robust_acc"],

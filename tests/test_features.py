@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from upnn import conjugate, features, models, robustness
+from upnn import features, models, robustness, uncertainty
 
 
 def test_split_head_takes_the_parameter_free_prefix():
@@ -65,7 +65,7 @@ def test_both_stages_use_the_one_feature_module(monkeypatch):
     x, y = torch.rand(30, 1, 12, 12), torch.arange(30) % 10
     robustness.evaluate_checkpoint(m, "feature", x[:10], y[:10], x, [{"name": "osnt"}], eps=[0.1])
     assert calls == [30, 10]
-    conjugate.evaluate_checkpoint(m, "feature", (x, y), (x[:10], y[:10]), classes=[0], n_dims=2,
+    uncertainty.evaluate_checkpoint(m, "feature", (x, y), (x[:10], y[:10]), classes=[0], n_dims=2,
                                   method="mc", n_points=4, eps=0.1, alpha=0.05, steps=1,
                                   head={"epochs": 0})
     assert calls[2:] == [30, 10]

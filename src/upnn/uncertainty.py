@@ -1,4 +1,5 @@
-"""The companion paper's conjugate-variable analysis (Figs. 1–2, supplementary §2), per checkpoint.
+"""The uncertainty stage: the companion paper's conjugate-variable analysis (Figs. 1–2,
+supplementary §2), per checkpoint; the packet estimator it calls is :mod:`upnn.packets`.
 
 For one trained checkpoint ("epoch") and one *level*:
 

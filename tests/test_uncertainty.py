@@ -1,4 +1,4 @@
-"""Tests for upnn.conjugate: the per-checkpoint pixel/feature analysis and the t-SNE maps."""
+"""Tests for upnn.uncertainty (the stage): the per-checkpoint pixel/feature analysis, t-SNE maps."""
 
 import math
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from upnn import conjugate, features, models, packets
+from upnn import features, models, packets, uncertainty
 
 
 def tiny_classifier(seed: int = 0) -> models.Classifier:
@@ -34,17 +34,17 @@ def test_retrain_head_reinitialises_is_seeded_and_learns():
     head = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4))
     before = [p.clone() for p in head.parameters()]
     state = torch.get_rng_state()
-    a = conjugate.retrain_head(head, f, y, epochs=0, seed=3)
+    a = uncertainty.retrain_head(head, f, y, epochs=0, seed=3)
     assert torch.equal(torch.get_rng_state(), state)  # global RNG untouched
     assert all(torch.equal(p, q) for p, q in zip(head.parameters(), before, strict=True))
     assert not torch.equal(a[0].weight, head[0].weight)  # re-initialised, original kept
-    b = conjugate.retrain_head(head, f, y, epochs=0, seed=3)
+    b = uncertainty.retrain_head(head, f, y, epochs=0, seed=3)
     assert torch.equal(a[0].weight, b[0].weight)
-    trained = conjugate.retrain_head(head, f, y, epochs=40, lr=1e-2, batch_size=32, seed=3)
+    trained = uncertainty.retrain_head(head, f, y, epochs=40, lr=1e-2, batch_size=32, seed=3)
     assert not trained.training
     assert (trained(f).argmax(1) == y).float().mean() > 0.9
     with pytest.raises(ValueError, match="head epochs"):
-        conjugate.retrain_head(head, f, y, epochs=-1)
+        uncertainty.retrain_head(head, f, y, epochs=-1)
 
 
 def test_robust_accuracy_bounds_and_zero_eps():
@@ -52,14 +52,14 @@ def test_robust_accuracy_bounds_and_zero_eps():
     x, y = blobs(40)
     acc = (model(x).argmax(1) == y).float().mean().item()
     kw = dict(alpha=0.0, steps=1)
-    assert conjugate.robust_accuracy(model, x, y, eps=0.0, **kw) == pytest.approx(acc)
+    assert uncertainty.robust_accuracy(model, x, y, eps=0.0, **kw) == pytest.approx(acc)
     f = features.extract(model, x)
     _, head = features.split_head(model.head)
     lo, hi = features.box(f)
     facc = (head(f).argmax(1) == y).float().mean().item()
-    got = conjugate.robust_accuracy(head, f, y, eps=0.0, box=(lo, hi), **kw)
+    got = uncertainty.robust_accuracy(head, f, y, eps=0.0, box=(lo, hi), **kw)
     assert got == pytest.approx(facc)
-    strong = conjugate.robust_accuracy(head, f, y, eps=0.5, alpha=0.2, steps=4, box=(lo, hi))
+    strong = uncertainty.robust_accuracy(head, f, y, eps=0.5, alpha=0.2, steps=4, box=(lo, hi))
     assert strong <= facc
 
 
@@ -67,21 +67,21 @@ def test_packet_dims_skip_empty_intervals_and_are_stable():
     lo = torch.zeros(50)
     hi = torch.ones(50)
     hi[::2] = 0  # every even element is constant
-    dims = conjugate.packet_dims(lo, hi, 10, seed=4)
+    dims = uncertainty.packet_dims(lo, hi, 10, seed=4)
     assert len(dims) == 10 and len(set(dims.tolist())) == 10
     assert all(int(d) % 2 == 1 for d in dims)
-    assert torch.equal(dims, conjugate.packet_dims(lo, hi, 10, seed=4))
-    full = conjugate.packet_dims(torch.zeros(50), torch.ones(50), 10, seed=4)
+    assert torch.equal(dims, uncertainty.packet_dims(lo, hi, 10, seed=4))
+    full = uncertainty.packet_dims(torch.zeros(50), torch.ones(50), 10, seed=4)
     assert set(dims.tolist()) & set(full.tolist())  # same order, fewer candidates
-    assert len(conjugate.packet_dims(lo, hi, 100, seed=4)) == 25
+    assert len(uncertainty.packet_dims(lo, hi, 100, seed=4)) == 25
 
 
 @pytest.mark.parametrize("classes", [[8], [1, 3, 8]])
 def test_packets_match_network_moments_per_class(classes):
     model = tiny_classifier()
     x_base = torch.rand(1, 12, 12, generator=torch.Generator().manual_seed(1))
-    dims = conjugate.packet_dims(torch.zeros(144), torch.ones(144), 5, seed=0)
-    frame = conjugate.packet_table(model, x_base, classes, dims, 0.0, 1.0, method="mc", n_points=24,
+    dims = uncertainty.packet_dims(torch.zeros(144), torch.ones(144), 5, seed=0)
+    frame = uncertainty.packet_table(model, x_base, classes, dims, 0.0, 1.0, method="mc", n_points=24,
                               seed=2, batch_size=50)
     assert len(frame) == 5 * len(classes)
     assert list(frame["class"]) == [c for c in classes for _ in range(5)]
@@ -104,7 +104,7 @@ def test_summarise_is_eq23():
         "satisfies_bound": [False, False, True, False, False, False],
         "sigma_x_flat": [1 / math.sqrt(12)] * 6,
     })
-    s = conjugate.summarise(frame)
+    s = uncertainty.summarise(frame)
     flat = 3 / math.sqrt(12)
     assert s["delta_x_flat"][0] == pytest.approx(math.sqrt(flat))
     assert s["x_flatness"][0] == pytest.approx(0.6 / flat)
@@ -122,7 +122,7 @@ def test_summarise_is_eq23():
 def test_evaluate_checkpoint_both_levels(level):
     model = tiny_classifier()
     train, test = blobs(100, seed=0), blobs(40, seed=1)
-    frame, acc = conjugate.evaluate_checkpoint(
+    frame, acc = uncertainty.evaluate_checkpoint(
         model, level, train, test, classes=[0, 8], n_dims=6, method="mc", n_points=16,
         eps=0.1, alpha=0.025, steps=2, head={"epochs": 3, "lr": 1e-2, "batch_size": 32},
         n_test=30, seed=0)
@@ -137,13 +137,13 @@ def test_evaluate_checkpoint_both_levels(level):
         assert frame["dim"].max() < f[0].numel()
     assert model.head is not None and not model.training  # the checkpoint's net is untouched
     with pytest.raises(ValueError, match="unknown level 'voxel'; allowed: pixel, feature"):
-        conjugate.evaluate_checkpoint(model, "voxel", train, test, classes=[0], n_dims=1,
+        uncertainty.evaluate_checkpoint(model, "voxel", train, test, classes=[0], n_dims=1,
                                       method="mc", n_points=4, eps=0.1, alpha=0.1, steps=1)
 
 
 def test_knn_grid_votes_the_nearest_class():
     pts = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
-    grid = conjugate.knn_grid(pts, np.array([3, 3, 7, 7]), np.array([0.0, 0.0, 1.0, 1.0]),
+    grid = uncertainty.knn_grid(pts, np.array([3, 3, 7, 7]), np.array([0.0, 0.0, 1.0, 1.0]),
                               size=11, k=2, extent=(0, 5, 0, 5))
     assert len(grid) == 121
     near = grid[(grid.gx < 1) & (grid.gy < 1)]
@@ -155,14 +155,14 @@ def test_knn_grid_votes_the_nearest_class():
 def test_tsne_epoch_tables():
     model = tiny_classifier()
     x, y = blobs(40, seed=2)
-    points, grid = conjugate.tsne_epoch(model, x, y, label=8, eps=0.1, alpha=0.025, steps=2,
+    points, grid = uncertainty.tsne_epoch(model, x, y, label=8, eps=0.1, alpha=0.025, steps=2,
                                         perplexity=5, n_iter=50, early_iter=25, grid=9, k=3)
     assert len(points) == 80 and set(points["kind"]) == {"clean", "attacked"}
     assert np.isfinite(points[["tx", "ty", "conf"]].to_numpy()).all()
     assert points["conf"].between(0, 1).all()
     assert len(grid) == 81 and grid["pred"].between(0, 9).all()
     assert grid["gx"].min() <= points["tx"].min() and grid["gx"].max() >= points["tx"].max()
-    again, _ = conjugate.tsne_epoch(model, x, y, label=8, eps=0.1, alpha=0.025, steps=2,
+    again, _ = uncertainty.tsne_epoch(model, x, y, label=8, eps=0.1, alpha=0.025, steps=2,
                                     perplexity=5, n_iter=50, early_iter=25, grid=9, k=3)
     np.testing.assert_allclose(again[["tx", "ty"]].to_numpy(), points[["tx", "ty"]].to_numpy())
 
@@ -185,9 +185,9 @@ def test_flatness_of_an_analytic_flat_and_a_peaked_packet(a, b, flat):
     l = softplus(30 − 40x) ≈ 30 − 40x for x < 0.75 and ≈ 0 after, so ψ² is a falling ramp on
     [0, 0.75] and x_flatness ≈ 0.5 (checked against a fine Riemann sum of the same moments)."""
     x_base = torch.zeros(1, 2, 2)
-    frame = conjugate.packet_table(Affine(a, b), x_base, [0], torch.tensor([0]), torch.zeros(1, 2, 2),
+    frame = uncertainty.packet_table(Affine(a, b), x_base, [0], torch.tensor([0]), torch.zeros(1, 2, 2),
                               torch.ones(1, 2, 2), method="quadrature", n_points=256)
-    s = conjugate.summarise(frame, keys=("class",))
+    s = uncertainty.summarise(frame, keys=("class",))
     if flat:
         assert s["x_flatness"][0] == pytest.approx(1.0, abs=1e-6)  # float32 nodes
         assert s["delta_x"][0] == pytest.approx(s["delta_x_flat"][0])
@@ -206,20 +206,20 @@ def test_quadrature_error_is_the_difference_to_the_half_rule():
     x_base = blobs(10)[0].mean(0)
     kw = dict(method="quadrature", seed=0)
     dims = torch.tensor([3, 50])
-    fine = conjugate.packet_table(model, x_base, [1], dims, 0.0, 1.0, n_points=16, **kw)
-    coarse = conjugate.packet_table(model, x_base, [1], dims, 0.0, 1.0, n_points=8, **kw)
+    fine = uncertainty.packet_table(model, x_base, [1], dims, 0.0, 1.0, n_points=16, **kw)
+    coarse = uncertainty.packet_table(model, x_base, [1], dims, 0.0, 1.0, n_points=8, **kw)
     np.testing.assert_allclose(fine["sigma_p_se"], (fine["sigma_p"] - coarse["sigma_p"]).abs())
 
 
 def test_interval_radius_around_the_base_point():
     x_base = torch.tensor([0.05, 0.5, 0.97])
-    lo, hi = conjugate.interval(x_base, torch.zeros(3), torch.ones(3), 0.1)
+    lo, hi = uncertainty.interval(x_base, torch.zeros(3), torch.ones(3), 0.1)
     torch.testing.assert_close(lo, torch.tensor([0.0, 0.4, 0.87]))
     torch.testing.assert_close(hi, torch.tensor([0.15, 0.6, 1.0]))
-    same = conjugate.interval(x_base, torch.zeros(3), torch.ones(3), None)
+    same = uncertainty.interval(x_base, torch.zeros(3), torch.ones(3), None)
     assert torch.equal(same[0], torch.zeros(3)) and torch.equal(same[1], torch.ones(3))
-    flo, fhi = conjugate.interval(torch.tensor([5.0]), torch.tensor([0.0]), torch.tensor([20.0]),
+    flo, fhi = uncertainty.interval(torch.tensor([5.0]), torch.tensor([0.0]), torch.tensor([20.0]),
                                   0.1)  # features: a fraction of the range
     assert flo.item() == pytest.approx(3.0) and fhi.item() == pytest.approx(7.0)
     with pytest.raises(ValueError, match="radius must be > 0"):
-        conjugate.interval(x_base, torch.zeros(3), torch.ones(3), 0.0)
+        uncertainty.interval(x_base, torch.zeros(3), torch.ones(3), 0.0)
