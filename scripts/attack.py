@@ -33,5 +33,5 @@ with log.to_file(sm.log[0]) as logger:
     table = pd.DataFrame(cache.rows).assign(dataset=w.dataset, model=w.model, seed=int(w.seed),
                                             level=w.level)
     io.write_table(sm.output[0],
-                   table.sort_values(["epoch", "eps_index", "attack"], kind="stable"))
+                   table.sort_values(["epoch", "eps_index", "attack"], kind="stable"), params=sm)
     cache.finish()

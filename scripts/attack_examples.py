@@ -19,5 +19,6 @@ with log.to_file(sm.log[0]) as logger:
         sm.output[0], columns, tensors={"image": x[:n], "image_adv": x_adv[:n]},
         metadata={"epoch": epoch, "attack": f["attack"], "eps": sm.params.eps, "test_acc": ta,
                   "robust_acc": ra, "dataset": sm.wildcards.dataset, "model": sm.wildcards.model},
+        params=sm,
     )
     logger.info("epoch %d: TA %.3f RA %.3f", epoch, ta, ra)

@@ -18,6 +18,6 @@ with log.to_file(sm.log[0]) as logger:
     table = claims.table(tables, sources=sm.params.sources, config=sm.params.config,
                          n_boot=settings.get("n_boot", 2000), seed=settings.get("seed", 0))
     logger.info("verdicts: %s", claims.counts(table))
-    io.write_table(sm.output.table, table)
+    io.write_table(sm.output.table, table, params=sm)
     with io.atomic_path(sm.output.markdown) as tmp:
         tmp.write_text(claims.markdown(table))

@@ -37,5 +37,5 @@ with log.to_file(sm.log[0]) as logger:
                     time.perf_counter() - t0)
     ids = {"dataset": sm.wildcards.dataset, "model": sm.wildcards.model, "seed": seed,
            "target_class": p["label"]}
-    io.write_table(sm.output.points, pd.concat(points, ignore_index=True).assign(**ids))
-    io.write_table(sm.output.grid, pd.concat(grids, ignore_index=True).assign(**ids))
+    io.write_table(sm.output.points, pd.concat(points, ignore_index=True).assign(**ids), params=sm)
+    io.write_table(sm.output.grid, pd.concat(grids, ignore_index=True).assign(**ids), params=sm)

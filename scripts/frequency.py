@@ -47,4 +47,4 @@ with log.to_file(sm.log[0]) as logger:
                             rows[-1]["hf_ratio_std"])
         io.write_table(out, pd.DataFrame(rows),
                        metadata={"eps": p["eps"], "shift": p["shift"], "low_window": list(low),
-                                 "clip": p["clip"]})
+                                 "clip": p["clip"]}, params=sm)

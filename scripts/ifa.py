@@ -32,7 +32,7 @@ with log.to_file(sm.log[0]) as logger:
                 attack_eps=p["attack_eps"], batch_size=p["batch_size"], progress=True)
             table = [{**ident, "split": "train", **r, "n_images": len(y)} for r in rows]
             io.write_table(sm.output.trajectory, {k: [r[k] for r in table] for k in table[0]},
-                           metadata={**meta, "attack": "ifgsm", "attack_eps": p["attack_eps"]})
+                           metadata={**meta, "attack": "ifgsm", "attack_eps": p["attack_eps"]}, params=sm)
             for r in rows:
                 logger.info("n=%3d  TA %.4f  RA %.4f", r["iteration"], r["accuracy"],
                             r["robust_accuracy"])
@@ -44,7 +44,7 @@ with log.to_file(sm.log[0]) as logger:
         io.write_table(getattr(sm.output, split),
                        {"index": idx.numpy(), "label": y.cpu().numpy(),
                         "pred_clean": pred_clean.cpu().numpy(), "pred_ifa": pred_ifa.cpu().numpy()},
-                       tensors={"delta": delta.float()}, metadata={**meta, "split": split})
+                       tensors={"delta": delta.float()}, metadata={**meta, "split": split}, params=sm)
         logger.info("%s: %d images, accuracy %.4f on X_0 -> %.4f on X_N, max |delta| %.3f", split,
                     len(y), (pred_clean == y).float().mean().item(),
                     (pred_ifa == y).float().mean().item(), delta.abs().max().item())

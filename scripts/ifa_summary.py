@@ -34,4 +34,4 @@ with log.to_file(sm.log[0]) as logger:
                          "generator_test_l1": g_l1})
             logger.info("%s %s N_epoch=%d %s: TA %.4f RA %.4f", run["dataset"], run["model"],
                         run["n_epoch"], net, rows[-1]["accuracy"], rows[-1]["robust_accuracy"])
-    io.write_table(sm.output[0], pd.DataFrame(rows))
+    io.write_table(sm.output[0], pd.DataFrame(rows), params=sm)

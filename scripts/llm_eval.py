@@ -41,4 +41,4 @@ with log.to_file(sm.log[0]) as logger:
     io.write_table(sm.output[0], frame, metadata={
         "model": p["model"], "dtype": p["dtype"], "device": str(dev), "seed": p["seed"],
         "limit": p.get("limit"), "num_fewshot": p["num_fewshot"],
-        "lm_eval": lm_eval.__version__, "transformers": transformers.__version__})
+        "lm_eval": lm_eval.__version__, "transformers": transformers.__version__}, params=sm)

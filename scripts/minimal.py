@@ -40,5 +40,5 @@ with log.to_file(sm.log[0]) as logger:
     table = pd.DataFrame(cache.rows).assign(
         dataset=w.dataset, model=w.model, seed=int(w.seed), attack=p["attack"], steps=p["steps"],
         max_eps=p["max_eps"], resolution=p["resolution"])
-    io.write_table(sm.output[0], table.sort_values(["epoch", "image_index"], kind="stable"))
+    io.write_table(sm.output[0], table.sort_values(["epoch", "image_index"], kind="stable"), params=sm)
     cache.finish()

@@ -52,6 +52,6 @@ with log.to_file(sm.log[0]) as logger:
              "seed": [seed] * n, "n_epoch": [int(sm.wildcards.epoch)] * n,
              "scale": [scale] * n, "test_l1_zero": [zero_l1] * n}
     io.write_table(sm.output.table, cols,
-                   metadata={"n_train": len(x), "n_test": len(x_te), "scale": scale, **p})
+                   metadata={"n_train": len(x), "n_test": len(x_te), "scale": scale, **p}, params=sm)
     logger.info("final G L1 on the test set %.4f (G = 0 gives %.4f); scale %.3f",
                 rows[-1]["test_l1"], zero_l1, scale)

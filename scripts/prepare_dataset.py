@@ -13,5 +13,5 @@ with log.to_file(sm.log[0]) as logger:
             test_fraction=spec.get("test_fraction", 0.25), split_seed=spec.get("split_seed", 0),
             limit=spec.get(f"limit_{split}"),
         )
-        data.write_split(sm.output[split], x, y, source=spec["source"], split=split)
+        data.write_split(sm.output[split], x, y, source=spec["source"], split=split, params=sm)
         logger.info("%s %s: %s %s", sm.wildcards.dataset, split, x.shape, x.dtype)

@@ -19,5 +19,5 @@ with log.to_file(sm.log[0]) as logger:
                         ", ".join(f"{k} {v:.4g}" for k, v in means.items() if k != "epoch"))
 
     metrics, landscapes = toy2d.run(cfg, dev, progress)
-    io.write_table(sm.output.metrics, metrics)
-    io.write_table(sm.output.landscapes, landscapes)
+    io.write_table(sm.output.metrics, metrics, params=sm)
+    io.write_table(sm.output.landscapes, landscapes, params=sm)

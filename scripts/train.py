@@ -27,5 +27,5 @@ with log.to_file(sm.log[0]) as logger:
     checkpoint.finish(work_dir, out_dir, cfg.epochs)  # exactly this run's epochs, in one rename
     table = pd.DataFrame(rows).assign(dataset=sm.wildcards.dataset, model=sm.wildcards.model,
                                       seed=int(sm.wildcards.seed))
-    io.write_table(sm.output.table, table)
+    io.write_table(sm.output.table, table, params=sm)
     logger.info("final test accuracy %.4f", rows[-1]["test_acc"])

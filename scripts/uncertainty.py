@@ -45,8 +45,9 @@ with log.to_file(sm.log[0]) as logger:
     for i, level in enumerate(p["levels"]):
         ids = {**run, "level": level}
         per_dim = pd.concat(packets[level], ignore_index=True).assign(**ids)
-        io.write_table(sm.output.packets[i], per_dim[front + [c for c in per_dim if c not in front]])
+        io.write_table(sm.output.packets[i], per_dim[front + [c for c in per_dim if c not in front]],
+                       params=sm)
         summary = pd.concat(summaries[level], ignore_index=True).assign(**ids, attack="pgd",
                                                                         **p["attack"])
         io.write_table(sm.output.summaries[i],
-                       summary[front + [c for c in summary if c not in front]])
+                       summary[front + [c for c in summary if c not in front]], params=sm)

@@ -23,4 +23,4 @@ with log.to_file(sm.log[0]) as logger:
                             ", ".join(f"{k} {v:.4g}" for k, v in means.items() if k != "epoch"))
 
         tables.append(words.run(lexicon, size, cfg, dev, progress))
-    io.write_table(sm.output[0], words.combine(tables))
+    io.write_table(sm.output[0], words.combine(tables), params=sm)

@@ -38,7 +38,7 @@ def test_resize_and_channels(channels, size):
 
 def test_write_read_split(tmp_path):
     x, y = data.load_split("digits", "test", image_size=28, limit=20)
-    data.write_split(tmp_path / "test.parquet", x, y, source="digits")
+    data.write_split(tmp_path / "test.parquet", x, y, source="digits", params={})
     xt, yt = data.read_split(tmp_path / "test.parquet")
     assert xt.dtype == torch.float32 and yt.dtype == torch.int64
     np.testing.assert_array_equal(xt.numpy(), x)
@@ -46,7 +46,7 @@ def test_write_read_split(tmp_path):
 
 def test_uint8_storage_is_scaled_on_read(tmp_path):
     x = np.array([[[[0, 255], [128, 64]]]], dtype=np.uint8)
-    data.write_split(tmp_path / "s.parquet", x, np.array([3]))
+    data.write_split(tmp_path / "s.parquet", x, np.array([3]), params={})
     xt, _ = data.read_split(tmp_path / "s.parquet")
     assert xt.max().item() == 1.0 and abs(xt[0, 0, 1, 0].item() - 128 / 255) < 1e-7
 
@@ -117,7 +117,7 @@ def test_one_channel_native_size_torchvision_path_round_trips(tmp_path):
     data.stage_debian(tmp_path / "root", staged)
     x, y = data.load_split("fashion_mnist", "train", root=tmp_path / "root")
     assert x.shape == (60, 1, 28, 28) and x.dtype == np.uint8
-    data.write_split(tmp_path / "train.parquet", x, y)
+    data.write_split(tmp_path / "train.parquet", x, y, params={})
     xt, yt = data.read_split(tmp_path / "train.parquet")
     assert torch.equal((xt * 255).round().to(torch.uint8), torch.from_numpy(x))
     assert torch.equal(yt, torch.from_numpy(y))

@@ -15,6 +15,7 @@ import gzip
 import shutil
 import urllib.error
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -258,9 +259,11 @@ def subset(n: int, count: int | None, seed: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:count].sort().values
 
 
-def write_split(path: str | Path, images: np.ndarray, labels: np.ndarray, **meta: str) -> None:
-    """``{dataset}/{split}.parquet``: an ``image`` tensor column and an int ``label`` column."""
-    io.write_table(path, {"label": labels}, tensors={"image": images}, metadata=meta)
+def write_split(path: str | Path, images: np.ndarray, labels: np.ndarray, *, params: Any,
+                **meta: str) -> None:
+    """``{dataset}/{split}.parquet``: an ``image`` tensor column and an int ``label`` column;
+    ``params`` as in :func:`upnn.io.write_table`."""
+    io.write_table(path, {"label": labels}, tensors={"image": images}, metadata=meta, params=params)
 
 
 def read_split(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,6 +8,8 @@ import platform
 
 import torch
 
+from upnn import io
+
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -16,9 +18,10 @@ def resolve(name: str = "auto") -> torch.device:
     if name not in DEVICES and not name.startswith("cuda:"):
         raise ValueError(f"unknown device {name!r}; allowed: {', '.join(DEVICES)}, cuda:N")
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"device {name!r} requested but torch sees no CUDA device")
+    io.DEVICE = name  # the device every table this process writes records (upnn.io provenance)
     return torch.device(name)
 
 

@@ -8,11 +8,22 @@ renamed into place, so a killed job never leaves a partial file under the target
 next write of the same target removes such leftovers, and no glob of results matches them
 (:func:`is_temporary`). torch is imported where a function needs it, so
 the figure jobs, which only read tables, start without it (about 1.6 s each).
+
+Every table carries its provenance in the Parquet schema metadata under the key ``upnn`` (JSON,
+:func:`read_provenance`): upnn's ``version``, the git ``commit`` of the checkout upnn runs from
+(null outside a git checkout), ``params_hash`` (:func:`fingerprint` of the params that made it:
+a rule's params, wildcards and rule name when a script passes its ``snakemake`` object), the
+``torch`` version (from the package metadata, without importing torch) and the ``device`` (the
+one :func:`upnn.device.resolve` chose in this process, or ``none`` for a stage that computes on
+no device). :func:`write_table` requires ``params``, so no stage can write a table without it.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -73,13 +84,67 @@ def tensor_array(values: np.ndarray | torch.Tensor) -> pa.ExtensionArray:
     return pa.FixedShapeTensorArray.from_numpy_ndarray(values)
 
 
+PROVENANCE_KEY = "upnn"
+PROVENANCE_FIELDS = ("version", "commit", "params_hash", "torch", "device")
+# The device that upnn.device.resolve chose in this process (it sets this); "none" until then.
+DEVICE = "none"
+
+
+@functools.cache
+def git_commit() -> str | None:
+    """The commit of the git checkout upnn's source lies in (None outside one, or without git)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and len(commit) == 40 else None
+
+
+def job_params(params: Any) -> Any:
+    """What a table's ``params_hash`` hashes: a rule script's ``snakemake`` object becomes its rule
+    name, wildcards and params; anything else (a JSON-able value) is taken as it is."""
+    if all(hasattr(params, a) for a in ("rule", "params", "wildcards")):
+        return {"rule": params.rule, "wildcards": dict(params.wildcards.items()),
+                "params": dict(params.params.items())}
+    return params
+
+
+def provenance(params: Any, device: Any = None) -> dict[str, str | None]:
+    """The ``upnn`` metadata of a table made from ``params`` on ``device`` (see the module doc)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from upnn import __version__
+
+    try:
+        torch_version = version("torch")
+    except PackageNotFoundError:
+        torch_version = None
+    return {"version": __version__, "commit": git_commit(), "params_hash": fingerprint(job_params(params)),
+            "torch": torch_version, "device": str(device if device is not None else DEVICE)}
+
+
+def read_provenance(path: str | os.PathLike) -> dict[str, str | None]:
+    """A table's provenance (:func:`provenance`); KeyError naming the file when it has none."""
+    meta = pq.read_schema(path).metadata or {}
+    if PROVENANCE_KEY.encode() not in meta:
+        raise KeyError(f"{path}: no '{PROVENANCE_KEY}' provenance in the Parquet metadata")
+    return json.loads(meta[PROVENANCE_KEY.encode()])
+
+
 def write_table(
     path: str | os.PathLike,
     columns: Mapping[str, Any] | pd.DataFrame,
     tensors: Mapping[str, np.ndarray | torch.Tensor] | None = None,
     metadata: Mapping[str, str] | None = None,
+    *,
+    params: Any,
+    device: Any = None,
 ) -> None:
-    """Write plain columns (dict or DataFrame) plus optional tensor columns to Parquet, atomically."""
+    """Write plain columns (dict or DataFrame) plus optional tensor columns to Parquet, atomically,
+    with the provenance of ``params`` (a rule script passes its ``snakemake`` object) and
+    ``device`` (default: the device this process resolved) under the metadata key ``upnn``."""
     if isinstance(columns, pd.DataFrame):
         table = pa.Table.from_pandas(columns, preserve_index=False)
     else:
@@ -90,9 +155,11 @@ def write_table(
         table = pa.table({name: arr}) if table is None else table.append_column(name, arr)
     if table is None:
         raise ValueError(f"nothing to write to {path}: no columns and no tensors")
-    if metadata:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                               **{k: str(v) for k, v in metadata.items()}})
+    table = table.replace_schema_metadata({
+        **(table.schema.metadata or {}),
+        **{k: str(v) for k, v in (metadata or {}).items()},
+        PROVENANCE_KEY: json.dumps(provenance(params, device), sort_keys=True),
+    })
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
 
@@ -143,7 +210,8 @@ class RowCache:
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         self.rows.extend(rows)
-        write_table(self.path, pd.DataFrame(self.rows), metadata={"upnn_key": self.key})
+        write_table(self.path, pd.DataFrame(self.rows), metadata={"upnn_key": self.key},
+                    params={"upnn_key": self.key})
 
     def finish(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -153,7 +221,6 @@ def fingerprint(*parts: Any, tensors: tuple = ()) -> str:
     """The one fingerprint of the pipeline: a short stable hash of JSON-able settings ``parts``
     and, when given, the shapes and bytes of ``tensors`` (e.g. a run's training data)."""
     import hashlib
-    import json
 
     h = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
     for t in tensors:
