@@ -3,7 +3,7 @@ FIG1 = config["figures"]["fig1"]
 FIG1_SEED = config["seeds"][0]
 
 
-rule fig1:
+rule figure_fig1:
     input:
         f"results/attacks/{FIG1['dataset']}/{FIG1['model']}/seed{FIG1_SEED}/examples.parquet",
     output:
@@ -26,7 +26,7 @@ rule fig1:
         "../scripts/figure_fig1.py"
 
 
-rule fig2:
+rule figure_fig2:
     input:
         attack_tables("pixel"),
     output:
@@ -51,7 +51,7 @@ rule fig2:
         "../scripts/figure_robustness.py"
 
 
-use rule fig2 as fig5 with:
+use rule figure_fig2 as figure_fig5 with:
     input:
         attack_tables("feature"),
     output:
@@ -74,7 +74,7 @@ if attack_tables("feature"):
     TARGETS += ["results/figures/fig5.pdf", "results/figures/fig5.png"]
 
 
-rule robustness_eps:
+rule figure_robustness_eps:
     input:
         attacks=[
             f"results/attacks/{d}/{m}/seed{s}/pixel.parquet" for d, m, s in MINIMAL_JOBS

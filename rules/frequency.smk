@@ -34,7 +34,7 @@ rule frequency:
         "../scripts/frequency.py"
 
 
-rule ifa_frequency_figure:
+rule figure_ifa_frequency:
     input:
         expand("results/frequency/{dataset}.parquet", dataset=FREQUENCY_DATASETS),
     output:

@@ -75,7 +75,7 @@ rule ifa_summary:
         "../scripts/ifa_summary.py"
 
 
-rule ifa_pix2pix_figure:
+rule figure_ifa_pix2pix:
     input:
         "results/ifa/summary.parquet",
     output:
@@ -100,7 +100,7 @@ rule ifa_pix2pix_figure:
         "../scripts/figure_ifa.py"
 
 
-use rule ifa_pix2pix_figure as ifa_training_figure with:
+use rule figure_ifa_pix2pix as figure_ifa_training with:
     input:
         ifa_paths(f"{IFA_DIR}/trajectory.parquet"),
     output:

@@ -30,7 +30,7 @@ if LLM:
         script:
             "../scripts/llm_eval.py"
 
-    rule fig3:
+    rule figure_fig3:
         input:
             LLM_TABLE,
         output:

@@ -23,7 +23,7 @@ rule toy2d:
         "../scripts/toy2d.py"
 
 
-rule fig4:
+rule figure_fig4:
     input:
         metrics="results/toy2d/metrics.parquet",
         landscapes="results/toy2d/landscapes.parquet",
@@ -35,9 +35,9 @@ rule fig4:
         ),
         png="results/figures/fig4.png",
     log:
-        "logs/toy2d/fig4.log",
+        "logs/figures/fig4.log",
     benchmark:
-        "benchmarks/toy2d/fig4.tsv"
+        "benchmarks/figures/fig4.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -45,7 +45,7 @@ rule fig4:
     conda:
         "../envs/upnn.yaml"
     script:
-        "../scripts/fig4.py"
+        "../scripts/figure_fig4.py"
 
 
 if "toy2d" in config:

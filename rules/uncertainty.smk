@@ -60,7 +60,7 @@ rule conjugate_tsne_maps:
         "../scripts/conjugate_tsne_maps.py"
 
 
-rule fig_conjugate_uncertainty:
+rule figure_conjugate_uncertainty:
     input:
         summaries=uncertainty_summaries(),
     output:
@@ -71,9 +71,9 @@ rule fig_conjugate_uncertainty:
         ),
         png="results/figures/conjugate_uncertainty.png",
     log:
-        "logs/uncertainty/fig_conjugate_uncertainty.log",
+        "logs/figures/conjugate_uncertainty.log",
     benchmark:
-        "benchmarks/uncertainty/fig_conjugate_uncertainty.tsv"
+        "benchmarks/figures/conjugate_uncertainty.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -81,10 +81,10 @@ rule fig_conjugate_uncertainty:
     conda:
         "../envs/upnn.yaml"
     script:
-        "../scripts/fig_conjugate_uncertainty.py"
+        "../scripts/figure_conjugate_uncertainty.py"
 
 
-rule fig_conjugate_tsne:
+rule figure_conjugate_tsne:
     input:
         points=f"results/uncertainty/{UNC_TSNE['dataset']}/{UNC_TSNE['model']}/seed{UNC_TSNE_SEED}/tsne_points.parquet",
         grid=f"results/uncertainty/{UNC_TSNE['dataset']}/{UNC_TSNE['model']}/seed{UNC_TSNE_SEED}/tsne_grid.parquet",
@@ -96,9 +96,9 @@ rule fig_conjugate_tsne:
         ),
         png="results/figures/conjugate_tsne.png",
     log:
-        "logs/uncertainty/fig_conjugate_tsne.log",
+        "logs/figures/conjugate_tsne.log",
     benchmark:
-        "benchmarks/uncertainty/fig_conjugate_tsne.tsv"
+        "benchmarks/figures/conjugate_tsne.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -106,4 +106,4 @@ rule fig_conjugate_tsne:
     conda:
         "../envs/upnn.yaml"
     script:
-        "../scripts/fig_conjugate_tsne.py"
+        "../scripts/figure_conjugate_tsne.py"

@@ -24,7 +24,7 @@ rule words:
         "../scripts/words.py"
 
 
-rule fig6:
+rule figure_fig6:
     input:
         similarity="results/words/similarity.parquet",
     output:
@@ -35,9 +35,9 @@ rule fig6:
         ),
         png="results/figures/fig6.png",
     log:
-        "logs/words/fig6.log",
+        "logs/figures/fig6.log",
     benchmark:
-        "benchmarks/words/fig6.tsv"
+        "benchmarks/figures/fig6.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -45,7 +45,7 @@ rule fig6:
     conda:
         "../envs/upnn.yaml"
     script:
-        "../scripts/fig6.py"
+        "../scripts/figure_fig6.py"
 
 
 if "words" in config:

@@ -16,14 +16,16 @@ with log.to_file(sm.log[0]) as logger:
     ckpts = checkpoint.folder(sm.input.checkpoints, sm.params.epochs)  # before any work
     x_tr, _ = data.read_split(sm.input.train, dev)
     x_te, y_te, idx = data.read_subset(sm.input.test, p["n_test"], p["subset_seed"], dev)
-    cache = io.RowCache(sm.output[0], io.fingerprint(p, w.level, sm.params.epochs,
-                                                    Path(sm.input.table).stat().st_mtime, "per-image"))
+    stamp = Path(sm.input.table).stat().st_mtime
+    cache = io.RowCache(sm.output[0], io.fingerprint(p, w.level, sm.params.epochs, stamp,
+                                                    "per-image", "worst"))
     for epoch in tqdm(sm.params.epochs, desc=f"attack {w.model} {w.level}"):
         if cache.done("epoch", epoch):
             continue
         model = models.load(ckpts[epoch], dev)
         rows = robustness.evaluate_checkpoint(
-            model, w.level, x_te, y_te, x_tr, p["specs"], eps=p["eps"],
+            model, w.level, x_te, y_te, x_tr,
+            robustness.at_epoch(p["specs"], epoch, max(sm.params.epochs)), eps=p["eps"],
             seed=p["subset_seed"] + epoch, batch_size=p["batch_size"])
         # image_index: the test-set index of each entry of clean_correct / robust_correct
         cache.add([{"epoch": epoch, **r, "image_index": idx[: r["n"]].cpu().numpy()}

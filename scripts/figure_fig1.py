@@ -1,4 +1,4 @@
-"""Rule fig1: draw Fig. 1 from the examples table."""
+"""Rule figure_fig1: draw Fig. 1 from the examples table."""
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 from upnn import io, log

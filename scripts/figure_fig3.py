@@ -1,4 +1,4 @@
-"""Rule fig3: accuracy per lm-eval task × embedding condition, from the LLM table."""
+"""Rule figure_fig3: accuracy per lm-eval task × embedding condition, from the LLM table."""
 
 from pathlib import Path
 

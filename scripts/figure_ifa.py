@@ -1,5 +1,5 @@
-"""Rules ifa_pix2pix_figure / ifa_training_figure / ifa_frequency_figure: one figure of the IFA
-stage from its Parquet tables (concatenated when there are several)."""
+"""Rules figure_ifa_pix2pix / figure_ifa_training / figure_ifa_frequency: one figure of the
+IFA stage from its Parquet tables (concatenated when there are several)."""
 
 import importlib
 

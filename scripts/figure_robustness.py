@@ -1,4 +1,4 @@
-"""Rules fig2 / fig5: TA and RA per epoch from the attack tables of one level."""
+"""Rules figure_fig2 / figure_fig5: TA and RA per epoch from the attack tables of one level."""
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd

@@ -1,4 +1,4 @@
-"""Rule robustness_eps: RA at every ε and the minimal amplitudes per epoch."""
+"""Rule figure_robustness_eps: RA at every ε and the minimal amplitudes per epoch."""
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd

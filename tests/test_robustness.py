@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -38,7 +39,8 @@ def test_pixel_rows(net, batch):
     assert list(df["attack"]) == [s["name"] for s in SPECS]
     assert set(df.columns) == {"attack", "eps", "eps_index", "bound", "alpha", "steps", "n",
                                "clean_acc", "robust_acc", "mean_linf", "mean_l0", "seconds",
-                               "clean_correct", "robust_correct"}
+                               "clean_correct", "robust_correct", "worst_correct",
+                               "robust_acc_worst"}
     for r in rows:  # the per-image outcomes are what the accuracies average
         assert r["clean_correct"].dtype == bool and len(r["robust_correct"]) == r["n"]
         assert r["clean_correct"].mean() == pytest.approx(r["clean_acc"])
@@ -118,3 +120,78 @@ def test_fig1_examples_numbers(net, batch):
     assert list(cols["pred_adv"]) == p_adv[:5].argmax(1).tolist()
     torch.testing.assert_close(torch.as_tensor(cols["conf_clean"]), p_clean[:5].max(1).values)
     assert (x_adv - x).abs().max() <= 0.1 + 1e-6
+
+
+def test_worst_case_is_below_every_papers_attack_on_the_same_images(net, batch):
+    x, y = batch
+    specs = SPECS + [{"name": "random"}]
+    rows = robustness.evaluate_checkpoint(net, "pixel", x[:12], y[:12], x, specs, eps=[0.1])
+    by = {r["attack"]: r for r in rows}
+    for r in rows:
+        assert len(r["worst_correct"]) == r["n"]
+        assert r["robust_acc_worst"] == pytest.approx(r["worst_correct"].mean())
+        assert r["robust_acc_worst"] <= r["clean_acc"] + 1e-9
+        if r["attack"] != "random":  # a control, not one of the papers' attacks
+            assert r["robust_acc_worst"] <= r["robust_acc"] + 1e-9
+    # image i is robust in the worst case iff clean-correct and robust under every papers'
+    # attack that ran on it (sparsefool only on the first 6)
+    full = by["bim"]
+    expect = full["clean_correct"].copy()
+    for name in ("ost", "osnt", "bim", "illc", "pgd"):
+        expect &= by[name]["robust_correct"]
+    expect[:6] &= by["sparsefool"]["robust_correct"]
+    assert (full["worst_correct"] == expect).all()
+    assert (by["sparsefool"]["worst_correct"] == expect[:6]).all()
+
+
+def test_worst_case_hand_made_rows():
+    rows = [
+        {"attack": "bim", "clean_correct": np.array([1, 1, 1, 0], bool),
+         "robust_correct": np.array([1, 0, 1, 0], bool)},
+        {"attack": "sparsefool", "clean_correct": np.array([1, 1], bool),
+         "robust_correct": np.array([0, 1], bool)},
+        {"attack": "random", "clean_correct": np.array([1, 1, 1, 0], bool),
+         "robust_correct": np.array([0, 0, 0, 0], bool)},  # not the papers': ignored
+    ]
+    out = robustness.worst_case(rows)
+    assert out[0]["worst_correct"].tolist() == [False, False, True, False]
+    assert out[0]["robust_acc_worst"] == 0.25
+    assert out[1]["worst_correct"].tolist() == [False, False]
+    assert out[2]["robust_acc_worst"] == 0.25
+    only_control = robustness.worst_case(rows[2:])
+    assert math.isnan(only_control[0]["robust_acc_worst"])
+
+
+def test_at_epoch_keeps_last_only_attacks_for_the_last_epoch():
+    specs = [{"name": "pgd"}, {"name": "autoattack", "epochs": "last", "n": 5},
+             {"name": "bim", "epochs": "all"}]
+    assert [s["name"] for s in robustness.at_epoch(specs, 3, 10)] == ["pgd", "bim"]
+    last = robustness.at_epoch(specs, 10, 10)
+    assert [s["name"] for s in last] == ["pgd", "autoattack", "bim"]
+    assert all("epochs" not in s for s in last)
+    with pytest.raises(ValueError, match="epochs = 'first'; allowed: all, last"):
+        robustness.at_epoch([{"name": "pgd", "epochs": "first"}], 1, 2)
+
+
+def test_pixel_only_attacks_are_left_out_at_feature_level(trained_resnet):
+    model, (xtr, _, xte, yte) = trained_resnet
+    x = xtr.float().div(255) if xtr.dtype == torch.uint8 else xtr.float()
+    xt = xte.float().div(255) if xte.dtype == torch.uint8 else xte.float()
+    rows = robustness.evaluate_checkpoint(model, "feature", xt[:8], yte[:8].long(), x,
+                                          [{"name": "osnt"}, {"name": "autoattack"}], eps=[0.1])
+    assert [r["attack"] for r in rows] == ["osnt"]
+
+
+def test_autoattack_is_at_least_as_strong_as_the_papers_pgd(trained_resnet):
+    """On a trained net AutoAttack (standard, l-inf) fools at least the images PGD-4 fools in
+    aggregate: its RA is at most the papers' PGD RA, and within eps of each image."""
+    model, (_, _, xte, yte) = trained_resnet
+    xt = xte.float().div(255) if xte.dtype == torch.uint8 else xte.float()
+    x, y = xt[:32], yte[:32].long()
+    rows = {r["attack"]: r for r in robustness.evaluate_checkpoint(
+        model, "pixel", x, y, x, [{"name": "pgd"}, {"name": "autoattack"}], eps=[0.1])}
+    aa, pgd = rows["autoattack"], rows["pgd"]
+    assert aa["clean_acc"] > 0.5  # a trained net: there is something to attack
+    assert aa["robust_acc"] <= pgd["robust_acc"]
+    assert aa["mean_linf"] <= 0.1 + 1e-6 and aa["bound"] == "eps" and aa["steps"] == -1
+    assert aa["robust_acc_worst"] == pytest.approx(pgd["robust_acc_worst"])  # not a papers' attack

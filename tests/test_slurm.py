@@ -204,7 +204,7 @@ def test_paper_dry_run_lists_the_dag_with_gpus_on_gpu_rules(tmp_path):
     out = proc.stdout + proc.stderr
     jobs = _dry_run_jobs(out)
     rules = {j.rule for j in jobs}
-    assert {"download_dataset", "prepare_dataset", "train", "attack", "fig2"} <= rules, rules
+    assert {"download_dataset", "prepare_dataset", "train", "attack", "figure_fig2"} <= rules, rules
     stats = out.split("Job stats:")[1].split("total")[0]
     for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", stats, re.M):
         assert sum(j.rule == rule for j in jobs) == int(n), rule

@@ -45,8 +45,8 @@ def test_changing_an_attack_setting_reruns_attacks_and_figures_only(ci_run, tmp_
     n_attack = sum(1 + (m in cfg["attacks"]["feature_models"])
                    for ms in cfg["experiments"].values() for m in ms)
     assert jobs["attack"] == n_attack
-    assert "fig2" in jobs
-    assert not {"train", "prepare_dataset", "attack_examples", "fig1"} & set(jobs)
+    assert "figure_fig2" in jobs
+    assert not {"train", "prepare_dataset", "attack_examples", "figure_fig1"} & set(jobs)
 
 
 def test_minimal_amplitude_tables(ci_run):

@@ -63,9 +63,9 @@ def test_table_and_figure(llm_run):
 
 
 def test_enabled_puts_fig3_in_the_default_target_and_the_run_is_complete(llm_run):
-    out = snakemake(llm_run, "-n", "-R", "fig3", "--configfile", "c.yaml").stdout
+    out = snakemake(llm_run, "-n", "-R", "figure_fig3", "--configfile", "c.yaml").stdout
     jobs = planned_jobs(out)
-    assert jobs.get("fig3") == 1 and "llm_eval" not in jobs  # in `all`; the table is up to date
+    assert jobs.get("figure_fig3") == 1 and "llm_eval" not in jobs  # in `all`; the table is up to date
 
 
 def test_missing_model_offline_fails_at_once_with_one_message(tmp_path):
@@ -83,4 +83,4 @@ def test_missing_model_offline_fails_at_once_with_one_message(tmp_path):
 
 def test_offline_default_leaves_the_llm_stage_out(tmp_path):
     jobs = planned_jobs(snakemake(copy_workflow(tmp_path / "wf"), "-n").stdout)
-    assert jobs and "llm_eval" not in jobs and "fig3" not in jobs
+    assert jobs and "llm_eval" not in jobs and "figure_fig3" not in jobs

@@ -40,5 +40,5 @@ def test_words_table_and_figure(ci_run):
 def test_changing_a_words_setting_reruns_words_only(ci_run, tmp_path):
     jobs, _ = dry_run_changed(ci_run, tmp_path,
                               lambda c: c["words"].update(lr=c["words"]["lr"] / 2))
-    assert jobs.get("words") == 1 and jobs.get("fig6") == 1
-    assert "toy2d" not in jobs and "fig4" not in jobs
+    assert jobs.get("words") == 1 and jobs.get("figure_fig6") == 1
+    assert "toy2d" not in jobs and "figure_fig4" not in jobs

@@ -78,7 +78,7 @@ def test_uncertainty_setting_reruns_only_this_stage(ci_run, tmp_path):
     jobs, _ = dry_run_changed(ci_run, tmp_path, longer_head)
     assert jobs.get("uncertainty") == 2  # one job per run covers both levels
     assert "train" not in jobs and "conjugate_tsne_maps" not in jobs
-    assert jobs.get("fig_conjugate_uncertainty") == 1
+    assert jobs.get("figure_conjugate_uncertainty") == 1
 
 
 def test_bad_tsne_epoch_fails_with_one_line(tmp_path):

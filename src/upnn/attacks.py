@@ -15,6 +15,9 @@ gradients are taken w.r.t. the input only, so no ``.grad`` is ever left on the p
     sparsefool    l0 attack             DeepFool + box-constrained linear solver (Modas 2019),
                                         inside x ± eps by default (``bound="eps"``)
     random        control               x + eps·sign N(0, 1)
+    autoattack    not in the papers     AutoAttack, standard version, l∞ (Croce & Hein 2020):
+                                        APGD-CE, APGD-T, FAB-T, Square, from the reference
+                                        implementation (``pyautoattack``); pixel level only
 
 y_LL is the least-likely class of the clean logits. Randomness (pgd's start, ``random``) comes
 from a local generator seeded with ``seed``, never from the global RNG.
@@ -146,6 +149,27 @@ def _pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float | Tensor, alpha: flo
     for _ in range(steps):
         x_adv = x_adv + alpha * _grad_sign(model, x_adv, y)
         x_adv = torch.clamp(x + torch.clamp(x_adv - x, -eps, eps), lo, hi)
+    return x_adv
+
+
+def _autoattack(model: nn.Module, x: Tensor, y: Tensor, eps: float, lo: Bound, hi: Bound,
+                seed: int) -> Tensor:
+    """AutoAttack (Croce & Hein, ICML 2020), standard version, l∞ ball of radius eps: APGD-CE,
+    then on the points still robust APGD-T (9 target classes), FAB-T (9) and Square (5000
+    queries), through the reference implementation (``pyautoattack``, which packages
+    fra31/auto-attack). It works in the [0, 1] pixel box with one float eps; its seeding of
+    the global RNG is confined to this call."""
+    if isinstance(eps, Tensor) or (lo, hi) != (0.0, 1.0):
+        raise ValueError(f"autoattack runs on [0, 1] images with one float eps; got eps={eps!r}, "
+                         f"bounds=({lo!r}, {hi!r}); allowed: pixel level")
+    from pyautoattack import AutoAttack
+
+    devices = [x.device] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        aa = AutoAttack(model, norm="Linf", eps=float(eps), version="standard", seed=seed,
+                        device=x.device)
+        aa.verbose = False
+        x_adv, _ = aa.run_standard_evaluation(x, y, batch_size=max(1, len(x)))
     return x_adv
 
 
@@ -319,19 +343,24 @@ def adaptive(eps: float, alpha: float | None) -> tuple[None, None]:
 @dataclass(frozen=True)
 class Attack:
     """One attack, defined in one place: ``run(model, x, y, *, eps, alpha, steps, lo, hi, gen,
-    random_start, **options)`` returns x_adv (it may ignore what it does not use), ``steps`` is
-    its (alpha, steps) rule, ``options`` the extra keywords it takes (its config settings)."""
+    seed, random_start, **options)`` returns x_adv (it may ignore what it does not use),
+    ``steps`` is its (alpha, steps) rule, ``options`` the extra keywords it takes (its config
+    settings), ``papers`` whether the papers use it (their RA envelope and the worst case
+    ``robust_acc_worst`` count only those; others are drawn apart as "not in the papers"),
+    ``levels`` the levels it can attack."""
 
     run: Callable[..., Tensor]
     steps: Callable[[float, float | None], tuple[float | None, int | None]]
     options: tuple[str, ...] = ()
+    papers: bool = True
+    levels: tuple[str, ...] = ("pixel", "feature")
 
     @property
     def iterative(self) -> bool:
         return self.steps not in (one_step, adaptive)
 
 
-def _run_sparsefool(model, x, y, *, eps, steps, lo, hi, alpha=None, gen=None, random_start=None,
+def _run_sparsefool(model, x, y, *, eps, steps, lo, hi, alpha=None, gen=None, random_start=None, seed=None,
                     **options):
     if steps is not None:
         options.setdefault("max_iter", steps)
@@ -363,8 +392,12 @@ REGISTRY: dict[str, Attack] = {
     "sparsefool": Attack(_run_sparsefool, adaptive,
                          ("lambda_", "overshoot", "max_iter", "df_max_iter", "bound")),
     "random": Attack(lambda m, x, y, *, eps, lo, hi, gen, **_: _random(x, eps, lo, hi, gen),
-                     one_step),
+                     one_step, papers=False),
+    "autoattack": Attack(lambda m, x, y, *, eps, lo, hi, seed, **_: _autoattack(
+        m, x, y, eps, lo, hi, seed), adaptive, papers=False, levels=("pixel",)),
 }
+#: the attacks of the papers (their RA envelope; ``robust_acc_worst`` is taken over these)
+PAPERS: tuple[str, ...] = tuple(n for n, a in REGISTRY.items() if a.papers)
 ATTACKS: tuple[str, ...] = tuple(REGISTRY)  # the names shipped here (REGISTRY may grow)
 
 
@@ -419,7 +452,7 @@ def attack(
     with _attack_mode(model):
         out = spec.run(model, x, y, eps=eps, alpha=step_size,
                        steps=steps if spec.steps is adaptive else n_steps, lo=lo, hi=hi, gen=gen,
-                       random_start=random_start, **kwargs)
+                       seed=seed, random_start=random_start, **kwargs)
     return torch.clamp(out, lo, hi).detach()  # a no-op except for steps=0 on x outside the box
 
 

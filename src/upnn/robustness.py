@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -31,6 +32,8 @@ def attack_rows(
     """One row per attack: eps, bound, alpha, steps, n, clean_acc, robust_acc, mean_linf, mean_l0,
     seconds, and the per-image outcomes ``clean_correct`` and ``robust_correct`` (bool arrays over the n
     attacked samples, in the order of ``x``): the claims stage bootstraps its intervals from them.
+    Every row also carries the worst case of the papers' attacks on its images
+    (:func:`worst_case`: ``robust_acc_worst`` and the per-image ``worst_correct``).
 
     ``specs`` are dicts with ``name`` and optional ``alpha``, ``steps``, ``random_start``,
     the attack's own options (``attacks.REGISTRY``; sparsefool's ``lambda_``/``overshoot``/
@@ -43,7 +46,7 @@ def attack_rows(
     rows = []
     clean_all = predict(model, x, batch_size).argmax(1) == y  # once: every attack starts here
     for spec in specs:
-        spec = {k: v for k, v in spec.items() if v is not None}
+        spec = {k: v for k, v in spec.items() if v is not None and k != "epochs"}
         name, n = spec.pop("name"), spec.pop("n", None)
         xs, ys = (x, y) if n is None else (x[:n], y[:n])
         box = bounds
@@ -74,7 +77,45 @@ def attack_rows(
             "mean_l0": (delta != 0).sum(1).float().mean().item(), "seconds": seconds,
             "clean_correct": clean.cpu().numpy(), "robust_correct": robust.cpu().numpy(),
         })
-    return rows
+    return worst_case(rows)
+
+
+def worst_case(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` (one per attack, on the first n images of one subset) with the worst case of the
+    papers' attacks (:data:`upnn.attacks.PAPERS`) added to each: image i counts as robust only if
+    it is classified correctly clean and under every papers' attack that attacked it (SparseFool
+    may attack only the first n); ``worst_correct`` is that per image over the row's images and
+    ``robust_acc_worst`` its mean (NaN when no papers' attack ran). It is never above the
+    ``robust_acc`` of a papers' attack on the same images, nor above TA."""
+    papers = [r for r in rows if r["attack"] in attacks.PAPERS]
+    size = max((len(r["clean_correct"]) for r in rows), default=0)
+    robust = np.ones(size, dtype=bool)
+    covered = np.zeros(size, dtype=bool)
+    for r in papers:
+        k = len(r["robust_correct"])
+        robust[:k] &= np.asarray(r["robust_correct"], dtype=bool)
+        robust[:k] &= np.asarray(r["clean_correct"], dtype=bool)
+        covered[:k] = True
+    out = []
+    for r in rows:
+        k = len(r["clean_correct"])
+        worst = robust[:k] & covered[:k]
+        out.append({**r, "worst_correct": worst,
+                    "robust_acc_worst": float(worst.mean()) if papers and k else float("nan")})
+    return out
+
+
+def at_epoch(specs: Sequence[Mapping[str, Any]], epoch: int, last: int) -> list[dict[str, Any]]:
+    """The specs that run at ``epoch`` (of ``last`` trained): an attack's ``epochs`` setting is
+    "all" (default) or "last" (a costly attack, e.g. autoattack on the offline default)."""
+    out = []
+    for spec in specs:
+        when = spec.get("epochs") or "all"
+        if when not in ("all", "last"):
+            raise ValueError(f"attack {spec['name']!r}: epochs = {when!r}; allowed: all, last")
+        if when == "all" or epoch == last:
+            out.append({k: v for k, v in spec.items() if k != "epochs"})
+    return out
 
 
 def evaluate_checkpoint(
@@ -93,7 +134,9 @@ def evaluate_checkpoint(
     carry ``eps_index``: 0 is the first listed, the papers' amplitude). Feature level: the box
     comes from this checkpoint's training features (it changes from epoch to epoch), each ε is a
     fraction of every element's range, and attacks keep the pixel level's steps and step sizes
-    (the same fractions of the range)."""
+    (the same fractions of the range). Attacks that cannot run at ``level`` (their registry
+    ``levels``: autoattack is pixel-only) are left out."""
+    specs = [s for s in specs if level in attacks.REGISTRY[s["name"]].levels]
     if features.check_level(level) == "pixel":
         net, inputs, bounds = model, x_test, (0.0, 1.0)
     else:

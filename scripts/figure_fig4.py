@@ -1,4 +1,4 @@
-"""Rule fig4: the 2-D toy figure (v4 Fig. 4) from the toy's metrics and landscapes tables."""
+"""Rule figure_fig4: the 2-D toy figure (v4 Fig. 4) from the toy's metrics and landscapes tables."""
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd
 

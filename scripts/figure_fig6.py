@@ -1,4 +1,4 @@
-"""Rule fig6: the word-sentiment similarity figure (v4 Fig. 6) from the similarity table."""
+"""Rule figure_fig6: the word-sentiment similarity figure (v4 Fig. 6) from the similarity table."""
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd
 

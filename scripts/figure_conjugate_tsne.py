@@ -1,4 +1,4 @@
-"""Rule fig_conjugate_tsne: t-SNE maps of clean and attacked features (companion Fig. 1)."""
+"""Rule figure_conjugate_tsne: t-SNE maps of clean and attacked features (companion Fig. 1)."""
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd

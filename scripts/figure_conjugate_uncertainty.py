@@ -1,4 +1,4 @@
-"""Rule fig_conjugate_uncertainty: TA, RA and ΔX against ΔP per epoch (companion Fig. 2)."""
+"""Rule figure_conjugate_uncertainty: TA, RA and ΔX against ΔP per epoch (companion Fig. 2)."""
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd
