@@ -22,7 +22,9 @@ with log.to_file(sm.log[0]) as logger:
     for epoch in tqdm(sm.params.epochs, desc=f"attack {w.model} {w.level}"):
         if cache.done("epoch", epoch):
             continue
-        model = models.load(ckpts[epoch], dev)
+        # features in config `precision` on CUDA (logits, input gradients in fp32; upnn.device)
+        model = device.with_precision(models.load(ckpts[epoch], dev),
+                                      sm.config.get("precision", "fp32"), dev)
         rows = robustness.evaluate_checkpoint(
             model, w.level, x_te, y_te, x_tr,
             robustness.at_epoch(p["specs"], epoch, max(sm.params.epochs)), eps=p["eps"],

@@ -23,7 +23,8 @@ with log.to_file(sm.log[0]) as logger:
     logger.info("training %s on %s (seed %s) on %s: %s", sm.wildcards.model,
                 sm.wildcards.dataset, sm.wildcards.seed, dev, cfg)
     rows = train.train(sm.wildcards.model, (x_tr, y_tr, x_te, y_te), cfg, work_dir,
-                       seed=int(sm.wildcards.seed), width=float(sm.params.width), device=dev)
+                       seed=int(sm.wildcards.seed), width=float(sm.params.width), device=dev,
+                       precision=sm.config.get("precision", "fp32"))
     checkpoint.finish(work_dir, out_dir, cfg.epochs)  # exactly this run's epochs, in one rename
     table = pd.DataFrame(rows).assign(dataset=sm.wildcards.dataset, model=sm.wildcards.model,
                                       seed=int(sm.wildcards.seed))

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from upnn import checkpoint, io, models
+from upnn import device as devices
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine")
@@ -82,16 +83,20 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> 
 
 
 def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tensor,
-                batch_size: int, gen: torch.Generator) -> tuple[float, float]:
-    """One pass over a seeded permutation of (x, y); returns (mean loss, accuracy)."""
+                batch_size: int, gen: torch.Generator,
+                precision: str = "fp32") -> tuple[float, float]:
+    """One pass over a seeded permutation of (x, y); returns (mean loss, accuracy). The forward
+    pass runs in ``precision`` (:func:`upnn.device.autocast`: CUDA only; the loss in fp32, the
+    weights and the optimizer stay fp32)."""
     model.train()
     perm = torch.randperm(len(y), generator=gen).to(x.device)
     total_loss = torch.zeros((), device=x.device)
     correct = torch.zeros((), device=x.device)
     for i in range(0, len(y), batch_size):
         idx = perm[i:i + batch_size]
-        logits = model(x[idx])
-        loss = F.cross_entropy(logits, y[idx])
+        with devices.autocast(precision, x.device):
+            logits = model(x[idx])
+        loss = F.cross_entropy(logits.float(), y[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -119,22 +124,29 @@ def train(
     device: str | torch.device = "cpu",
     progress: bool = True,
     after_epoch: Callable[[int], None] | None = None,
+    precision: str = "fp32",
 ) -> list[dict[str, float]]:
     """Train ``model_name`` on ``data`` = (x_train, y_train, x_test, y_test) for ``cfg.epochs``,
     writing ``epoch{NNN}.pt`` into ``checkpoint_dir`` after each epoch. The folder is claimed for
     this run's fingerprint and resumed by :mod:`upnn.checkpoint` (files of other settings are
     moved aside, the log says from which epoch it continues).
 
+    ``precision`` (fp32, tf32, bf16; CUDA only, :func:`upnn.device.autocast`) applies to the
+    training forward passes; another precision is another fingerprint, except fp32 (the
+    fingerprint of runs from before the setting existed).
+
     Returns one row per epoch: epoch, train_loss, train_acc, test_acc, seconds.
     """
     device = torch.device(device)
+    devices.check_precision(precision)
     x_tr, y_tr, x_te, y_te = (t.to(device) for t in data)
     torch.manual_seed(seed)
     model = models.build(model_name, in_channels=x_tr.shape[1], image_size=x_tr.shape[-1],
                          num_classes=10, width=width).to(device)
     opt = make_optimizer(model, cfg)
     gen = torch.Generator().manual_seed(seed)
-    fp = fingerprint(cfg, model.meta, seed, x_tr, y_tr)
+    meta = model.meta if precision == "fp32" else {**model.meta, "precision": precision}
+    fp = fingerprint(cfg, meta, seed, x_tr, y_tr)
     directory = Path(checkpoint_dir)
     checkpoint.claim(directory, fp)
     start, ckpt = checkpoint.resume(directory, cfg.epochs,
@@ -152,7 +164,7 @@ def train(
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg, epoch)
         t0 = time.perf_counter()
-        loss, acc = train_epoch(model, opt, x_tr, y_tr, cfg.batch_size, gen)
+        loss, acc = train_epoch(model, opt, x_tr, y_tr, cfg.batch_size, gen, precision)
         test_acc = accuracy(model, x_te, y_te, cfg.eval_batch_size)
         rows.append({"epoch": epoch, "train_loss": loss, "train_acc": acc, "test_acc": test_acc,
                      "seconds": time.perf_counter() - t0})
