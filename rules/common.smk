@@ -2,12 +2,20 @@ import os
 import sys
 from pathlib import Path
 
-# The Snakefile itself imports upnn from src/; rule scripts do the same via scripts/_src.py.
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+# The workflow's own files (schema, shipped data) are found from this file's directory
+# (workflow.current_basedir), never from the working directory or workflow.basedir (the
+# *using* workflow's), so it runs unchanged as a Snakemake module from another directory.
+# upnn is the installed package (make install: this checkout, editable); only a checkout with no
+# upnn installed at all falls back to its src/ (scripts/_src.py does the same for rule scripts).
+WORKFLOW_DIR = Path(str(workflow.current_basedir)).parent  # this file's dir is rules/
+try:
+    import upnn
+except ImportError:
+    sys.path.insert(0, str(WORKFLOW_DIR / "src"))
 
 from upnn import config as upnn_config  # noqa: E402
 
-SCHEMA = upnn_config.load_yaml(Path(workflow.basedir) / "config" / "schema.yaml")
+SCHEMA = upnn_config.load_yaml(WORKFLOW_DIR / "config" / "schema.yaml")
 # One validation: the schema (with the attack names from upnn.attacks.REGISTRY), then the
 # cross-field rules, each failure as one line.
 try:
@@ -43,7 +51,7 @@ def download_input(wildcards):
     the Fashion-MNIST subset with this repository (its files are the input)."""
     source = dataset_spec(wildcards)["source"]
     if source == "fashion_mnist_subset":
-        return sorted(str(p) for p in (Path(workflow.basedir) / upnn_config.SHIPPED_SUBSET).glob("*.gz"))
+        return sorted(str(p) for p in (WORKFLOW_DIR / upnn_config.SHIPPED_SUBSET).glob("*.gz"))
     if source in upnn_config.OFFLINE_SOURCES:
         return []
     return f"{config['data_root']}/{source}.downloaded"

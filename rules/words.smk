@@ -4,7 +4,7 @@
 
 rule words:
     input:
-        lexicon="data/words.csv",
+        lexicon=str(WORKFLOW_DIR / "data" / "words.csv"),
     output:
         "results/words/similarity.parquet",
     params:

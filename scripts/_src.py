@@ -1,19 +1,16 @@
-"""Imported first by every rule script: makes ``upnn`` this checkout's ``src/upnn``.
+"""Imported first by every rule script: makes sure ``upnn`` can be imported.
 
-Snakemake runs a rule script from a temporary copy but appends the original ``scripts/`` folder to
-``sys.path``, so this module is found. It then puts this checkout's ``src/`` at the *front* of
-``sys.path`` (moving it there if something appended it already) and forgets any ``upnn`` imported
-from elsewhere, so the jobs run the same code the Snakefile checked the config with — whatever
-else is on the path: another checkout's editable install, a ``PYTHONPATH`` entry, a conda env.
+Rule scripts import the *installed* ``upnn`` — in ``.venv`` that is this checkout itself
+(``make install`` installs it editable), in a conda env of ``envs/`` too (``-e ..``) — so the
+workflow runs unchanged as a Snakemake module from any directory, and the jobs import the same
+``upnn`` as the Snakefile, which imports it the same way (``rules/common.smk``). Only where no
+``upnn`` is installed at all (a bare checkout run with a foreign Python) does this fall back to
+this checkout's ``src/``, as the Snakefile does.
 """
 
-import os
+import importlib.util
 import sys
 from pathlib import Path
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
-sys.path[:] = [SRC] + [p for p in sys.path if os.path.abspath(p or ".") != SRC]
-for _name in [m for m in sys.modules if m == "upnn" or m.startswith("upnn.")]:
-    _file = getattr(sys.modules[_name], "__file__", None) or ""
-    if not os.path.abspath(_file).startswith(SRC + os.sep):
-        del sys.modules[_name]
+if importlib.util.find_spec("upnn") is None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
