@@ -42,6 +42,75 @@ def test_robustness_figure_from_hand_made_table(tmp_path):
     assert (tmp_path / "fig2.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def per_image_table(seeds, n=200):
+    """cnn3 on one dataset: TA and RA per epoch with per-image outcomes drawn at known rates,
+    robust_acc_worst from them, and autoattack at the last epoch only (not in the papers)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in seeds:
+        for epoch in range(1, 5):
+            clean = rng.random(n) < 0.6 + 0.05 * epoch + 0.02 * seed
+            outcomes = {a: clean & (rng.random(n) < 0.7 - 0.1 * epoch - 0.1 * i)
+                        for i, a in enumerate(["bim", "pgd"])}
+            if epoch == 4:
+                outcomes["autoattack"] = outcomes["bim"] & outcomes["pgd"] & (rng.random(n) < .8)
+            worst = outcomes["bim"] & outcomes["pgd"]
+            for a, robust in outcomes.items():
+                rows.append({"dataset": "fashion", "model": "cnn3", "seed": seed, "epoch": epoch,
+                             "attack": a, "eps_index": 0, "n": n, "clean_acc": clean.mean(),
+                             "robust_acc": robust.mean(), "clean_correct": clean,
+                             "robust_correct": robust, "worst_correct": worst,
+                             "robust_acc_worst": worst.mean()})
+    return pd.DataFrame(rows)
+
+
+def _bands(ax):
+    """The y-extent of each filled band (PolyCollection) on ``ax``, in drawing order."""
+    return [c.get_paths()[0].vertices[:, 1] for c in ax.collections if c.get_paths()]
+
+
+def test_three_seeds_draw_mean_lines_and_seed_bands():
+    from scipy import stats
+
+    table = per_image_table([0, 1, 2])
+    fig = robustness.draw(table, title="pixel level", n_boot=200)
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert {"TA", "RA bim", "RA pgd", "RA worst of the papers' attacks",
+            "RA autoattack (not in the papers)"} <= set(lines)
+    assert lines["RA autoattack (not in the papers)"].get_linestyle() == "--"
+    assert lines["RA bim"].get_linestyle() == "-"
+    ta = table[table["attack"] == "bim"].groupby("epoch")["clean_acc"]
+    np.testing.assert_allclose(lines["TA"].get_ydata(), ta.mean())
+    # the TA band is the t interval of the mean over the 3 seeds at every epoch
+    sd = ta.std(ddof=1).to_numpy()
+    half = stats.t.ppf(0.975, 2) * sd / np.sqrt(3)
+    ta_band = _bands(ax)[0]
+    np.testing.assert_allclose(ta_band.max(), (ta.mean() + half).max())
+    np.testing.assert_allclose(ta_band.min(), (ta.mean() - half).min())
+    assert "95 % t interval of the mean over 3 seeds" in fig._suptitle.get_text()
+    worst = lines["RA worst of the papers' attacks"].get_ydata()
+    for a in ("bim", "pgd"):
+        assert (worst <= lines[f"RA {a}"].get_ydata() + 1e-12).all()
+
+
+def test_one_seed_draws_the_image_bootstrap_band():
+    table = per_image_table([0])
+    fig = robustness.draw(table, n_boot=500)
+    ax = fig.axes[0]
+    assert "95 % bootstrap interval over 200 test images (one seed)" in fig._suptitle.get_text()
+    ta_band = _bands(ax)[0]
+    # a bootstrap band of a proportion near 0.7 over 200 images: about ±1.96·sqrt(.21/200)
+    width = ta_band.max() - ta_band.min()
+    assert 0.08 < width < 0.4
+    bim = table[table["attack"] == "bim"]
+    from upnn import intervals
+    b = intervals.band(bim, "robust_acc", n_boot=500)
+    assert (b["method"] == "images").all()
+    assert ((b["low"] <= b["mean"]) & (b["mean"] <= b["high"])).all()
+    assert ((b["high"] - b["low"]) > 0.05).all()
+
+
 def test_robustness_figure_rejects_a_table_without_needed_columns():
     with pytest.raises(ValueError, match="lacks columns"):
         robustness.draw(pd.DataFrame({"epoch": [1]}))

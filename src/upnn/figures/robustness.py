@@ -1,22 +1,29 @@
 """Figs. 2 and 5 (v4): test accuracy and robust accuracy per epoch, one panel per
-(dataset, model). TA is the black line; each attack's RA a coloured line; the band between the
-lowest and highest RA of the attacks is the RA envelope. Several seeds: mean line, min–max band."""
+(dataset, model). TA is the black line; each of the papers' attacks a coloured line; the grey
+band between the lowest and highest of their RA is the papers' RA envelope; the red line is the
+worst case over the papers' attacks (``robust_acc_worst``: an image counts as fooled if any of
+them fooled it). Attacks not in the papers (autoattack) are dashed and named so, outside the
+envelope. Every line carries its 95 % interval (:mod:`upnn.intervals`): over seeds when the
+table has several, else over test images; the figure's footnote says which."""
 
 from __future__ import annotations
 
 import pandas as pd
 from matplotlib import pyplot as plt
 
+from upnn import attacks as attack_registry
+from upnn import intervals
 from upnn.figures import style
 
 COLUMNS = ("dataset", "model", "seed", "epoch", "attack", "eps_index", "n", "clean_acc",
            "robust_acc")
 
 
-def draw(table: pd.DataFrame, *, title: str = "", attacks: list[str] | None = None) -> plt.Figure:
-    """``table``: rows of the attack stage (columns :data:`COLUMNS`) for one level; only the
-    papers' amplitude (``eps_index`` 0, the first listed) is drawn (robustness_eps draws the
-    others)."""
+def draw(table: pd.DataFrame, *, title: str = "", attacks: list[str] | None = None,
+         n_boot: int = 1000) -> plt.Figure:
+    """``table``: rows of the attack stage (columns :data:`COLUMNS`, and where present the
+    per-image outcomes and ``robust_acc_worst``) for one level; only the papers' amplitude
+    (``eps_index`` 0, the first listed) is drawn (robustness_eps draws the others)."""
     missing = set(COLUMNS) - set(table.columns)
     if missing:
         raise ValueError(f"attack table lacks columns {sorted(missing)}; needs {', '.join(COLUMNS)}")
@@ -27,45 +34,70 @@ def draw(table: pd.DataFrame, *, title: str = "", attacks: list[str] | None = No
     ncols = min(4, len(panels))
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, squeeze=False, sharey=True,
-                             figsize=(min(style.PAGE, 1.75 * ncols + 0.5), 1.7 * nrows + 0.7))
+                             figsize=(min(style.PAGE, 1.75 * ncols + 0.5), 1.7 * nrows + 0.9))
+    notes = set()
     for i, ax in enumerate(axes.flat):
         if i >= len(panels):
             ax.set_visible(False)
             continue
         dataset, model = panels[i]
         panel = table[(table["dataset"] == dataset) & (table["model"] == model)]
-        _panel(ax, panel, attacks)
+        notes |= _panel(ax, panel, attacks, n_boot)
         ax.set_title(f"{model} / {dataset}")
         ax.set_xlabel("epoch")
         if i % ncols == 0:
             ax.set_ylabel("accuracy")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=4, frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=9)
+    fig.suptitle("; ".join(filter(None, [title, *sorted(notes)])), fontsize=7)
     return fig
 
 
-def _panel(ax: plt.Axes, panel: pd.DataFrame, attacks: list[str]) -> None:
-    # TA: the clean accuracy of the whole attacked subset, one value per (seed, epoch): the row
-    # with the most images (SparseFool attacks only the first n of them)
-    whole = panel.sort_values("n", kind="stable").groupby(["seed", "epoch"]).tail(1)
-    ta = whole.groupby("epoch")["clean_acc"].agg(["mean", "min", "max"])
-    ax.plot(ta.index, ta["mean"], color="black", label="TA", zorder=5)
-    ra = panel[panel["attack"].isin(attacks)].groupby(["attack", "epoch"])["robust_acc"]
-    ra = ra.agg(["mean", "min", "max"]).reset_index()
-    envelope = ra.groupby("epoch")["mean"].agg(["min", "max"])
-    ax.fill_between(envelope.index, envelope["min"], envelope["max"], color="0.85", lw=0,
-                    label="RA envelope")
+def _whole(panel: pd.DataFrame) -> pd.DataFrame:
+    """Per (seed, epoch) the row with the most images (SparseFool and autoattack may attack only
+    the first n): its clean accuracy is TA, its ``robust_acc_worst`` the worst case on all."""
+    return panel.sort_values("n", kind="stable").groupby(["seed", "epoch"]).tail(1)
+
+
+def _line(ax: plt.Axes, rows: pd.DataFrame, column: str, n_boot: int, **style_kw) -> str:
+    """Draw ``column``'s mean per epoch and its 95 % band; returns the band's description."""
+    b = intervals.band(rows, column, n_boot=n_boot)
+    x, mean, lo, hi = (b.index.to_numpy(), *(b[c].to_numpy(dtype=float)
+                                             for c in ("mean", "low", "high")))
+    ax.plot(x, mean, marker="o" if len(b) == 1 else None, markersize=3, **style_kw)
+    color = style_kw.get("color")
+    if b["low"].notna().any():
+        if len(b) == 1:  # one epoch (e.g. autoattack at the last only): an error bar
+            ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], color=color, capsize=2, lw=0.8)
+        else:
+            ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0)
+    first = b.iloc[0]
+    return intervals.describe(first["method"], int(first["n_seeds"]), int(first["n_images"]))
+
+
+def _panel(ax: plt.Axes, panel: pd.DataFrame, attacks: list[str], n_boot: int) -> set[str]:
+    notes = set()
+    whole = _whole(panel)
+    notes.add(_line(ax, whole, "clean_acc", n_boot, color="black", label="TA", zorder=5))
+    papers = [a for a in attacks if a in attack_registry.PAPERS]
+    ra = panel[panel["attack"].isin(papers)].groupby(["attack", "epoch"])["robust_acc"].mean()
+    if not ra.empty:
+        envelope = ra.groupby("epoch").agg(["min", "max"])
+        ax.fill_between(envelope.index, envelope["min"], envelope["max"], color="0.85", lw=0,
+                        label="RA envelope (papers' attacks)")
     for name in attacks:
-        a = ra[ra["attack"] == name]
-        if a.empty:
+        rows = panel[panel["attack"] == name]
+        if rows.empty:
             continue
-        color = style.ATTACK_COLORS.get(name)
-        ax.plot(a["epoch"], a["mean"], color=color, label=f"RA {name}")
-        if (a["max"] > a["min"]).any():
-            ax.fill_between(a["epoch"], a["min"], a["max"], color=color, alpha=0.2, lw=0)
+        ours = name not in attack_registry.PAPERS
+        label = f"RA {name} (not in the papers)" if ours else f"RA {name}"
+        notes.add(_line(ax, rows, "robust_acc", n_boot, color=style.ATTACK_COLORS.get(name),
+                        ls="--" if ours else "-", label=label))
+    if "robust_acc_worst" in whole and whole["robust_acc_worst"].notna().any():
+        notes.add(_line(ax, whole, "robust_acc_worst", n_boot, color=style.WORST_COLOR, lw=1.6,
+                        label="RA worst of the papers' attacks"))
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlim(panel["epoch"].min(), max(panel["epoch"].max(), panel["epoch"].min() + 1))
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(True, lw=0.3, alpha=0.5)
+    return notes

@@ -19,7 +19,9 @@ PAGE = 7.0  # inches: full text width
 ATTACK_COLORS = {
     "ost": "#1b9e77", "osnt": "#d95f02", "fgsm": "#d95f02", "bim": "#7570b3", "illc": "#e7298a",
     "pgd": "#66a61e", "ifgsm": "#a6761d", "sparsefool": "#e6ab02", "random": "#666666",
+    "autoattack": "#000000",
 }
+WORST_COLOR = "#b2182b"  # the worst case over the papers' attacks (robust_acc_worst)
 
 
 def setup() -> None:

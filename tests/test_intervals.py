@@ -1,0 +1,57 @@
+"""upnn.intervals: seed t intervals and image-bootstrap intervals of accuracies."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from upnn import intervals
+
+
+def test_seed_interval_is_the_t_interval_of_the_mean():
+    v = [0.70, 0.74, 0.69]
+    mean, lo, hi = intervals.seed_interval(v)
+    half = stats.t.ppf(0.975, 2) * np.std(v, ddof=1) / math.sqrt(3)
+    assert mean == pytest.approx(np.mean(v))
+    assert (lo, hi) == pytest.approx((np.mean(v) - half, np.mean(v) + half))
+    assert math.isnan(intervals.seed_interval([0.5])[1])
+
+
+def test_image_bootstrap_covers_the_true_rate_about_95_percent():
+    rng = np.random.default_rng(1)
+    hits = 0
+    for trial in range(200):
+        outcomes = rng.random(150) < 0.3
+        _, lo, hi = intervals.image_bootstrap(outcomes, n_boot=400, seed=trial)
+        hits += lo <= 0.3 <= hi
+    assert 0.88 <= hits / 200 <= 0.99
+    mean, lo, hi = intervals.image_bootstrap([True] * 7 + [False] * 3, n_boot=300)
+    assert mean == 0.7 and lo < 0.7 < hi
+    assert intervals.image_bootstrap([True, False], seed=3) == intervals.image_bootstrap(
+        [True, False], seed=3)  # seeded: the same band every run
+
+
+def test_accuracy_interval_chooses_seeds_or_images():
+    one = pd.DataFrame({"robust_acc": [0.5], "n": [4],
+                        "robust_correct": [np.array([1, 0, 1, 0], bool)]})
+    r = intervals.accuracy_interval(one, "robust_acc", n_boot=200)
+    assert r["method"] == "images" and r["n_seeds"] == 1 and r["n_images"] == 4
+    three = pd.DataFrame({"robust_acc": [0.5, 0.6, 0.7], "n": [4] * 3})
+    r = intervals.accuracy_interval(three, "robust_acc")
+    assert r["method"] == "seeds" and r["mean"] == pytest.approx(0.6) and r["low"] < 0.6
+    bare = pd.DataFrame({"clean_acc": [0.9], "n": [10]})
+    assert intervals.accuracy_interval(bare, "clean_acc")["method"] == "none"
+    with pytest.raises(ValueError, match="unknown accuracy column 'acc'; allowed: clean_acc"):
+        intervals.accuracy_interval(one, "acc")
+
+
+def test_band_is_one_interval_per_epoch():
+    rows = pd.DataFrame({"epoch": [1, 1, 2, 2], "seed": [0, 1, 0, 1],
+                         "clean_acc": [0.5, 0.7, 0.8, 0.8], "n": [10] * 4})
+    b = intervals.band(rows, "clean_acc")
+    assert list(b.index) == [1, 2] and list(b.columns) == list(intervals.COLUMNS)
+    assert b.loc[1, "mean"] == pytest.approx(0.6) and b.loc[2, "high"] == pytest.approx(0.8)
+    assert "3 seeds" in intervals.describe("seeds", 3, 200)
+    assert "200 test images" in intervals.describe("images", 1, 200)
