@@ -26,6 +26,7 @@ include: "rules/uncertainty.smk"
 include: "rules/toy2d.smk"
 include: "rules/words.smk"
 include: "rules/claims.smk"
+include: "rules/summary.smk"
 
 
 rule all:

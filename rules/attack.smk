@@ -32,7 +32,7 @@ rule attack_examples:
         table="results/train/{dataset}/{model}/seed{seed}.parquet",
         checkpoints="results/checkpoints/{dataset}/{model}/seed{seed}",
     output:
-        "results/attacks/{dataset}/{model}/seed{seed}/examples.parquet",
+        "results/examples/{dataset}/{model}/seed{seed}.parquet",
     params:
         fig1=lambda w: canonical(config["figures"]["fig1"]),
         eps=lambda w: upnn_config.eps_list(config["attacks"]["eps"][w.dataset])[0],

@@ -5,7 +5,7 @@ FIG1_SEED = config["seeds"][0]
 
 rule figure_fig1:
     input:
-        f"results/attacks/{FIG1['dataset']}/{FIG1['model']}/seed{FIG1_SEED}/examples.parquet",
+        f"results/examples/{FIG1['dataset']}/{FIG1['model']}/seed{FIG1_SEED}.parquet",
     output:
         pdf=report(
             "results/figures/fig1.pdf",

@@ -22,7 +22,7 @@ rule ifa:
     output:
         train=f"{IFA_DIR}/train.parquet",
         test=f"{IFA_DIR}/test.parquet",
-        trajectory=f"{IFA_DIR}/trajectory.parquet",
+        trajectory=IFA_TRAJECTORY,
     params:
         settings=ifa_settings,
     log:
@@ -44,11 +44,11 @@ rule ifa_summary:
     input:
         classifiers=ifa_paths("results/checkpoints/{dataset}/{model}/seed{seed}"),
         generators=ifa_paths(PIX2PIX_DIR),
-        losses=ifa_paths(f"{PIX2PIX_DIR}.parquet"),
+        losses=ifa_paths(PIX2PIX_TABLE),
         ifa_tests=ifa_paths(f"{IFA_DIR}/test.parquet"),
         tests=ifa_paths("results/data/{dataset}/test.parquet"),
     output:
-        "results/ifa/summary.parquet",
+        "results/ifa_summary.parquet",
     params:
         runs=[
             {"dataset": d, "model": m, "seed": s, "n_epoch": e} for d, m, s, e in IFA_RUNS
@@ -77,7 +77,7 @@ rule ifa_summary:
 
 rule figure_ifa_pix2pix:
     input:
-        "results/ifa/summary.parquet",
+        "results/ifa_summary.parquet",
     output:
         pdf=report(
             "results/figures/ifa_pix2pix.pdf",
@@ -102,7 +102,7 @@ rule figure_ifa_pix2pix:
 
 use rule figure_ifa_pix2pix as figure_ifa_training with:
     input:
-        ifa_paths(f"{IFA_DIR}/trajectory.parquet"),
+        ifa_paths(IFA_TRAJECTORY),
     output:
         pdf=report(
             "results/figures/ifa_training.pdf",

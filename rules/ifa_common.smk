@@ -25,8 +25,12 @@ def ifa_runs():
     ]
 
 
+# One table kind per results folder (pandas.read_parquet of any folder reads one schema):
+# IFA_DIR holds the train/test Δ_N tables, the trajectories and Pix2Pix losses have their own.
 IFA_DIR = "results/ifa/{dataset}/{model}/seed{seed}/epoch{epoch}"
+IFA_TRAJECTORY = "results/ifa_trajectory/{dataset}/{model}/seed{seed}/epoch{epoch}.parquet"
 PIX2PIX_DIR = "results/pix2pix/{dataset}/{model}/seed{seed}/epoch{epoch}"
+PIX2PIX_TABLE = "results/pix2pix_losses/{dataset}/{model}/seed{seed}/epoch{epoch}.parquet"
 
 
 def ifa_paths(pattern):

@@ -10,7 +10,7 @@ rule pix2pix:
         ifa_train=f"{IFA_DIR}/train.parquet",
         ifa_test=f"{IFA_DIR}/test.parquet",
     output:
-        table=f"{PIX2PIX_DIR}.parquet",
+        table=PIX2PIX_TABLE,
         checkpoints=directory(PIX2PIX_DIR),
     params:
         settings=lambda w: canonical(IFA["pix2pix"]),

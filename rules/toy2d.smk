@@ -5,7 +5,7 @@
 rule toy2d:
     output:
         metrics="results/toy2d/metrics.parquet",
-        landscapes="results/toy2d/landscapes.parquet",
+        landscapes="results/toy2d_landscapes.parquet",
     params:
         settings=canonical(config.get("toy2d", {})),
     log:
@@ -26,7 +26,7 @@ rule toy2d:
 rule figure_fig4:
     input:
         metrics="results/toy2d/metrics.parquet",
-        landscapes="results/toy2d/landscapes.parquet",
+        landscapes="results/toy2d_landscapes.parquet",
     output:
         pdf=report(
             "results/figures/fig4.pdf",

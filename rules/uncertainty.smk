@@ -15,7 +15,7 @@ rule uncertainty:
         packets=expand("results/uncertainty/{{dataset}}/{{model}}/seed{{seed}}/{level}.parquet",
                        level=UNC_LEVELS),
         summaries=expand(
-            "results/uncertainty/{{dataset}}/{{model}}/seed{{seed}}/{level}_summary.parquet",
+            "results/uncertainty_summary/{{dataset}}/{{model}}/seed{{seed}}/{level}.parquet",
             level=UNC_LEVELS,
         ),
     params:
@@ -41,8 +41,8 @@ rule conjugate_tsne_maps:
         table="results/train/{dataset}/{model}/seed{seed}.parquet",
         checkpoints="results/checkpoints/{dataset}/{model}/seed{seed}",
     output:
-        points="results/uncertainty/{dataset}/{model}/seed{seed}/tsne_points.parquet",
-        grid="results/uncertainty/{dataset}/{model}/seed{seed}/tsne_grid.parquet",
+        points="results/tsne_points/{dataset}/{model}/seed{seed}.parquet",
+        grid="results/tsne_grid/{dataset}/{model}/seed{seed}.parquet",
     params:
         settings=tsne_settings,
     log:
@@ -86,8 +86,8 @@ rule figure_conjugate_uncertainty:
 
 rule figure_conjugate_tsne:
     input:
-        points=f"results/uncertainty/{UNC_TSNE['dataset']}/{UNC_TSNE['model']}/seed{UNC_TSNE_SEED}/tsne_points.parquet",
-        grid=f"results/uncertainty/{UNC_TSNE['dataset']}/{UNC_TSNE['model']}/seed{UNC_TSNE_SEED}/tsne_grid.parquet",
+        points=f"results/tsne_points/{UNC_TSNE['dataset']}/{UNC_TSNE['model']}/seed{UNC_TSNE_SEED}.parquet",
+        grid=f"results/tsne_grid/{UNC_TSNE['dataset']}/{UNC_TSNE['model']}/seed{UNC_TSNE_SEED}.parquet",
     output:
         pdf=report(
             "results/figures/conjugate_tsne.pdf",

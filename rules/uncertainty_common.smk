@@ -48,7 +48,7 @@ def tsne_settings(wildcards):
 
 
 def uncertainty_summaries():
-    return [f"results/uncertainty/{d}/{m}/seed{s}/{level}_summary.parquet"
+    return [f"results/uncertainty_summary/{d}/{m}/seed{s}/{level}.parquet"
             for d, m, s in UNC_RUNS for level in UNC_LEVELS]
 
 

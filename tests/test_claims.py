@@ -112,6 +112,26 @@ def test_feature_level_falling_faster_holds_and_slower_fails():
         assert row["verdict"] == expected, row
 
 
+def test_worst_case_row_and_attacks_not_in_the_papers():
+    """The worst case of the papers' attacks gets its own ra_falls row (from the stored
+    worst_correct); autoattack (not in the papers) enters neither a row nor the means."""
+    from upnn import robustness
+
+    table = attack_table({"pgd": -0.04, "bim": -0.02, "autoattack": 0.05})
+    parts = []
+    for _, g in table.groupby("epoch"):
+        recs = robustness.worst_case(g.to_dict("records"))
+        parts.append(pd.DataFrame(recs))
+    table = pd.concat(parts, ignore_index=True)
+    rows = claims.claim_attacks(table, {"d": "mnist"}, n_boot=500, rng=RNG(0))
+    ra = by_attack(rows, "ra_falls")
+    assert "autoattack" not in ra
+    assert "mean of bim, pgd" in ra
+    worst = ra["worst of the papers' attacks"]
+    assert worst["verdict"] == "holds" and worst["n"] == 400
+    assert worst["value"] < -0.5  # both papers' attacks fall faster than TA rises
+
+
 def test_sparsefool_rows_on_fewer_images_are_resampled_on_their_own_images():
     table = attack_table({"pgd": -0.05})
     small = table.copy()

@@ -259,13 +259,17 @@ def not_run(claim: str) -> dict[str, Any]:
 
 def per_image(attacks: pd.DataFrame) -> pd.DataFrame:
     """The attack tables' per-image outcomes as a tidy frame: one row per (dataset, model, seed,
-    level, epoch, attack, image) with bool ``clean`` and ``robust``."""
+    level, epoch, attack, image) with bool ``clean``, ``robust`` and, where the tables have it,
+    ``worst`` (robust under every papers' attack: ``upnn.robustness.worst_case``)."""
     cols = ["image_index", "clean_correct", "robust_correct"]
+    if "worst_correct" in attacks:
+        cols.append("worst_correct")
     keys = ["dataset", "model", "seed", "level", "epoch", "attack"]
     tidy = attacks[keys + cols].explode(cols, ignore_index=True)
     return tidy.rename(columns={"image_index": "image", "clean_correct": "clean",
-                                "robust_correct": "robust"}).astype(
-        {"image": np.int64, "clean": bool, "robust": bool})
+                                "robust_correct": "robust", "worst_correct": "worst"}).astype(
+        {"image": np.int64, "clean": bool, "robust": bool,
+         **({"worst": bool} if "worst_correct" in attacks else {})})
 
 
 def _matrix(tidy: pd.DataFrame, value: str, index: Sequence[str]) -> pd.DataFrame:
@@ -275,12 +279,20 @@ def _matrix(tidy: pd.DataFrame, value: str, index: Sequence[str]) -> pd.DataFram
 
 
 def _attack_panels(attacks: pd.DataFrame):
+    """Per (dataset, model, level): epochs, TA (epoch × image), RA of the papers' attacks
+    ((attack, epoch) × image) and the worst case (epoch × image, None without the column).
+    Attacks not in the papers (autoattack) are left out: claims 1–4 are about the papers'."""
+    from upnn.attacks import REGISTRY
+
+    ours = [name for name, a in REGISTRY.items() if not a.papers]
     tidy = per_image(attacks)
     for (dataset, model, level), g in tidy.groupby(["dataset", "model", "level"], sort=True):
         epochs = np.sort(g["epoch"].unique())
         ta = _matrix(g, "clean", ["epoch"]).reindex(epochs)
-        ra = _matrix(g, "robust", ["attack", "epoch"])
-        yield (dataset, model, level), epochs, ta, ra
+        papers = g[~g["attack"].isin(ours)]
+        ra = _matrix(papers, "robust", ["attack", "epoch"])
+        worst = _matrix(papers, "worst", ["epoch"]).reindex(epochs) if "worst" in g else None
+        yield (dataset, model, level), epochs, ta, ra, worst
 
 
 def claim_attacks(attacks: pd.DataFrame, sources: Mapping[str, str], *, n_boot: int,
@@ -289,7 +301,8 @@ def claim_attacks(attacks: pd.DataFrame, sources: Mapping[str, str], *, n_boot: 
     amplitude (``eps_index`` 0, the first listed)."""
     attacks = attacks[attacks["eps_index"] == 0]
     rows: list[dict[str, Any]] = []
-    panels = {key: (epochs, ta, ra) for key, epochs, ta, ra in _attack_panels(attacks)}
+    panels = {key: (epochs, ta, ra) for key, epochs, ta, ra, _ in _attack_panels(attacks)}
+    worst = {key: w for key, _, _, _, w in _attack_panels(attacks)}
     for (dataset, model, level), (epochs, ta, ra) in panels.items():
         panel = {"dataset": dataset, "model": model, "level": level}
         names = list(ra.index.get_level_values("attack").unique())
@@ -302,6 +315,11 @@ def claim_attacks(attacks: pd.DataFrame, sources: Mapping[str, str], *, n_boot: 
                             n_boot=n_boot, rng=rng)
             rows.append(row("ra_falls", est[0], est[1:], units, "test images", attack=name,
                             **panel))
+        w = worst[(dataset, model, level)]
+        if w is not None and w.notna().any().any():
+            est = bootstrap(w.to_numpy(), trend(epochs), n_boot=n_boot, rng=rng)
+            rows.append(row("ra_falls", est[0], est[1:], units, "test images",
+                            attack="worst of the papers' attacks", **panel))
         stacked = np.concatenate([ra.loc[n].reindex(epochs).to_numpy() for n in names])
         k, e = len(names), len(epochs)
         est = bootstrap(stacked, trend(epochs, k), n_boot=n_boot, rng=rng)
