@@ -133,7 +133,7 @@ def test_paper_config_plans_the_papers_grid(tmp_path):
     assert pixel == {(d, m) for d in ("mnist", "cifar10") for m in ("resnet9", "googlenet")} | {
         ("mnist", "cnn3"), ("cifar10", "cnn4")}
     assert feature == {("mnist", "resnet9"), ("cifar10", "resnet9")}
-    assert set(re.findall(r"results/attacks/(\w+)/(\w+)/seed0/examples\.parquet", out)) == {
+    assert set(re.findall(r"results/examples/(\w+)/(\w+)/seed0\.parquet", out)) == {
         ("cifar10", "resnet9")}
     cfg = yaml.safe_load((wd / "config" / "paper.yaml").read_text())
     assert cfg["figures"]["fig1"]["attack"] == "fgsm"

@@ -51,7 +51,8 @@ def test_ifa_targets_and_trajectory(ci_run, cfg):
             index = io.column_tensor(table, "index")
             assert index.unique().numel() == n and int(index.max()) < spec[f"limit_{split}"]
             assert io.read_metadata(d / f"{split}.parquet")["clip"] == "False"
-        traj = pd.read_parquet(d / "trajectory.parquet")
+        traj = pd.read_parquet(
+            ci_run / f"results/ifa_trajectory/{dataset}/{model}/seed0/epoch{epoch}.parquet")
         assert list(traj["iteration"]) == [n for n in ifa["trajectory"] if n <= ifa["steps"]]
         assert {"dataset", "model", "seed", "n_epoch", "accuracy", "robust_accuracy",
                 "n_images"} <= set(traj.columns)
@@ -65,7 +66,8 @@ def test_pix2pix_checkpoints_and_losses(ci_run, cfg):
     p2p = cfg["ifa"]["pix2pix"]
     for dataset, model, epoch in ifa_runs(cfg):
         base = ci_run / f"results/pix2pix/{dataset}/{model}/seed0/epoch{epoch}"
-        losses = pd.read_parquet(f"{base}.parquet")
+        losses = pd.read_parquet(
+            ci_run / f"results/pix2pix_losses/{dataset}/{model}/seed0/epoch{epoch}.parquet")
         assert list(losses["epoch"]) == list(range(1, p2p["epochs"] + 1))
         assert {"g_gan", "g_l1", "d_loss", "test_l1", "test_l1_zero", "scale", "n_epoch",
                 "seconds"} <= set(losses.columns)
@@ -76,7 +78,7 @@ def test_pix2pix_checkpoints_and_losses(ci_run, cfg):
 
 
 def test_summary_table(ci_run, cfg):
-    summary = pd.read_parquet(ci_run / "results/ifa/summary.parquet")
+    summary = pd.read_parquet(ci_run / "results/ifa_summary.parquet")
     runs = ifa_runs(cfg)
     assert len(summary) == 2 * len(runs)
     assert set(summary["net"]) == {"CL", "TCL"}

@@ -14,7 +14,7 @@ def test_toy2d_tables_and_figure(ci_run):
     assert metrics.groupby("seed")["epoch"].apply(list).map(
         lambda e: e == list(range(1, cfg["epochs"] + 1))).all()
     assert metrics[["test_acc", "robust_acc", "dx", "dp"]].notna().all().all()
-    lands = pd.read_parquet(ci_run / "results/toy2d/landscapes.parquet")
+    lands = pd.read_parquet(ci_run / "results/toy2d_landscapes.parquet")
     assert list(lands.columns) == ["seed", "epoch", "label", "x1", "x2", "psi"]
     grid, epochs = cfg["landscape"]["grid"], cfg["landscape"]["epochs"]
     assert len(lands) == len(cfg["seeds"]) * len(epochs) * 2 * grid**2

@@ -38,7 +38,8 @@ def test_uncertainty_tables(ci_run):
             assert (packets["n_points"] == unc["n_points"]).all()
             assert (packets["hi"] > packets["lo"]).all()
             assert packets[["sigma_x", "sigma_p", "beta"]].notna().all().all()
-            summary = pd.read_parquet(f"{base}_summary.parquet")
+            summary = pd.read_parquet(
+                ci_run / f"results/uncertainty_summary/{dataset}/{model}/seed0/{level}.parquet")
             assert SUMMARY_COLUMNS <= set(summary.columns)
             assert len(summary) == epochs * n_classes
             assert summary["test_acc"].between(0, 1).all()
@@ -52,9 +53,9 @@ def test_uncertainty_tables(ci_run):
 def test_tsne_tables(ci_run):
     cfg = ci_config(ci_run)
     t = cfg["uncertainty"]["tsne"]
-    base = ci_run / f"results/uncertainty/{t['dataset']}/{t['model']}/seed0"
-    points = pd.read_parquet(base / "tsne_points.parquet")
-    grid = pd.read_parquet(base / "tsne_grid.parquet")
+    run = f"{t['dataset']}/{t['model']}/seed0.parquet"
+    points = pd.read_parquet(ci_run / "results/tsne_points" / run)
+    grid = pd.read_parquet(ci_run / "results/tsne_grid" / run)
     epochs = sorted({*t["epochs"], cfg["train"]["epochs"]})
     assert sorted(points["epoch"].unique()) == epochs
     assert len(points) == len(epochs) * 2 * t["n_images"]
