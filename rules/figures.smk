@@ -4,6 +4,7 @@ FIG1_SEED = config["seeds"][0]
 
 
 rule figure_fig1:
+    localrule: True
     input:
         f"results/examples/{FIG1['dataset']}/{FIG1['model']}/seed{FIG1_SEED}.parquet",
     output:
@@ -27,6 +28,7 @@ rule figure_fig1:
 
 
 rule figure_fig2:
+    localrule: True
     input:
         attack_tables("pixel"),
     output:
@@ -75,6 +77,7 @@ if attack_tables("feature"):
 
 
 rule figure_robustness_eps:
+    localrule: True
     input:
         attacks=[
             f"results/attacks/{d}/{m}/seed{s}/pixel.parquet" for d, m, s in MINIMAL_JOBS

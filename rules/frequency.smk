@@ -35,6 +35,7 @@ rule frequency:
 
 
 rule figure_ifa_frequency:
+    localrule: True
     input:
         expand("results/frequency/{dataset}.parquet", dataset=FREQUENCY_DATASETS),
     output:

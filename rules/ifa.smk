@@ -76,6 +76,7 @@ rule ifa_summary:
 
 
 rule figure_ifa_pix2pix:
+    localrule: True
     input:
         "results/ifa_summary.parquet",
     output:

@@ -31,6 +31,7 @@ if LLM:
             "../scripts/llm_eval.py"
 
     rule figure_fig3:
+        localrule: True
         input:
             LLM_TABLE,
         output:

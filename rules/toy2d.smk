@@ -24,6 +24,7 @@ rule toy2d:
 
 
 rule figure_fig4:
+    localrule: True
     input:
         metrics="results/toy2d/metrics.parquet",
         landscapes="results/toy2d_landscapes.parquet",

@@ -61,6 +61,7 @@ rule conjugate_tsne_maps:
 
 
 rule figure_conjugate_uncertainty:
+    localrule: True
     input:
         summaries=uncertainty_summaries(),
     output:
@@ -85,6 +86,7 @@ rule figure_conjugate_uncertainty:
 
 
 rule figure_conjugate_tsne:
+    localrule: True
     input:
         points=f"results/tsne_points/{UNC_TSNE['dataset']}/{UNC_TSNE['model']}/seed{UNC_TSNE_SEED}.parquet",
         grid=f"results/tsne_grid/{UNC_TSNE['dataset']}/{UNC_TSNE['model']}/seed{UNC_TSNE_SEED}.parquet",

@@ -25,6 +25,7 @@ rule words:
 
 
 rule figure_fig6:
+    localrule: True
     input:
         similarity="results/words/similarity.parquet",
     output:
