@@ -1,6 +1,6 @@
 """Benchmark upnn.stacked: all seeds as one batched model vs a Python loop over seeds, in one run.
 
-    python bench/stacked.py [--device auto] [--threads 1] [--epochs 20] [--repeat 3] [--no-reuse]
+    python bench/stacked.py [--device auto] [--threads 1] [--epochs 20] [--repeat 3]
 
 For the 2-D toy (5 seeds, default config sizes) and the words stage (10 seeds, embedding size 16)
 it prints epochs per second of
@@ -8,16 +8,13 @@ it prints epochs per second of
 * sequential: one plain ``nn.Sequential`` per seed, ``upnn.train.train_epoch`` and the per-seed
   metrics (toy: accuracy, ``attacks.attack`` and ``packets.network_moments`` per label;
   words: the embedding/gradient cosine), seed after seed;
-* batched: ``upnn.stacked.Stacked`` and ``stacked.train_epoch`` (what the pipeline runs): one step
-  for all seeds, gradients by ``stacked.loss_and_grads``;
-* two alternatives, training only: the same Stacked model with autograd's backward instead of
-  ``loss_and_grads`` (how much of the gain is batching alone), and ``torch.func.vmap`` over
-  ``functional_call`` with the stacked parameters (the textbook way, to show why Stacked uses
-  batched matmuls instead);
+* batched: ``upnn.stacked.Stacked`` and ``stacked.train_epoch`` (what the pipeline runs): one
+  autograd step for all seeds;
+* an alternative, training only: ``torch.func.vmap`` over ``functional_call`` with the stacked
+  parameters (the textbook way, to show why Stacked uses batched matmuls instead);
 
 for training alone and for a full epoch (training + the stage's per-epoch metrics), and the
-ratios to sequential. Timings are the best of --repeat runs of --epochs epochs each. The rules
-call ``upnn.device.reuse_cpu_memory()``, and so does this script unless --no-reuse.
+ratios to sequential. Timings are the best of --repeat runs of --epochs epochs each.
 """
 
 from __future__ import annotations
@@ -32,7 +29,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
 from upnn import attacks, packets, stacked, toy2d, train, words
-from upnn.device import resolve, reuse_cpu_memory
+from upnn.device import resolve
 
 
 def best_rate(fn: Callable[[], object], epochs: int, repeat: int, device: torch.device) -> float:
@@ -75,18 +72,6 @@ class VmapModel:
             self.opt.step()
 
 
-def autograd_train_epoch(model: stacked.Stacked, opt: torch.optim.Optimizer, x: torch.Tensor,
-                         y: torch.Tensor, gens: list[torch.Generator], batch_size: int) -> None:
-    """``stacked.train_epoch`` with ``loss.backward()`` in place of ``stacked.loss_and_grads``."""
-    perms = stacked.permutations(len(y), gens, x.device)
-    for i in range(0, len(y), batch_size):
-        xb, yb = stacked.batch(x, y, perms[:, i:i + batch_size])
-        loss = stacked.cross_entropy(model(xb), yb)
-        opt.zero_grad(set_to_none=True)
-        (loss.sum() / yb.shape[1]).backward()
-        opt.step()
-
-
 def compare(name: str, seq: dict[str, Callable], bat: dict[str, Callable],
             alternatives: dict[str, Callable], args: argparse.Namespace, device: torch.device) -> None:
     """Print epochs/s and ratios to sequential: training for all, full epoch for seq and batched."""
@@ -105,14 +90,10 @@ def compare(name: str, seq: dict[str, Callable], bat: dict[str, Callable],
 def alternatives(build: Callable[[int], torch.nn.Sequential], ids: tuple[int, ...], lr: float,
                  x: torch.Tensor, y: torch.Tensor, batch_size: int,
                  device: torch.device) -> dict[str, Callable]:
-    """The two training-only alternatives, each on fresh nets of the same seeds."""
-    model = stacked.Stacked([build(s) for s in ids]).to(device)
-    opt = stacked.adam(model.parameters(), lr, device)
-    gens_a = [torch.Generator().manual_seed(s) for s in ids]
+    """The training-only alternative (vmap), on fresh nets of the same seeds."""
     vm = VmapModel([build(s) for s in ids], lr, device)
     gens_v = [torch.Generator().manual_seed(s) for s in ids]
-    return {"batched, autograd": lambda: autograd_train_epoch(model, opt, x, y, gens_a, batch_size),
-            "vmap": lambda: vm.train_epoch(x, y, gens_v, batch_size)}
+    return {"vmap": lambda: vm.train_epoch(x, y, gens_v, batch_size)}
 
 
 def bench_toy(args: argparse.Namespace, device: torch.device) -> None:
@@ -214,15 +195,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per case (best is kept)")
     ap.add_argument("--size", type=int, default=16, help="embedding size for the words case")
     ap.add_argument("--lexicon", default="data/words.csv")
-    ap.add_argument("--no-reuse", action="store_true",
-                    help="leave glibc's malloc as it is (the rules call upnn.device.reuse_cpu_memory)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    reuse = False if args.no_reuse else reuse_cpu_memory()
     device = resolve(args.device)
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
-    print(f"torch {torch.__version__} | device {device}{gpu} | threads {torch.get_num_threads()} | "
-          f"reuse_cpu_memory {reuse}")
+    print(f"torch {torch.__version__} | device {device}{gpu} | threads {torch.get_num_threads()}")
     t0 = time.perf_counter()
     bench_toy(args, device)
     bench_words(args, device, args.size)

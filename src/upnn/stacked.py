@@ -6,16 +6,15 @@ parameter by parameter with ``torch.func.stack_module_state`` (every parameter g
 seed dimension) into one :class:`Stacked` module. Its forward maps (S, B, ...) to (S, B, out) and
 computes exactly ``torch.func.vmap(functional_call(net, params_s, x_s))`` over the seeds, but
 with one batched matmul per layer (``torch.baddbmm``, feature-major) instead of vmap's
-per-operator batching rules, which on a CPU cost about four times as much as the arithmetic for
-nets this small (bench/stacked.py prints a loop over seeds, vmap, and this).
+per-operator batching rules (bench/stacked.py times a loop over seeds, vmap, and this;
+docs/toy2d_words.md has the numbers).
 
-Training: the loss is the sum over seeds of each seed's mean cross-entropy, so the gradient of a
-seed's slice is that seed's own gradient, and Adam is elementwise, so one Adam over the stacked
-tensors performs S independent Adams. The gradients come from :func:`loss_and_grads`,
-backpropagation written out for these layers (autograd's per-node cost is a large part of a
-step this small). With each seed's batch order drawn from its own generator (as
-:func:`upnn.train.train_epoch` draws it) the stacked run ends at the weights that training every
-seed alone reaches (tests/test_stacked.py checks this against ``upnn.train.train_epoch``).
+Training (:func:`train_epoch`): the loss is the sum over seeds of each seed's mean cross-entropy,
+so the gradient of a seed's slice is that seed's own gradient (plain autograd), and Adam is
+elementwise, so one Adam over the stacked tensors performs S independent Adams. With each seed's
+batch order drawn from its own generator (as :func:`upnn.train.train_epoch` draws it) the stacked
+run ends at the weights that training every seed alone reaches (tests/test_stacked.py checks
+this against ``upnn.train.train_epoch``).
 """
 
 from __future__ import annotations
@@ -30,16 +29,6 @@ from torch import Tensor, nn
 from torch.func import stack_module_state
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
-# The same activations applied in place: a Linear's output is not needed by its backward.
-_INPLACE = {nn.ReLU: torch.relu_, nn.Tanh: torch.tanh_, nn.Sigmoid: torch.sigmoid_}
-# δ ← δ ⊙ φ'(z) in place, with φ' read from the activation's output a = φ(z):
-# relu' = [a > 0] = sign(a) for a >= 0 (a multiply: where/masked_fill with a bool mask cost 20
-# times more on a CPU), tanh' = 1 − a², sigmoid' = a(1 − a).
-_BACKWARD = {
-    nn.ReLU: lambda delta, a: delta.mul_(a.sign()),
-    nn.Tanh: lambda delta, a: delta.mul_(1 - a * a),
-    nn.Sigmoid: lambda delta, a: delta.mul_(a * (1 - a)),
-}
 
 
 def _check_activation(name: str) -> None:
@@ -91,16 +80,12 @@ def embed(table: Tensor, ids: Tensor) -> Tensor:
     """Rows ``table[s, ids[s, b]]`` of an (S, V, E) stacked embedding table: (S, B, E).
 
     One ``index_select`` of whole rows from the table seen as (S·V, E), whose backward is one
-    ``index_add``; plain advanced indexing ``table[arange(S)[:, None], ids]`` computes the same
-    but costs several times more on a CPU, forward and backward.
+    ``index_add``; it computes what ``table[arange(S)[:, None], ids]`` does, in less time on a
+    CPU (docs/toy2d_words.md).
     """
     s, v, e = table.shape
-    return table.reshape(s * v, e).index_select(0, _table_rows(ids, v)).view(s, -1, e)
-
-
-def _table_rows(ids: Tensor, vocab: int) -> Tensor:
-    """(S·B,) rows of the (S·V, E) view of a stacked table for (S, B) per-seed token ids."""
-    return (ids + torch.arange(ids.shape[0], device=ids.device).unsqueeze(1) * vocab).flatten()
+    rows = ids + torch.arange(s, device=ids.device).unsqueeze(1) * v
+    return table.reshape(s * v, e).index_select(0, rows.flatten()).view(s, -1, e)
 
 
 class Stacked(nn.Module):
@@ -150,10 +135,10 @@ class Stacked(nn.Module):
 
         The layers run feature-major, on (S, features, B) activations: each Linear is one
         ``baddbmm`` of (S, out, in) weights with (S, in, B) inputs, whose long side B is the one
-        a batched GEMM uses well, and the activation after it works in place. The result is
-        returned as the (S, B, out) transpose of the (S, out, B) output: ``logits.transpose(1, 2)``
-        is contiguous again, with the classes in dim 1, as ``F.cross_entropy`` takes them for
-        (S, C, B) inputs and (S, B) targets (see :func:`train_epoch`).
+        a batched GEMM uses well. The result is returned as the (S, B, out) transpose of the
+        (S, out, B) output: ``logits.transpose(1, 2)`` is contiguous again, with the classes in
+        dim 1, as ``F.cross_entropy`` takes them for (S, C, B) inputs and (S, B) targets (see
+        :func:`cross_entropy`).
         """
         if not 0 <= start < len(self._plan):
             raise ValueError(f"start must lie in [0, {len(self._plan)}), got {start}")
@@ -161,31 +146,15 @@ class Stacked(nn.Module):
         if dtype is not None:  # cast only the parameters of the layers that run
             first = self._plan[start][1]
             params[first:] = [p.to(dtype) for p in params[first:]]
-        return self.run(x, params, start).transpose(1, 2)
-
-    def run(self, x: Tensor, params: Sequence[Tensor], start: int = 0,
-            saved: list[Tensor] | None = None) -> Tensor:
-        """Layers ``start:`` on x with ``params`` (``self.stacked``, possibly cast): the
-        feature-major (S, out, B) result. ``saved``, if given, receives what
-        :func:`loss_and_grads` needs per layer: a Linear's or Embedding's input, an activation's
-        output."""
         h = x.transpose(1, 2) if x.is_floating_point() else x  # (S, in, B): a view; or token ids
-        fresh = False  # h is a Linear's own output, so an activation may overwrite it
         for layer, first in self._plan[start:]:
             if isinstance(layer, nn.Embedding):
-                if saved is not None:
-                    saved.append(h)
                 h = embed(params[first], h).transpose(1, 2)
             elif isinstance(layer, nn.Linear):
-                if saved is not None:
-                    saved.append(h)
                 h = torch.baddbmm(params[first + 1].unsqueeze(2), params[first], h)
             else:
-                h = _INPLACE[type(layer)](h) if fresh else layer(h)
-                if saved is not None:
-                    saved.append(h)
-            fresh = isinstance(layer, nn.Linear)
-        return h
+                h = layer(h)
+        return h.transpose(1, 2)
 
     def flat(self) -> nn.Module:
         """This model as a plain classifier of (S·B, in) inputs: row s·B + b is seed s's input b.
@@ -231,49 +200,9 @@ def cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
 
 def predict(logits: Tensor) -> Tensor:
     """(S, B) predicted classes (first maximum) of (S, B, C) logits from :meth:`Stacked.forward`,
-    reduced along dim 1 of their contiguous (S, C, B) layout by ``max``: on a CPU, ``argmax``
-    over that dim, or over the last dim of the transposed view, costs 20 times more."""
+    reduced along dim 1 of their contiguous (S, C, B) layout by ``max`` (on a CPU faster than
+    ``argmax`` there; docs/toy2d_words.md)."""
     return logits.transpose(1, 2).max(1).indices
-
-
-@torch.no_grad()
-def loss_and_grads(model: Stacked, x: Tensor, y: Tensor) -> tuple[Tensor, list[Tensor]]:
-    """(S, B) cross-entropies of :meth:`Stacked.forward` on x with labels y (S, B), and the
-    gradient of L = Σ_s mean_b loss[s, b] for every stacked parameter (in ``model.stacked``
-    order), by backpropagation written out layer by layer instead of autograd.
-
-    ∂L/∂o = (softmax(o) − onehot(y)) / B at the logits o; then, from the last layer down, for a
-    Linear h' = W h + b: ∂W = δ hᵀ, ∂b = Σ_b δ, δ ← Wᵀ δ; for an activation a = φ(z):
-    δ ← δ ⊙ φ'(z), read from a (``_BACKWARD``); for an Embedding: ∂table[s, ids[s, b]] += δ
-    (one ``index_add``). Feature-major (S, features, B) throughout, as in the forward. The same
-    numbers as ``loss.sum().backward()`` up to float rounding (tests/test_stacked.py), in about 60 %
-    of its time for the toy's nets: autograd's per-node cost is most of a step this small.
-    """
-    params = list(model.stacked)
-    saved: list[Tensor] = []
-    h = model.run(x, params, saved=saved)
-    logp = h.log_softmax(1)  # (S, C, B)
-    loss = -logp.gather(1, y.unsqueeze(1)).squeeze(1)
-    delta = logp.exp_().scatter_add_(1, y.unsqueeze(1), torch.full_like(logp[:, :1], -1.0))
-    delta /= y.shape[1]
-    grads: list[Tensor] = [torch.empty(0)] * len(params)
-    for i in range(len(model._plan) - 1, -1, -1):
-        layer, first = model._plan[i]
-        if isinstance(layer, nn.Linear):
-            w = params[first]
-            grads[first] = torch.bmm(delta, saved[i].transpose(1, 2))
-            grads[first + 1] = delta.sum(2)
-            if i > 0:
-                delta = torch.bmm(w.transpose(1, 2), delta)
-        elif isinstance(layer, nn.Embedding):
-            table = params[first]
-            n_seeds, vocab, e = table.shape
-            rows = delta.transpose(1, 2).reshape(-1, e)  # (S·B, E), as embed's index_select
-            grads[first] = table.new_zeros(n_seeds * vocab, e).index_add_(
-                0, _table_rows(saved[i], vocab), rows).view_as(table)
-        else:
-            delta = _BACKWARD[type(layer)](delta, saved[i])
-    return loss, grads
 
 
 def batch(x: Tensor, y: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
@@ -290,6 +219,7 @@ def train_epoch(model: Stacked, opt: torch.optim.Optimizer, x: Tensor, y: Tensor
 
     x: (N, ...) inputs shared by all seeds, y: (N,) labels. Seed s's step on batch k is exactly
     ``upnn.train.train_epoch``'s step k with generator gens[s]: mean cross-entropy of the batch.
+    One backward of L = Σ_s mean_b loss[s, b] gives every seed its own gradient.
     """
     if len(gens) != model.n_seeds:
         raise ValueError(f"need one generator per seed ({model.n_seeds}), got {len(gens)}")
@@ -298,9 +228,10 @@ def train_epoch(model: Stacked, opt: torch.optim.Optimizer, x: Tensor, y: Tensor
     perms = permutations(n, gens, x.device)
     losses = []
     for i in range(0, n, batch_size):
-        loss, grads = loss_and_grads(model, *batch(x, y, perms[:, i:i + batch_size]))
-        for param, grad in zip(model.stacked, grads, strict=True):
-            param.grad = grad
+        xb, yb = batch(x, y, perms[:, i:i + batch_size])
+        loss = cross_entropy(model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.mean(1).sum().backward()
         opt.step()
-        losses.append(loss)
+        losses.append(loss.detach())
     return torch.cat(losses, 1).mean(1)
