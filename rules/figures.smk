@@ -54,6 +54,7 @@ rule figure_fig2:
 
 
 use rule figure_fig2 as figure_fig5 with:
+    localrule: True
     input:
         attack_tables("feature"),
     output:

@@ -102,6 +102,7 @@ rule figure_ifa_pix2pix:
 
 
 use rule figure_ifa_pix2pix as figure_ifa_training with:
+    localrule: True
     input:
         ifa_paths(IFA_TRAJECTORY),
     output:

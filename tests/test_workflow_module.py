@@ -58,3 +58,22 @@ def test_a_module_job_runs_with_the_shipped_data_and_the_installed_upnn(tmp_path
     prov = io.read_provenance(wd / target)
     assert prov["version"] and prov["params_hash"] and prov["device"] == "none"
     assert prov["commit"] == io.git_commit()
+
+
+def test_rules_that_only_read_tables_are_local():
+    """Figures, claims and the summary never go through a cluster queue (localrule)."""
+
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, ResourceSettings
+
+    with SnakemakeApi() as api:
+        wf = api.workflow(snakefile=ROOT / "Snakefile", workdir=ROOT,
+                          resource_settings=ResourceSettings(cores=1),
+                          config_settings=ConfigSettings(configfiles=[ROOT / "config" / "ci.yaml"]))
+        workflow = wf._workflow
+        names = {r.name for r in workflow.rules}
+        local = set(workflow._localrules)
+    table_only = {n for n in names if n.startswith("figure_")} | {"claims", "summary"} & names
+    assert {"figure_fig1", "figure_fig5", "claims"} <= table_only
+    assert table_only <= local, sorted(table_only - local)
+    assert not {"train", "attack", "uncertainty"} & local
