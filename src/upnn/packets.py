@@ -54,7 +54,7 @@ def _leggauss(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _sobol_uniform(rows: int, n: int, seed: int) -> np.ndarray:
     """(rows, n) scrambled Sobol points in [0, 1); each row is one Sobol dimension."""
-    from scipy.stats import qmc  # imported here: scipy.stats costs ~0.6 s to import
+    from scipy.stats import qmc  # imported here: scipy.stats is slow to import (docs/uncertainty.md)
 
     rng = np.random.default_rng(seed)
     blocks = [np.empty((0, n))]
