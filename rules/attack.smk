@@ -17,8 +17,8 @@ rule attack:
         "benchmarks/attack/{dataset}/{model}/seed{seed}/{level}.tsv"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=planned("attack", "mem_mb", fallback=8000),
+        runtime=planned("attack", fallback=240),
         gpu=GPU,
     conda:
         "../envs/upnn.yaml"
@@ -43,8 +43,8 @@ rule attack_examples:
         "benchmarks/attack/{dataset}/{model}/seed{seed}/examples.tsv"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=planned("attack_examples", "mem_mb", fallback=4000),
+        runtime=planned("attack_examples", fallback=30),
         gpu=GPU,
     conda:
         "../envs/upnn.yaml"
@@ -68,8 +68,8 @@ rule minimal:
         "benchmarks/minimal/{dataset}/{model}/seed{seed}.tsv"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=planned("minimal", "mem_mb", fallback=4000),
+        runtime=planned("minimal", fallback=120),
         gpu=GPU,
     conda:
         "../envs/upnn.yaml"

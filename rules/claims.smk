@@ -30,7 +30,7 @@ rule claims:
         "benchmarks/claims/claims.tsv"
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=planned("claims", fallback=10),
     conda:
         "../envs/upnn.yaml"
     script:

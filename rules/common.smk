@@ -29,6 +29,25 @@ MODELS = sorted({m for _, m, _ in RUNS})
 # Rules that train or attack ask the scheduler for a GPU unless the config pins the CPU.
 GPU = 0 if config["device"] == "cpu" else 1
 
+from upnn import plan as upnn_plan  # noqa: E402
+
+# The work planner (upnn.plan, docs/gpu.md): each job's SLURM runtime and memory from its counted
+# work and a rates file (config/rates/; $UPNN_RATES overrides), with a safety factor.
+PLAN_RATES = upnn_plan.default_rates(config, WORKFLOW_DIR)
+
+
+def planned(rule, what="runtime", fallback=60):
+    """A resource callable: the planner's ``runtime`` (minutes: 3 × the estimate + 5, doubled
+    per retry) or ``mem_mb`` of this rule's job; ``fallback`` where the planner knows no such
+    job. Computed once per process, when Snakemake first asks."""
+
+    def resource(wildcards, attempt):
+        return upnn_plan.planned_resource(
+            config, PLAN_RATES, rule, dict(wildcards.items()), what, attempt, fallback
+        )
+
+    return resource
+
 
 wildcard_constraints:
     dataset="|".join(config["datasets"]),

@@ -34,8 +34,8 @@ rule prepare_dataset:
     benchmark:
         "benchmarks/data/prepare_{dataset}.tsv"
     resources:
-        mem_mb=8000,
-        runtime=30,
+        mem_mb=planned("prepare_dataset", "mem_mb", fallback=8000),
+        runtime=planned("prepare_dataset", fallback=30),
     conda:
         "../envs/upnn.yaml"
     script:

@@ -20,7 +20,7 @@ rule figure_fig1:
         "benchmarks/figures/fig1.tsv"
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=planned("figure_fig1", fallback=10),
     conda:
         "../envs/upnn.yaml"
     script:
@@ -46,7 +46,7 @@ rule figure_fig2:
         "benchmarks/figures/fig2.tsv"
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=planned("figure_fig2", fallback=10),
     conda:
         "../envs/upnn.yaml"
     script:
@@ -100,7 +100,7 @@ rule figure_robustness_eps:
         "benchmarks/figures/robustness_eps.tsv"
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=planned("figure_robustness_eps", fallback=10),
     conda:
         "../envs/upnn.yaml"
     script:

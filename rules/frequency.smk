@@ -25,8 +25,8 @@ rule frequency:
         "benchmarks/frequency/frequency.tsv"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=planned("frequency", "mem_mb", fallback=8000),
+        runtime=planned("frequency", fallback=120),
         gpu=GPU,
     conda:
         "../envs/upnn.yaml"
@@ -53,7 +53,7 @@ rule figure_ifa_frequency:
         "benchmarks/figures/ifa_frequency.tsv"
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=planned("figure_ifa_frequency", fallback=10),
     conda:
         "../envs/upnn.yaml"
     script:

@@ -31,8 +31,8 @@ rule ifa:
         "benchmarks/ifa/{dataset}/{model}/seed{seed}/epoch{epoch}.tsv"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=planned("ifa", "mem_mb", fallback=8000),
+        runtime=planned("ifa", fallback=240),
         gpu=GPU,
     conda:
         "../envs/upnn.yaml"
@@ -66,8 +66,8 @@ rule ifa_summary:
         "benchmarks/ifa/summary.tsv"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=planned("ifa_summary", "mem_mb", fallback=8000),
+        runtime=planned("ifa_summary", fallback=120),
         gpu=GPU,
     conda:
         "../envs/upnn.yaml"
@@ -94,7 +94,7 @@ rule figure_ifa_pix2pix:
         "benchmarks/figures/ifa_pix2pix.tsv"
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=planned("figure_ifa_pix2pix", fallback=10),
     conda:
         "../envs/upnn.yaml"
     script:

@@ -23,7 +23,7 @@ if LLM:
         threads: 2
         resources:
             mem_mb=24000,
-            runtime=480,
+            runtime=planned("llm_eval", fallback=480),
             gpu=0 if LLM["device"] == "cpu" else 1,
         conda:
             "../envs/llm.yaml"
@@ -50,7 +50,7 @@ if LLM:
         threads: 1
         resources:
             mem_mb=2000,
-            runtime=10,
+            runtime=planned("figure_fig3", fallback=10),
         conda:
             "../envs/upnn.yaml"
         script:

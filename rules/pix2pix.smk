@@ -20,8 +20,8 @@ rule pix2pix:
         "benchmarks/pix2pix/{dataset}/{model}/seed{seed}/epoch{epoch}.tsv"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=480,
+        mem_mb=planned("pix2pix", "mem_mb", fallback=8000),
+        runtime=planned("pix2pix", fallback=480),
         gpu=GPU,
     conda:
         "../envs/upnn.yaml"

@@ -15,7 +15,7 @@ rule toy2d:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=60,
+        runtime=planned("toy2d", fallback=60),
         gpu=GPU,
     conda:
         "../envs/upnn.yaml"
@@ -42,7 +42,7 @@ rule figure_fig4:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=planned("figure_fig4", fallback=10),
     conda:
         "../envs/upnn.yaml"
     script:

@@ -14,8 +14,8 @@ rule train:
         "benchmarks/train/{dataset}/{model}/seed{seed}.tsv"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=planned("train", "mem_mb", fallback=8000),
+        runtime=planned("train", fallback=240),
         gpu=GPU,
     conda:
         "../envs/upnn.yaml"

@@ -26,8 +26,8 @@ rule uncertainty:
         "benchmarks/uncertainty/{dataset}/{model}/seed{seed}/packets.tsv"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=planned("uncertainty", "mem_mb", fallback=8000),
+        runtime=planned("uncertainty", fallback=240),
         gpu=GPU,
     conda:
         "../envs/upnn.yaml"
@@ -51,8 +51,8 @@ rule conjugate_tsne_maps:
         "benchmarks/uncertainty/{dataset}/{model}/seed{seed}/tsne.tsv"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=planned("conjugate_tsne_maps", "mem_mb", fallback=8000),
+        runtime=planned("conjugate_tsne_maps", fallback=120),
         gpu=GPU,
     conda:
         "../envs/upnn.yaml"
@@ -78,7 +78,7 @@ rule figure_conjugate_uncertainty:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=planned("figure_conjugate_uncertainty", fallback=10),
     conda:
         "../envs/upnn.yaml"
     script:
@@ -104,7 +104,7 @@ rule figure_conjugate_tsne:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=planned("figure_conjugate_tsne", fallback=10),
     conda:
         "../envs/upnn.yaml"
     script:

@@ -16,7 +16,7 @@ rule words:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=60,
+        runtime=planned("words", fallback=60),
         gpu=GPU,
     conda:
         "../envs/upnn.yaml"
@@ -42,7 +42,7 @@ rule figure_fig6:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=planned("figure_fig6", fallback=10),
     conda:
         "../envs/upnn.yaml"
     script:

@@ -1,0 +1,670 @@
+"""A work planner: every job of the workflow's DAG, its work counted from the config, and an
+estimated time from a rates file.
+
+Work is counted, not guessed: images × forward/backward passes × the net's FLOPs per image
+(``torch.utils.flop_counter`` on one forward at the config's width and image shape). A training
+step costs 3 forwards (the backward computes gradients of activations and weights, ≈ 2
+forwards); an attack's input-gradient step costs 2 (:data:`GRAD_PASS`: the backward needs the
+activations' gradients only, ``torch.autograd.grad`` skips the weights'). Each job's work is split by kind
+(``train``: optimizer steps; ``attack``: input-gradient passes; ``eval``: forward passes only;
+``mlp``: the toy and word nets; ``tsne``: openTSNE point-iterations; ``llm``: the LLM's
+token FLOPs; ``io``: bytes read and written), and its time is
+
+    overhead(rule) + Σ_kind work[kind] / rate(kind, model) × cores / min(threads, cores)
+
+with the rates (FLOP/s per kind, optionally per model) from a YAML file under
+``config/rates/`` measured on one machine (``bench/device_check.py`` writes one) or assumed
+(its ``status`` says which). The job list mirrors the rules through the same functions of
+:mod:`upnn.config` they use, so ``python -m upnn.plan`` lists exactly the jobs of
+``snakemake -n`` (tests/test_plan.py checks it), and the rules take their SLURM ``runtime``
+and ``mem_mb`` from :func:`runtime_minutes` and :func:`mem_mb` (rules/common.smk).
+
+Counting conventions where the work depends on the data (stated, not hidden): SparseFool runs
+its outer iterations at their cap (``max_iter``) on every attacked image, each with
+:data:`DEEPFOOL_ITERS` DeepFool iterations (DeepFool stops after 2–3 on clean nets; its cap is
+50); DeepFool's Jacobian costs one forward and K backwards; the minimal-amplitude bisection keeps
+every image active; AutoAttack runs APGD-CE on all images and the rest on
+:data:`AUTOATTACK_ROBUST` of them (it only attacks points still robust).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import heapq
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from upnn import config as cfg
+
+ROOT = Path(__file__).resolve().parents[2]
+RATES_DIR = ROOT / "config" / "rates"
+CPU_RATES = RATES_DIR / "cpu-2core.yaml"
+GPU_RATES = RATES_DIR / "gpu-h100.yaml"
+
+# (train images, test images, channels, size) of each source as it comes
+SOURCES: dict[str, tuple[int, int, int, int]] = {
+    "mnist": (60000, 10000, 1, 28), "fashion_mnist": (60000, 10000, 1, 28),
+    "cifar10": (50000, 10000, 3, 32), "fashion_mnist_subset": (8000, 2000, 1, 28),
+    "digits": (1797, 0, 1, 8),
+}
+NUM_CLASSES = 10
+TRAIN_PASS = 3.0        # forwards per training image: forward + backward to activations and weights
+GRAD_PASS = 2.0         # forwards per input gradient: forward + backward to the activations only
+DEEPFOOL_ITERS = 2      # typical DeepFool iterations per call (cap: max_iter)
+AUTOATTACK_ROBUST = 0.25  # share still robust after APGD-CE (AutoAttack's later parts): ~RA
+SAFETY_FACTOR, SAFETY_MINUTES = 3.0, 5  # SLURM runtime = factor × estimate + minutes, × attempt
+KINDS = ("train", "attack", "eval", "mlp", "tsne", "llm", "io")
+# stage of each rule (the table's second grouping)
+STAGES = {
+    "download_dataset": "data", "prepare_dataset": "data", "train": "train",
+    "attack": "attack", "attack_examples": "attack", "minimal": "attack",
+    "uncertainty": "uncertainty", "conjugate_tsne_maps": "uncertainty",
+    "ifa": "ifa", "pix2pix": "ifa", "ifa_summary": "ifa", "frequency": "ifa",
+    "toy2d": "toy2d/words", "words": "toy2d/words", "llm_eval": "llm",
+}
+# (documents, choices, tokens per choice) of the LLM stage's lm-eval tasks (test/validation sets)
+LLM_TASKS = {"arc_challenge": (1172, 4, 60), "arc_easy": (2376, 4, 55),
+             "hellaswag": (10042, 4, 120), "openbookqa": (500, 4, 40), "piqa": (1838, 2, 60),
+             "winogrande": (1267, 2, 40)}
+LLM_PARAMS = 1.1e9      # TinyLlama
+
+
+@dataclass
+class Job:
+    """One job of the DAG: its rule, wildcards, work by kind (FLOPs; tsne: point-iterations;
+    io: bytes), threads, whether it asks for a GPU, the model whose rate applies, and the keys
+    of the jobs it needs."""
+
+    rule: str
+    wildcards: dict[str, str] = field(default_factory=dict)
+    work: dict[str, float] = field(default_factory=dict)
+    threads: int = 1
+    gpu: bool = False
+    model: str | None = None
+    needs: list[str] = field(default_factory=list)
+    mem_bytes: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def key(self) -> str:
+        inner = ",".join(f"{k}={v}" for k, v in sorted(self.wildcards.items()))
+        return f"{self.rule}[{inner}]" if inner else self.rule
+
+    @property
+    def stage(self) -> str:
+        return STAGES.get(self.rule, "figures/claims")
+
+    def add(self, kind: str, amount: float) -> None:
+        self.work[kind] = self.work.get(kind, 0.0) + float(amount)
+
+
+# ------------------------------------------------------------------------------ FLOPs per image
+
+
+@functools.cache
+def model_flops(name: str, channels: int, size: int, width: float) -> tuple[float, float]:
+    """(features, head) forward FLOPs per image of model ``name`` (FlopCounterMode: 2 per
+    multiply-add of every convolution and matmul; BatchNorm, ReLU and pooling not counted)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from upnn import models
+
+    with torch.device("meta"):  # shapes only: no weights are initialised, nothing is computed
+        net = models.build(name, in_channels=channels, image_size=size, num_classes=NUM_CLASSES,
+                           width=width).eval()
+        x = torch.zeros(1, channels, size, size)
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as counter:
+            feats = net.features(x)
+        total_f = counter.get_total_flops()
+        with FlopCounterMode(display=False) as counter:
+            net.head(feats)
+    return float(total_f), float(counter.get_total_flops())
+
+
+@functools.cache
+def pix2pix_flops(channels: int, size: int, base: int) -> tuple[float, float]:
+    """(generator, discriminator) forward FLOPs per image of the Pix2Pix pair."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from upnn import pix2pix
+
+    with torch.device("meta"):
+        g = pix2pix.UNetGenerator(channels, channels, size, base).eval()
+        d = pix2pix.PatchDiscriminator(2 * channels, size, base).eval()
+        xg, xd = torch.zeros(1, channels, size, size), torch.zeros(1, 2 * channels, size, size)
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as counter:
+            g(xg)
+        fg = counter.get_total_flops()
+        with FlopCounterMode(display=False) as counter:
+            d(xd)
+    return float(fg), float(counter.get_total_flops())
+
+
+def mlp_flops(sizes: Sequence[int]) -> float:
+    """Forward FLOPs per sample of a fully connected net with these layer sizes."""
+    return float(sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False)))
+
+
+# ------------------------------------------------------------------------------ data shapes
+
+
+def dataset_shape(config: Mapping[str, Any], dataset: str) -> tuple[int, int, int, int]:
+    """(train images, test images, channels, size) of a configured dataset."""
+    spec = config["datasets"][dataset]
+    n_tr, n_te, c, s = SOURCES[spec["source"]]
+    if spec["source"] == "digits":
+        n_te = round(n_tr * spec.get("test_fraction", 0.25))
+        n_tr -= n_te
+    if spec.get("limit_train"):
+        n_tr = min(n_tr, spec["limit_train"])
+    if spec.get("limit_test"):
+        n_te = min(n_te, spec["limit_test"])
+    return n_tr, n_te, spec.get("channels", c), spec.get("image_size", s)
+
+
+def _flops(config: Mapping[str, Any], dataset: str, model: str) -> tuple[float, float]:
+    _, _, c, s = dataset_shape(config, dataset)
+    return model_flops(model, c, s, float(config["models"][model].get("width", 1.0)))
+
+
+def _count(n: int | None, total: int) -> int:
+    return total if n is None else min(n, total)
+
+
+# ------------------------------------------------------------------------------ attack passes
+
+
+def attack_passes(name: str, spec: Mapping[str, Any], eps: float) -> tuple[float, float]:
+    """(input-gradient passes, forward passes) per image of one attack at ``eps``, the final
+    robust prediction included (module docstring: the counting conventions)."""
+    from upnn import attacks
+
+    k = NUM_CLASSES
+    if name == "sparsefool":
+        outer = spec.get("max_iter", 20)
+        # per outer iteration: DeepFool (forward, K-class Jacobian ≈ K backwards of 2 forwards,
+        # check forward), the boundary normal (one gradient), the fooled check
+        grad = outer * (DEEPFOOL_ITERS * k / GRAD_PASS + 1)
+        fwd = outer * (DEEPFOOL_ITERS * 2 + 1) + 1
+        return grad, fwd + 1
+    if name == "autoattack":
+        # FAB-T: per iteration the gradients of two logits and a forward
+        grad = 100 + AUTOATTACK_ROBUST * (9 * 100 + 9 * 100 * (2 + 1 / GRAD_PASS))
+        return grad, 1 + AUTOATTACK_ROBUST * 5000
+    alpha, steps = attacks.default_steps(name, eps, spec.get("alpha"))
+    steps = spec.get("steps") or steps or 1
+    extra = 1 if name == "ost" else 0  # the least-likely class: one forward
+    return float(steps), 1.0 + extra
+
+
+# ------------------------------------------------------------------------------ the job list
+
+
+def jobs(config: Mapping[str, Any]) -> list[Job]:
+    """Every job of the workflow's DAG for ``config`` (rule all included), with its work."""
+    gpu = config["device"] != "cpu"
+    out: list[Job] = []
+    runs = cfg.runs(config)
+    used = sorted({d for d, _, _ in runs})
+
+    def train_key(d: str, m: str, s: int) -> str:
+        return f"train[dataset={d},model={m},seed={s}]"
+
+    # data
+    for source in sorted({config["datasets"][d]["source"] for d in used}):
+        if source not in cfg.OFFLINE_SOURCES:
+            out.append(Job("download_dataset", {"source": source}))
+    for d in used:
+        n_tr, n_te, c, s = dataset_shape(config, d)
+        source = config["datasets"][d]["source"]
+        job = Job("prepare_dataset", {"dataset": d},
+                  needs=[] if source in cfg.OFFLINE_SOURCES else
+                  [f"download_dataset[source={source}]"])
+        job.add("io", (n_tr + n_te) * c * s * s * 5)  # uint8 in, float32 out
+        out.append(job)
+
+    def shaped(rule: str, d: str, m: str, s: int, threads: int, **wild: Any) -> Job:
+        n_tr, n_te, c, size = dataset_shape(config, d)
+        return Job(rule, {"dataset": d, "model": m, "seed": str(s),
+                          **{k: str(v) for k, v in wild.items()}},
+                   threads=threads, gpu=gpu, model=m, mem_bytes=(n_tr + n_te) * c * size**2 * 4,
+                   needs=[f"prepare_dataset[dataset={d}]"] if rule == "train"
+                   else [train_key(d, m, s)])
+
+    # training
+    for d, m, s in runs:
+        n_tr, n_te, *_ = dataset_shape(config, d)
+        f = sum(_flops(config, d, m))
+        e = cfg.epochs(config, m)
+        job = shaped("train", d, m, s, 2)
+        job.add("train", e * n_tr * TRAIN_PASS * f)
+        job.add("eval", e * n_te * f)
+        out.append(job)
+
+    # attacks
+    from upnn import attacks
+
+    a = config["attacks"]
+    specs = cfg.attack_specs(config)
+    for d, m, s, level in cfg.attack_jobs(config):
+        n_tr, n_te, *_ = dataset_shape(config, d)
+        ff, fh = _flops(config, d, m)
+        n = _count(a["n_test"], n_te)
+        epochs = cfg.attack_epochs(config, m)
+        job = shaped("attack", d, m, s, 2, level=level)
+        f = ff + fh if level == "pixel" else fh
+        if level == "feature":
+            job.add("eval", len(epochs) * (n_tr + n) * ff)
+        for eps in cfg.attack_eps(config, d, level):
+            job.add("eval", len(epochs) * n * f)  # clean prediction
+            for spec in specs:
+                if level not in getattr(attacks.REGISTRY[spec["name"]], "levels", (level,)):
+                    continue  # e.g. autoattack: pixel level only
+                grad, fwd = attack_passes(spec["name"], spec, eps)
+                k = _count(spec.get("n"), n)
+                times = 1 if spec.get("epochs") == "last" else len(epochs)
+                job.add("attack", times * k * grad * GRAD_PASS * f)
+                job.add("eval", times * k * fwd * f)
+        out.append(job)
+    fig1 = config["figures"]["fig1"]
+    seed0 = config["seeds"][0]
+    n_tr, n_te, *_ = dataset_shape(config, fig1["dataset"])
+    job = shaped("attack_examples", fig1["dataset"], fig1["model"], seed0, 2)
+    f = sum(_flops(config, fig1["dataset"], fig1["model"]))
+    grad, fwd = attack_passes(fig1["attack"], {}, cfg.eps_list(a["eps"][fig1["dataset"]])[0])
+    job.add("attack", n_te * grad * GRAD_PASS * f)
+    job.add("eval", n_te * (fwd + 1) * f)
+    out.append(job)
+    mini = config.get("minimal") or {}
+    for d, m, s in cfg.minimal_jobs(config):
+        from upnn import minimal
+
+        n_tr, n_te, *_ = dataset_shape(config, d)
+        f = sum(_flops(config, d, m))
+        n = _count(a["n_test"], n_te)
+        epochs = cfg.attack_epochs(config, m)
+        steps = 1 if mini["attack"] in ("fgsm", "osnt") else mini["steps"]
+        searches = 1 + minimal.n_bisections(mini["max_eps"][d], mini["resolution"])
+        df = min(DEEPFOOL_ITERS, mini["deepfool"]["max_iter"])
+        job = shaped("minimal", d, m, s, 2)
+        job.add("attack", len(epochs) * n * (searches * steps + df * NUM_CLASSES / GRAD_PASS)
+                * GRAD_PASS * f)
+        job.add("eval", len(epochs) * n * (1 + searches + 2 * df) * f)
+        out.append(job)
+
+    # uncertainty (companion paper)
+    unc = config["uncertainty"]
+    for d, m, s in runs:
+        if m not in unc["models"] or d not in unc["datasets"]:
+            continue
+        n_tr, n_te, *_ = dataset_shape(config, d)
+        ff, fh = _flops(config, d, m)
+        ds = unc["datasets"][d]
+        n = _count(unc["n_test"], n_te)
+        total = cfg.epochs(config, m)
+        epochs = total if unc["epochs"] == "all" else len([e for e in unc["epochs"] if e <= total])
+        points = unc["n_dims"] * unc["n_points"] * (1.5 if unc["method"] == "quadrature" else 1)
+        job = shaped("uncertainty", d, m, s, 1)
+        for level in unc["levels"]:
+            f = ff + fh if level == "pixel" else fh
+            if level == "feature":
+                job.add("eval", epochs * (n_tr + n) * ff)
+                job.add("train", epochs * unc["head"]["epochs"] * n_tr * TRAIN_PASS * fh)
+            job.add("eval", epochs * n * 2 * f)
+            job.add("attack", epochs * (n * ds["steps"] + points) * GRAD_PASS * f)
+        out.append(job)
+    tsne = unc["tsne"]
+    d, m = tsne["dataset"], tsne["model"]
+    n_tr, n_te, *_ = dataset_shape(config, d)
+    f = sum(_flops(config, d, m))
+    k = _count(tsne["n_images"], n_te)
+    job = shaped("conjugate_tsne_maps", d, m, seed0, 2)
+    job.add("attack", len(tsne["epochs"]) * k * tsne["steps"] * GRAD_PASS * f)
+    job.add("eval", len(tsne["epochs"]) * k * 2 * f)
+    job.add("tsne", len(tsne["epochs"]) * k * (tsne["n_iter"] + tsne["early_iter"]))
+    out.append(job)
+
+    # IFA, Pix2Pix, TCL, frequency (v3)
+    ifa = config.get("ifa")
+    ifa_runs = []
+    if ifa:
+        datasets = ifa.get("datasets") or list(config["experiments"])
+        ifa_runs = [(d, m, s, e) for d, m, s in runs if m in ifa["models"] and d in datasets
+                    for e in sorted(set(ifa["epochs"]) & set(range(1, cfg.epochs(config, m) + 1)))]
+    for d, m, s, e in ifa_runs:
+        n_tr, n_te, c, size = dataset_shape(config, d)
+        f = sum(_flops(config, d, m))
+        k_tr, k_te = _count(ifa["limit_train"], n_tr), _count(ifa["limit_test"], n_te)
+        traj = len([t for t in ifa["trajectory"] if t <= ifa["steps"]])
+        job = shaped("ifa", d, m, s, 1, epoch=e)
+        job.add("attack", ((k_tr + k_te) * ifa["steps"] + k_tr * traj * 4) * GRAD_PASS * f)
+        job.add("eval", (k_tr * traj * 2 + 2 * (k_tr + k_te)) * f)
+        out.append(job)
+        p = ifa["pix2pix"]
+        fg, fd = pix2pix_flops(c, size, p["base"])
+        job = shaped("pix2pix", d, m, s, 1, epoch=e)
+        job.model = "pix2pix"  # the work is the generator's and discriminator's
+        job.needs = [f"ifa[dataset={d},epoch={e},model={m},seed={s}]"]
+        job.add("train", p["epochs"] * k_tr * TRAIN_PASS * (fg + 3 * fd))
+        job.add("eval", p["epochs"] * k_te * fg)
+        out.append(job)
+    if ifa_runs:
+        job = Job("ifa_summary", threads=1, gpu=gpu,
+                  needs=[j.key for j in out if j.rule == "pix2pix"])
+        for d, m, _s, _e in ifa_runs:
+            n_tr, n_te, c, size = dataset_shape(config, d)
+            f = sum(_flops(config, d, m))
+            fg, _ = pix2pix_flops(c, size, ifa["pix2pix"]["base"])
+            k_te = _count(ifa["limit_test"], n_te)
+            job.add("attack", k_te * 4 * GRAD_PASS * (2 * f + fg))
+            job.add("eval", k_te * 2 * (2 * f + fg))
+        out.append(job)
+    freq = config.get("frequency")
+    if freq:
+        job = Job("frequency", threads=1, gpu=gpu)
+        for d, m, s in runs:
+            epochs = sorted(set(freq["epochs"]) & set(range(1, cfg.epochs(config, m) + 1)))
+            if m not in freq["models"] or not epochs:
+                continue
+            n_tr, n_te, *_ = dataset_shape(config, d)
+            f = sum(_flops(config, d, m))
+            k = _count(freq["limit_test"], n_te)
+            job.add("attack", len(epochs) * k * GRAD_PASS * f)
+            job.add("eval", len(epochs) * k * f)
+            job.needs.append(train_key(d, m, s))
+        if job.needs:
+            out.append(job)
+
+    # toy and words (v4 Figs. 4, 6)
+    toy = config.get("toy2d")
+    if toy:
+        f = mlp_flops([2] + [toy["width"]] * toy["depth"] + [2])
+        n_seeds, steps = len(toy["seeds"]), toy["attack"]["steps"]
+        job = Job("toy2d", threads=1, gpu=gpu)
+        job.add("mlp", n_seeds * toy["epochs"] * (toy["n_train"] * 3 * f
+                                                  + toy["n_test"] * (2 + 3 * steps) * f
+                                                  + toy["n_points"] * 3 * f))
+        job.add("mlp", n_seeds * len(toy["landscape"]["epochs"]) * toy["landscape"]["grid"] ** 2 * f)
+        out.append(job)
+    words = config.get("words")
+    if words:
+        job = Job("words", threads=1, gpu=gpu)
+        for size in words["embedding_sizes"]:
+            f = mlp_flops([size] + [words["width"]] * words["depth"] + [3])
+            job.add("mlp", len(words["seeds"]) * words["epochs"] * 1200 * 3 * f)
+        out.append(job)
+    llm = config.get("llm") or {}
+    if llm.get("enabled"):
+        job = Job("llm_eval", threads=2, gpu=llm["device"] != "cpu")
+        per_token = 2 * LLM_PARAMS
+        passes = {"none": 1, "random": 1, "fgsm": 4, "bim": 3 * llm["bim_steps"] + 1}
+        for task in llm["tasks"]:
+            docs, choices, tokens = LLM_TASKS.get(task, (1000, 4, 60))
+            docs = _count(llm.get("limit"), docs)
+            for cond in llm["conditions"]:
+                job.add("llm", docs * choices * tokens * per_token * passes.get(cond, 1))
+        out.append(job)
+
+    # figures, claims, all
+    by_rule: dict[str, list[str]] = {}
+    for j in out:
+        by_rule.setdefault(j.rule, []).append(j.key)
+
+    def keys(rule: str, **match: str) -> list[str]:
+        return [j.key for j in out if j.rule == rule
+                and all(j.wildcards.get(k) == v for k, v in match.items())]
+
+    figures = [Job("figure_fig1", needs=keys("attack_examples")),
+               Job("figure_fig2", needs=keys("attack", level="pixel"))]
+    if keys("attack", level="feature"):
+        figures.append(Job("figure_fig5", needs=keys("attack", level="feature")))
+    if by_rule.get("minimal"):
+        figures.append(Job("figure_robustness_eps", needs=by_rule["minimal"]))
+    if by_rule.get("uncertainty"):
+        figures.append(Job("figure_conjugate_uncertainty", needs=by_rule["uncertainty"]))
+    figures.append(Job("figure_conjugate_tsne", needs=by_rule["conjugate_tsne_maps"]))
+    if ifa_runs:
+        figures.append(Job("figure_ifa_pix2pix", needs=by_rule["ifa_summary"]))
+        figures.append(Job("figure_ifa_training", needs=by_rule["ifa"]))
+    if by_rule.get("frequency"):
+        figures.append(Job("figure_ifa_frequency", needs=by_rule["frequency"]))
+    if toy:
+        figures.append(Job("figure_fig4", needs=by_rule["toy2d"]))
+    if words:
+        figures.append(Job("figure_fig6", needs=by_rule["words"]))
+    if llm.get("enabled"):
+        figures.append(Job("figure_fig3", needs=by_rule["llm_eval"]))
+    computed = [j.key for j in out if j.rule not in ("download_dataset", "prepare_dataset", "train",
+                                                     "attack_examples", "conjugate_tsne_maps",
+                                                     "pix2pix")]
+    claims = Job("claims", needs=computed + keys("conjugate_tsne_maps"))
+    summary = Job("summary", needs=keys("attack"))  # results/summary.csv (rules/summary.smk)
+    out += figures + [claims, summary]
+    out.append(Job("all", needs=[j.key for j in figures] + [claims.key, summary.key]))
+    return out
+
+
+# ------------------------------------------------------------------------------ rates and time
+
+
+def load_rates(path: str | Path) -> dict[str, Any]:
+    """A rates file: ``status`` (measured | assumed), ``machine``, ``cores``, ``gpus``,
+    ``overhead_s`` ({default, figure, local}) and ``flops_per_s`` ({kind: number or
+    {default: number, <model>: number}})."""
+    rates = cfg.load_yaml(path)
+    for key in ("status", "machine", "cores", "overhead_s", "flops_per_s"):
+        if key not in rates:
+            raise ValueError(f"rates file {path}: missing {key!r}")
+    if rates["status"] not in ("measured", "assumed", "partly measured"):
+        raise ValueError(f"rates file {path}: status {rates['status']!r}; allowed: measured, "
+                         f"assumed, partly measured")
+    return rates
+
+
+def rate(rates: Mapping[str, Any], kind: str, model: str | None) -> float:
+    """FLOP/s (tsne: point-iterations/s; io: bytes/s) of ``kind`` for ``model``."""
+    value = rates["flops_per_s"][kind]
+    if isinstance(value, Mapping):
+        return float(value.get(model, value["default"]))
+    return float(value)
+
+
+def overhead(rates: Mapping[str, Any], job: Job) -> float:
+    """Fixed seconds per job: start-up (Python, torch, CUDA), reading checkpoints, writing tables."""
+    o = rates["overhead_s"]
+    if job.rule == "download_dataset":
+        return float(o.get("local", o["default"]))
+    if job.rule == "all":
+        return 0.0
+    if job.stage == "figures/claims":
+        return float(o.get("figure", o["default"]))
+    return float(o.get(job.rule, o["default"]))
+
+
+def seconds(job: Job, rates: Mapping[str, Any], precision: str = "fp32") -> float:
+    """Estimated wall seconds of one job on the rates' machine: its overhead plus its work at
+    the rates (× the rates file's ``speedup`` of ``precision``, where it lists one), a job of
+    fewer threads than the machine's cores at that share of the rate (on a GPU machine
+    ``cores`` only matters for the CPU-only jobs)."""
+    cores = int(rates["cores"])
+    share = 1.0 if (job.gpu and rates.get("gpus")) else cores / max(1, min(job.threads, cores))
+    speedup = (rates.get("speedup") or {}).get(precision, {}) if job.gpu else {}
+    return overhead(rates, job) + sum(w / (rate(rates, k, job.model) * speedup.get(k, 1.0))
+                                      * share for k, w in job.work.items() if w)
+
+
+def estimate(config: Mapping[str, Any], rates: Mapping[str, Any]) -> list[Job]:
+    """:func:`jobs` with ``seconds`` filled in (at the config's ``precision``)."""
+    out = jobs(config)
+    for j in out:
+        j.seconds = seconds(j, rates, config.get("precision", "fp32"))
+    return out
+
+
+def schedule(plan: Sequence[Job], rates: Mapping[str, Any]) -> tuple[float, float]:
+    """(makespan, critical path) in seconds: a greedy list schedule on the rates' machine
+    (``cores`` cores, each job taking min(threads, cores); ``gpus`` GPUs, one per GPU job, as
+    ``snakemake --cores all`` would run them), and the longest chain of needs."""
+    by_key = {j.key: j for j in plan}
+    finish: dict[str, float] = {}
+
+    def chain(key: str) -> float:
+        if key not in finish:
+            j = by_key[key]
+            finish[key] = j.seconds + max((chain(k) for k in j.needs if k in by_key), default=0.0)
+        return finish[key]
+
+    critical = max((chain(j.key) for j in plan), default=0.0)
+    cores, gpus = int(rates["cores"]), int(rates.get("gpus", 0))
+    done: dict[str, float] = {}
+    pending = list(plan)
+    running: list[tuple[float, str]] = []
+    free_c, free_g, now = cores, gpus, 0.0
+    while pending or running:
+        started = True
+        while started:
+            started = False
+            for j in sorted(pending, key=lambda j: -finish[j.key]):  # longest chain first
+                if not all(k in done or k not in by_key for k in j.needs):
+                    continue
+                c = min(j.threads, cores)
+                g = 1 if (j.gpu and gpus) else 0
+                if c <= free_c and g <= free_g:
+                    free_c, free_g = free_c - c, free_g - g
+                    heapq.heappush(running, (now + j.seconds, j.key))
+                    pending.remove(j)
+                    started = True
+                    break
+        if not running:
+            break
+        now, key = heapq.heappop(running)
+        j = by_key[key]
+        done[key] = now
+        free_c += min(j.threads, cores)
+        free_g += 1 if (j.gpu and gpus) else 0
+    return now, critical
+
+
+# ------------------------------------------------------------------------------ for the rules
+
+
+def default_rates(config: Mapping[str, Any], root: str | Path = ROOT) -> Path:
+    """The rates file the rules use: ``$UPNN_RATES`` if set, else (under ``root``, the
+    workflow's directory) the GPU file unless the config pins the CPU."""
+    import os
+
+    if os.environ.get("UPNN_RATES"):
+        return Path(os.environ["UPNN_RATES"])
+    rates = Path(root) / "config" / "rates"
+    return rates / (CPU_RATES.name if config["device"] == "cpu" else GPU_RATES.name)
+
+
+_PLANS: dict[tuple[str, str], dict[str, Job]] = {}
+
+
+def planned_job(config: Mapping[str, Any], rates_path: str | Path, rule: str,
+                wildcards: Mapping[str, Any]) -> Job | None:
+    """The estimated job of ``rule`` with ``wildcards`` (None if the planner does not know it);
+    the plan is computed once per (config, rates file) and process."""
+    import json
+
+    key = (json.dumps(config, sort_keys=True, default=str), str(rates_path))
+    if key not in _PLANS:
+        _PLANS[key] = {j.key: j for j in estimate(config, load_rates(rates_path))}
+    wild = {k: str(v) for k, v in wildcards.items()}
+    return _PLANS[key].get(Job(rule, wild).key)
+
+
+def planned_resource(config: Mapping[str, Any], rates_path: str | Path, rule: str,
+                     wildcards: Mapping[str, Any], what: str, attempt: int,
+                     fallback: int) -> int:
+    """``runtime`` (minutes, :func:`runtime_minutes`) or ``mem_mb`` (:func:`mem_mb`) of a job
+    for the rules; ``fallback`` for a job the planner does not know."""
+    job = planned_job(config, rates_path, rule, wildcards)
+    if job is None:
+        return fallback
+    return runtime_minutes(job, attempt) if what == "runtime" else mem_mb(job, attempt)
+
+
+def runtime_minutes(job: Job, attempt: int = 1) -> int:
+    """SLURM ``runtime``: SAFETY_FACTOR × the estimate + SAFETY_MINUTES, doubled per retry."""
+    base = SAFETY_FACTOR * job.seconds / 60 + SAFETY_MINUTES
+    return int(math.ceil(base * 2 ** (max(1, attempt) - 1)))
+
+
+def mem_mb(job: Job, attempt: int = 1) -> int:
+    """SLURM ``mem_mb``: 2 GB for the interpreter and torch (4 GB with a GPU: the CUDA context
+    and pinned buffers) plus 4× the job's float32 dataset (the tensors, their copies and Parquet
+    buffers), in whole GB, doubled per retry."""
+    mb = (4000 if job.gpu else 2000) + 4 * job.mem_bytes / 1e6
+    return int(math.ceil(mb / 1000) * 1000 * 2 ** (max(1, attempt) - 1))
+
+
+# ------------------------------------------------------------------------------ the CLI
+
+
+def _fmt(s: float) -> str:
+    if s >= 3600:
+        return f"{s / 3600:.2f} h"
+    if s >= 60:
+        return f"{s / 60:.1f} min"
+    return f"{s:.1f} s"
+
+
+def report(plan: Sequence[Job], rates: Mapping[str, Any], *, name: str = "") -> str:
+    """The per-job and per-stage tables and the totals, as Markdown."""
+    lines = [f"# plan{f' for {name}' if name else ''} on {rates['machine']} "
+             f"(rates {rates['status']})", "",
+             "| job | stage | threads | GFLOP (train / attack / eval / other) | estimate |",
+             "| --- | --- | --- | --- | --- |"]
+    for j in plan:
+        other = sum(v for k, v in j.work.items() if k in ("mlp", "llm"))
+        gf = " / ".join(f"{x / 1e9:.1f}" for x in (j.work.get("train", 0), j.work.get("attack", 0),
+                                                  j.work.get("eval", 0), other))
+        lines.append(f"| {j.key} | {j.stage} | {j.threads} | {gf} | {_fmt(j.seconds)} |")
+    stages: dict[str, list[Job]] = {}
+    for j in plan:
+        stages.setdefault(j.stage, []).append(j)
+    lines += ["", "| stage | jobs | TFLOP | sum of job times |", "| --- | --- | --- | --- |"]
+    for st, js in stages.items():
+        flops = sum(v for j in js for k, v in j.work.items() if k not in ("tsne", "io"))
+        lines.append(f"| {st} | {len(js)} | {flops / 1e12:.2f} | {_fmt(sum(j.seconds for j in js))} |")
+    total = sum(j.seconds for j in plan)
+    makespan, critical = schedule(plan, rates)
+    lines += ["", f"jobs: {len(plan)}; sum of job times: {_fmt(total)} ({total:.0f} s); "
+              f"critical path: {_fmt(critical)}; scheduled on {rates['cores']} cores"
+              f"{', ' + str(rates.get('gpus', 0)) + ' GPU' if rates.get('gpus') else ''}: "
+              f"{_fmt(makespan)} ({makespan:.0f} s)"]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m upnn.plan", description=__doc__.split("\n")[0])
+    parser.add_argument("--configfile", default=str(ROOT / "config" / "config.yaml"))
+    parser.add_argument("--rates", default=None,
+                        help=f"rates YAML (default: {CPU_RATES.relative_to(ROOT)} for a config "
+                             f"with device: cpu, else {GPU_RATES.relative_to(ROOT)}; "
+                             f"$UPNN_RATES overrides)")
+    args = parser.parse_args(argv)
+    config = cfg.normalize(cfg.load_yaml(args.configfile))
+    try:
+        cfg.check(config, cfg.load_yaml(ROOT / "config" / "schema.yaml"))
+    except cfg.ConfigError as err:
+        print(f"upnn: {err}", file=sys.stderr)
+        return 2
+    rates = load_rates(args.rates or default_rates(config))
+    print(report(estimate(config, rates), rates, name=args.configfile))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
