@@ -5,15 +5,17 @@
 IFA = config.get("ifa")
 
 
-def trained_epochs(model):
-    """The epochs whose classifier checkpoints the training stage writes for ``model``."""
-    return set(range(1, upnn_config.epochs(config, model) + 1))
+def stage_epochs(block, model):
+    """``<block>.epochs`` for ``model`` (upnn.config.epoch_list: every one is trained, which
+    upnn.config.check made sure of when the workflow was read)."""
+    return upnn_config.epoch_list(
+        config[block]["epochs"], upnn_config.epochs(config, model), f"{block}.epochs", model
+    )
 
 
 def ifa_runs():
     """(dataset, model, seed, N_epoch) of every IFA target: the trained runs of ``ifa.models``
-    at the configured N_epoch that were trained (``ifa.epochs`` ∩ the trained epochs), on
-    ``ifa.datasets`` (default: all)."""
+    at the configured N_epoch (``ifa.epochs``), on ``ifa.datasets`` (default: all)."""
     if not IFA:
         return []
     datasets = IFA.get("datasets") or DATASETS
@@ -21,7 +23,7 @@ def ifa_runs():
         (d, m, s, e)
         for d, m, s in RUNS
         if m in IFA["models"] and d in datasets
-        for e in sorted(set(IFA["epochs"]) & trained_epochs(m))
+        for e in stage_epochs("ifa", m)
     ]
 
 
@@ -51,14 +53,13 @@ FREQUENCY = config.get("frequency")
 
 def frequency_runs(dataset):
     """[{model, seed, epochs}] of ``dataset``: the trained runs of ``frequency.models`` with
-    the configured epochs that were trained (``frequency.epochs`` ∩ the trained epochs)."""
+    the configured epochs (``frequency.epochs``)."""
     if not FREQUENCY:
         return []
     runs = []
     for d, m, s in RUNS:
-        epochs = sorted(set(FREQUENCY["epochs"]) & trained_epochs(m))
-        if d == dataset and m in FREQUENCY["models"] and epochs:
-            runs.append({"model": m, "seed": s, "epochs": epochs})
+        if d == dataset and m in FREQUENCY["models"]:
+            runs.append({"model": m, "seed": s, "epochs": stage_epochs("frequency", m)})
     return runs
 
 

@@ -1,5 +1,6 @@
 # Helpers of the uncertainty stage (rules/uncertainty.smk): which runs it covers, the
-# evaluated epochs (checked when the workflow is read) and each rule's params.
+# evaluated epochs (upnn.config.epoch_list; upnn.config.check refuses untrained ones when the
+# workflow is read) and each rule's params.
 
 
 UNC = config["uncertainty"]
@@ -9,24 +10,13 @@ UNC_TSNE = UNC["tsne"]
 UNC_TSNE_SEED = config["seeds"][0]
 
 
-def checked_epochs(epochs, total, key, model):
-    """The evaluated epochs: "all" → 1..total; a list must lie in 1..total."""
-    if epochs == "all":
-        return list(range(1, total + 1))
-    bad = [e for e in epochs if e > total]
-    if bad:
-        sys.exit(f"upnn: config: {key} = {bad} exceed the {total} trained epochs of {model}; "
-                 f"allowed: 1..{total}")
-    return sorted(set(epochs))
-
-
 def uncertainty_settings(wildcards):
     """Everything one run's job (all levels) depends on: a change reruns only what it touches."""
     ds = UNC["datasets"][wildcards.dataset]
     classes = ds["classes"]
     settings = {
-        "epochs": checked_epochs(UNC["epochs"], upnn_config.epochs(config, wildcards.model),
-                                 "uncertainty.epochs", wildcards.model),
+        "epochs": upnn_config.epoch_list(UNC["epochs"], upnn_config.epochs(config, wildcards.model),
+                                         "uncertainty.epochs", wildcards.model),
         "classes": list(range(10)) if classes == "all" else sorted(set(classes)),
         "method": UNC["method"],
         "n_dims": UNC["n_dims"],
@@ -52,11 +42,9 @@ def uncertainty_summaries():
             for d, m, s in UNC_RUNS for level in UNC_LEVELS]
 
 
-# Checked when the workflow is read, so a bad epoch list fails at once with one line.
-for _model in sorted({m for _, m, _ in UNC_RUNS}):
-    checked_epochs(UNC["epochs"], upnn_config.epochs(config, _model), "uncertainty.epochs", _model)
-UNC_TSNE_EPOCHS = checked_epochs(UNC_TSNE["epochs"], upnn_config.epochs(config, UNC_TSNE["model"]),
-                                 "uncertainty.tsne.epochs", UNC_TSNE["model"])
+UNC_TSNE_EPOCHS = upnn_config.epoch_list(
+    UNC_TSNE["epochs"], upnn_config.epochs(config, UNC_TSNE["model"]), "uncertainty.tsne.epochs",
+    UNC_TSNE["model"])
 
 if (UNC_TSNE["dataset"], UNC_TSNE["model"], UNC_TSNE_SEED) not in RUNS:
     sys.exit(f"upnn: config: uncertainty.tsne = {UNC_TSNE['dataset']}/{UNC_TSNE['model']} "

@@ -8,7 +8,7 @@ from upnn import config as C
 SCHEMA = C.load_yaml(ROOT / "config" / "schema.yaml")
 
 
-@pytest.mark.parametrize("name", ["config", "paper", "ci"])
+@pytest.mark.parametrize("name", ["config", "paper", "ci", "fashion"])
 def test_shipped_configs_are_valid(name):
     C.check(C.load_yaml(ROOT / "config" / f"{name}.yaml"), SCHEMA)
 
@@ -130,6 +130,50 @@ def test_attacks_models_must_be_trained():
         c["frequency"]["models"] = ["cnn4"]
         c["minimal"]["models"] = ["cnn3"]
     assert "attacks.models names 'googlenet', which is not trained" in check_mutated(mutate)
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda c: c["uncertainty"].update(epochs=[1, 11]),
+     "uncertainty.epochs = [11] exceed the 10 trained epochs of cnn3; allowed: 1..10"),
+    (lambda c: c["uncertainty"]["tsne"].update(epochs=[1, 41, 21]),
+     "uncertainty.tsne.epochs = [21, 41] exceed the 10 trained epochs of cnn3; allowed: 1..10"),
+    (lambda c: c["ifa"].update(epochs=[1, 5, 50]),
+     "ifa.epochs = [50] exceed the 10 trained epochs of cnn4; allowed: 1..10"),
+    (lambda c: c["frequency"].update(epochs=[1, 2, 3, 5, 10, 50]),
+     "frequency.epochs = [50] exceed the 10 trained epochs of cnn4; allowed: 1..10"),
+    (lambda c: c["models"]["googlenet"].update(train={"epochs": 4}),
+     "frequency.epochs = [5, 10] exceed the 4 trained epochs of googlenet; allowed: 1..4"),
+    (lambda c: c["toy2d"]["landscape"].update(epochs=[100, 600]),
+     "toy2d.landscape.epochs = [600] exceed the 500 trained epochs of toy2d; allowed: 1..500"),
+])
+def test_every_epoch_setting_refuses_untrained_epochs_the_same_way(mutate, expected):
+    """One rule for every stage's epochs (upnn.config.epoch_list): an epoch that training does
+    not produce is a config error before any job, never silently dropped."""
+    msg = check_mutated(mutate)
+    assert msg == f"config: {expected}", msg
+
+
+def test_epoch_list_all_null_and_lists():
+    assert C.epoch_list("all", 3, "x.epochs", "m") == [1, 2, 3]
+    assert C.epoch_list(None, 2, "x.epoch", "m") == [1, 2]
+    assert C.epoch_list([3, 1, 3], 3, "x.epochs", "m") == [1, 3]
+    assert C.epoch_list(2, 3, "x.epoch", "m") == [2]
+    with pytest.raises(C.ConfigError, match=r"^config: x.epochs = \[0, 4\] exceed the 3 trained "
+                                            r"epochs of m; allowed: 1..3$"):
+        C.epoch_list([0, 1, 4], 3, "x.epochs", "m")
+
+
+def test_all_is_allowed_for_every_epoch_list_and_covers_the_trained_epochs():
+    cfg = copy.deepcopy(C.load_yaml(ROOT / "config" / "config.yaml"))
+    for block in ("attacks", "uncertainty", "ifa", "frequency"):
+        cfg[block]["epochs"] = "all"
+    C.check(cfg, SCHEMA)
+    assert C.attack_epochs(cfg, "cnn3") == list(range(1, 11))
+    settings = {(where, m): value for where, value, _, m in C.epoch_settings(cfg)}
+    assert settings[("frequency.epochs", "googlenet")] == "all"
+    assert {w for w, _ in settings} == {"attacks.epochs", "uncertainty.epochs",
+                                        "uncertainty.tsne.epochs", "ifa.epochs", "frequency.epochs",
+                                        "toy2d.landscape.epochs"}
 
 
 def test_normalize_turns_command_line_seed_strings_into_integers():

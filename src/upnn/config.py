@@ -179,26 +179,71 @@ def _check_amplitudes(config: Mapping[str, Any]) -> None:
                               f"allowed: 0 < eps <= 1{hint}")
 
 
+def epoch_list(value: int | str | list[int] | None, top: int, where: str,
+               model: str) -> list[int]:
+    """The one rule for every setting that names epochs of a trained net: ``"all"`` (or null,
+    where a setting allows it) is 1..top; otherwise every listed epoch must be one that training
+    produces, 1..top, else :class:`ConfigError` (one line naming the bad values and the allowed
+    range). Returns the epochs sorted, without repeats."""
+    if value is None or value == "all":
+        return list(range(1, top + 1))
+    wanted = value if isinstance(value, list) else [value]
+    bad = sorted({e for e in wanted if not 1 <= e <= top})
+    if bad:
+        shown, verb = (bad, "exceed") if isinstance(value, list) else (value, "exceeds")
+        raise ConfigError(f"config: {where} = {shown} {verb} the {top} trained epochs of {model}; "
+                          f"allowed: 1..{top}" + ("" if isinstance(value, list) else " or null"))
+    return sorted(set(wanted))
+
+
+def epoch_settings(config: Mapping[str, Any]) -> list[tuple[str, Any, int, str]]:
+    """(where, value, top, model) of every epoch setting that a stage reads, for every model it
+    applies to: the epochs evaluated by the attack, uncertainty (and its t-SNE), IFA and frequency
+    stages, Fig. 1's epoch (top: that model's training epochs) and the toy's landscape epochs
+    (top: ``toy2d.epochs``)."""
+    trained = runs(config)
+    out: list[tuple[str, Any, int, str]] = []
+    a = config.get("attacks")
+    if a:
+        for m in sorted({m for _, m, _, _ in attack_jobs(config)}):
+            out.append(("attacks.epochs", a["epochs"], epochs(config, m), m))
+    unc = config.get("uncertainty")
+    if unc:
+        for m in sorted({m for d, m, _ in trained if m in unc["models"] and d in unc["datasets"]}):
+            out.append(("uncertainty.epochs", unc["epochs"], epochs(config, m), m))
+        if unc["tsne"]["model"] in config["models"]:
+            m = unc["tsne"]["model"]
+            out.append(("uncertainty.tsne.epochs", unc["tsne"]["epochs"], epochs(config, m), m))
+    ifa = config.get("ifa")
+    if ifa:
+        datasets = ifa.get("datasets") or list(config["experiments"])
+        for m in sorted({m for d, m, _ in trained if m in ifa["models"] and d in datasets}):
+            out.append(("ifa.epochs", ifa["epochs"], epochs(config, m), m))
+    freq = config.get("frequency")
+    if freq:
+        for m in sorted({m for _, m, _ in trained if m in freq["models"]}):
+            out.append(("frequency.epochs", freq["epochs"], epochs(config, m), m))
+    fig1 = (config.get("figures") or {}).get("fig1") or {}
+    if fig1.get("epoch") is not None and fig1["model"] in config["models"]:
+        out.append(("figures.fig1.epoch", fig1["epoch"], epochs(config, fig1["model"]),
+                    fig1["model"]))
+    toy = config.get("toy2d") or {}
+    if (toy.get("landscape") or {}).get("epochs") and "epochs" in toy:
+        out.append(("toy2d.landscape.epochs", toy["landscape"]["epochs"], toy["epochs"], "toy2d"))
+    return out
+
+
 def _check_epochs(config: Mapping[str, Any]) -> None:
-    """Evaluated epochs must be trained; figure and t-SNE targets must be trained nets."""
+    """Every evaluated epoch must be trained (:func:`epoch_list` on every
+    :func:`epoch_settings` entry); figure and t-SNE targets must be trained nets."""
     trained = {m for _, m, _ in runs(config)}
     a = config.get("attacks") or {}
     for m in a.get("models") or []:
         if m not in trained:
             raise ConfigError(f"config: attacks.models names {m!r}, which is not trained; "
                               f"trained: {', '.join(sorted(trained))}")
-    if isinstance(a.get("epochs"), list):
-        for m in sorted({m for _, m, _, _ in attack_jobs(config)}):
-            bad = [e for e in a["epochs"] if e > epochs(config, m)]
-            if bad:
-                raise ConfigError(f"config: attacks.epochs = {bad} exceed the {epochs(config, m)} "
-                                  f"trained epochs of {m}; allowed: 1..{epochs(config, m)}")
-    fig1 = (config.get("figures") or {}).get("fig1") or {}
-    if fig1.get("epoch") is not None and fig1["model"] in config["models"]:
-        top = epochs(config, fig1["model"])
-        if fig1["epoch"] > top:
-            raise ConfigError(f"config: figures.fig1.epoch = {fig1['epoch']} exceeds the {top} "
-                              f"trained epochs of {fig1['model']}; allowed: 1..{top} or null")
+    for where, value, top, model in epoch_settings(config):
+        epoch_list(value, top, where, model)
     tsne = (config.get("uncertainty") or {}).get("tsne")
     if tsne and tsne["model"] not in config["experiments"].get(tsne["dataset"], []):
         pairs = ", ".join(f"{d}/{m}" for d, ms in config["experiments"].items() for m in ms)
@@ -222,10 +267,8 @@ def epochs(config: Mapping[str, Any], model: str) -> int:
 
 
 def attack_epochs(config: Mapping[str, Any], model: str) -> list[int]:
-    """The evaluated epochs of ``model``: ``attacks.epochs`` ("all" or a list) ∩ the trained ones."""
-    trained = range(1, epochs(config, model) + 1)
-    wanted = config["attacks"]["epochs"]
-    return list(trained) if wanted == "all" else sorted({e for e in wanted if e in trained})
+    """The evaluated epochs of ``model``: ``attacks.epochs`` ("all" or a list, :func:`epoch_list`)."""
+    return epoch_list(config["attacks"]["epochs"], epochs(config, model), "attacks.epochs", model)
 
 
 def eps_list(value: float | list[float]) -> list[float]:
