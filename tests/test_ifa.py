@@ -12,7 +12,6 @@ from upnn.ifa import (
     ifa_delta,
     ifa_delta_trajectory,
     ifa_step,
-    ifa_trajectory,
 )
 from upnn.models import eval_mode
 
@@ -138,7 +137,7 @@ def test_modes_restored_and_no_parameter_grads():
     with torch.no_grad():  # also works when the caller disabled grad
         ifa_delta(model, x, y, 0.01, 3)
         ifa_step(model, x, y, 0.01)
-    ifa_trajectory(model, x, y, 0.01, [0, 2], attack_eps=0.05)
+    ifa_delta_trajectory(model, x, y, 0.01, 2, [0, 2], attack_eps=0.05)
     assert [m.training for m in model.modules()] == flags
     assert all(p.grad is None for p in model.parameters())
 
@@ -155,7 +154,7 @@ def test_eval_mode_makes_ifa_deterministic():
 def test_trajectory(trained):
     model, x, y = trained
     its = [0, 1, 2, 5, 10]
-    rows = ifa_trajectory(model, x, y, 0.02, its, attack_eps=0.1, batch_size=300)
+    _, rows = ifa_delta_trajectory(model, x, y, 0.02, max(its), its, attack_eps=0.1, batch_size=300)
     assert [r["iteration"] for r in rows] == its
     assert set(rows[0]) == {"iteration", "accuracy", "robust_accuracy"}
     assert rows[0]["accuracy"] == pytest.approx(_accuracy(model, x, y))
@@ -170,17 +169,19 @@ def test_trajectory(trained):
     x_adv = attack("ifgsm", model, rec[5], y, 0.1, bounds=None)
     assert rows[3]["robust_accuracy"] == pytest.approx(_accuracy(model, x_adv, y))
     # a zero budget attack leaves the accuracy unchanged
-    zero = ifa_trajectory(model, x[:200], y[:200], 0.02, [0, 3], attack_eps=0.0)
+    _, zero = ifa_delta_trajectory(model, x[:200], y[:200], 0.02, 3, [0, 3], attack_eps=0.0)
     assert all(r["robust_accuracy"] == r["accuracy"] for r in zero)
 
 
-def test_delta_and_trajectory_in_one_pass_equal_the_separate_functions(trained):
+def test_delta_and_trajectory_in_one_pass_equal_ifa_delta_and_a_shorter_walk(trained):
     model, x, y = trained
     x, y = x[:300], y[:300]
     its = [0, 2, 6]
     delta, rows = ifa_delta_trajectory(model, x, y, 0.02, 8, its, attack_eps=0.1, batch_size=128)
     ref, _ = ifa_delta(model, x, y, 0.02, 8, batch_size=128)
     torch.testing.assert_close(delta, ref, rtol=0, atol=0)
-    assert rows == ifa_trajectory(model, x, y, 0.02, its, attack_eps=0.1, batch_size=128)
+    # the rows do not depend on steps after the last recorded one
+    _, short = ifa_delta_trajectory(model, x, y, 0.02, max(its), its, attack_eps=0.1, batch_size=128)
+    assert rows == short
     with pytest.raises(ValueError):
         ifa_delta_trajectory(model, x, y, 0.02, 5, [0, 6], attack_eps=0.1)

@@ -17,7 +17,7 @@ so no ``.grad`` is left on the classifier's parameters.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +32,6 @@ __all__ = [
     "ifa_delta",
     "ifa_delta_trajectory",
     "ifa_step",
-    "ifa_trajectory",
     "input_gradient",
 ]
 
@@ -116,6 +115,22 @@ def _check_record_at(record_at: Sequence[int], n_steps: int) -> set[int]:
     return set(record_at)
 
 
+def _over_chunks(model: nn.Module, x: Tensor, y: Tensor, eps: float, n_steps: int,
+                 clip: tuple[float, float] | None, wanted: set[int], batch_size: int, progress: bool,
+                 on_chunk: Callable[[Tensor, dict[int, Tensor]], None]) -> Tensor:
+    """The one IFA loop: Eq. 1 chunk by chunk on the model's device, in eval mode; for each chunk
+    ``on_chunk(labels, {n: X_n, n in wanted})``; returns Delta_N (Eq. 2) on ``x``'s device."""
+    device = device_of(model, x.device)
+    deltas: list[Tensor] = []
+    with eval_mode(model):
+        for sl in _chunks(len(x), batch_size, progress, "IFA"):
+            x0, yb = x[sl].to(device), y[sl].to(device)
+            xn, rec = _run_chunk(model, x0, yb, eps, n_steps, clip, wanted)
+            deltas.append((xn - x0).to(x.device))
+            on_chunk(yb, rec)
+    return torch.cat(deltas) if deltas else torch.zeros_like(x)
+
+
 def ifa_delta(
     model: nn.Module,
     x: Tensor,
@@ -144,19 +159,15 @@ def ifa_delta(
         ``(delta, {n: X_n})``, both on ``x``'s device with ``x``'s shape.
     """
     wanted = _check_record_at(record_at, n_steps)
-    device = device_of(model, x.device)
-    deltas: list[Tensor] = []
     recorded: dict[int, list[Tensor]] = {n: [] for n in sorted(wanted)}
-    with eval_mode(model):
-        for sl in _chunks(len(x), batch_size, progress, "IFA"):
-            x0 = x[sl].to(device)
-            xn, rec = _run_chunk(model, x0, y[sl].to(device), eps, n_steps, clip, wanted)
-            deltas.append((xn - x0).to(x.device))
-            for n, xr in rec.items():
-                recorded[n].append(xr.to(x.device))
-    if not deltas:  # empty data set
-        return torch.zeros_like(x), {n: x.clone() for n in recorded}
-    return torch.cat(deltas), {n: torch.cat(parts) for n, parts in recorded.items()}
+
+    def keep(_: Tensor, rec: dict[int, Tensor]) -> None:
+        for n, xr in rec.items():
+            recorded[n].append(xr.to(x.device))
+
+    delta = _over_chunks(model, x, y, eps, n_steps, clip, wanted, batch_size, progress, keep)
+    # an empty data set records nothing: X_n is then the (empty) x itself
+    return delta, {n: torch.cat(parts) if parts else x.clone() for n, parts in recorded.items()}
 
 
 @torch.no_grad()
@@ -177,61 +188,36 @@ def ifa_delta_trajectory(
     batch_size: int = 1024,
     progress: bool = False,
 ) -> tuple[Tensor, list[dict]]:
-    """:func:`ifa_delta` and :func:`ifa_trajectory` in one pass over the N steps.
+    """:func:`ifa_delta` (Delta_N, Eq. 2) and the accuracy along the IFA trajectory
+    X_0, X_1, ... (Eq. 1) in one pass over the N steps.
 
-    The pipeline needs both Delta_N of the training set and the TA/RA of the training set along
-    the way; computing them together halves the gradient evaluations.  ``iterations`` must lie in
-    [0, ``n_steps``].  Returns ``(delta, rows)`` exactly as the two functions do.
+    For every n in ``iterations`` (each in [0, ``n_steps``], e.g. 0, 1, 2, 5, 10, 20, 50, 100,
+    200): TA = accuracy of ``model`` on X_n, and RA = its accuracy on
+    ``upnn.attacks.attack("ifgsm")`` of X_n with l_inf budget ``attack_eps`` (4 steps of
+    ``attack_eps / 4``, no random start; ``bounds=clip``, i.e. no box when ``clip`` is None).
+    Everything is evaluated chunk by chunk, so the trajectory is never stored for the whole set.
+    The pipeline needs both Delta_N of the training set and the TA/RA along the way; computing
+    them together halves the gradient evaluations.
+
+    Returns:
+        ``(delta, rows)``: rows ``{"iteration": n, "accuracy": TA, "robust_accuracy": RA}`` in the
+        order of ``iterations``.
     """
     iterations = list(iterations)
     wanted = _check_record_at(iterations, n_steps)
-    device = device_of(model, x.device)
     correct = dict.fromkeys(wanted, 0)
     robust = dict.fromkeys(wanted, 0)
-    deltas: list[Tensor] = []
-    with eval_mode(model):
-        for sl in _chunks(len(x), batch_size, progress, "IFA"):
-            x0, yb = x[sl].to(device), y[sl].to(device)
-            xn_last, rec = _run_chunk(model, x0, yb, eps, n_steps, clip, wanted)
-            deltas.append((xn_last - x0).to(x.device))
-            for n, xn in rec.items():
-                correct[n] += _n_correct(model, xn, yb)
-                x_adv = attack("ifgsm", model, xn, yb, attack_eps, bounds=clip)
-                robust[n] += _n_correct(model, x_adv, yb)
+
+    def score(yb: Tensor, rec: dict[int, Tensor]) -> None:
+        for n, xn in rec.items():
+            correct[n] += _n_correct(model, xn, yb)
+            x_adv = attack("ifgsm", model, xn, yb, attack_eps, bounds=clip)
+            robust[n] += _n_correct(model, x_adv, yb)
+
+    delta = _over_chunks(model, x, y, eps, n_steps, clip, wanted, batch_size, progress, score)
     total = max(len(x), 1)
     rows = [
         {"iteration": n, "accuracy": correct[n] / total, "robust_accuracy": robust[n] / total}
         for n in iterations
     ]
-    return (torch.cat(deltas) if deltas else torch.zeros_like(x)), rows
-
-
-def ifa_trajectory(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    eps: float,
-    iterations: Sequence[int],
-    *,
-    clip: tuple[float, float] | None = None,
-    attack_eps: float,
-    batch_size: int = 1024,
-    progress: bool = False,
-) -> list[dict]:
-    """Accuracy / robustness of ``model`` along the IFA trajectory X_0, X_1, ... (Eq. 1).
-
-    For every n in ``iterations`` (e.g. 0, 1, 2, 5, 10, 20, 50, 100, 200):
-    TA = accuracy of ``model`` on X_n, and RA = its accuracy on ``upnn.attacks.attack("ifgsm")``
-    of X_n with l_inf budget ``attack_eps`` (4 steps of ``attack_eps / 4``, no random start;
-    ``bounds=clip``, i.e. no box when ``clip`` is None).
-    Everything is evaluated chunk by chunk, so the trajectory is never stored for the whole set.
-
-    Returns:
-        rows ``{"iteration": n, "accuracy": TA, "robust_accuracy": RA}`` in the order of
-        ``iterations``.
-    """
-    iterations = list(iterations)
-    _, rows = ifa_delta_trajectory(model, x, y, eps, max(iterations, default=0), iterations,
-                                   clip=clip, attack_eps=attack_eps, batch_size=batch_size,
-                                   progress=progress)
-    return rows
+    return delta, rows
