@@ -19,7 +19,6 @@ from upnn.packets import (
     choose_dims,
     network_moments,
     network_moments_classes,
-    network_moments_pointwise,
     packet_moments,
 )
 
@@ -67,7 +66,8 @@ def bench_network(args: argparse.Namespace, device: torch.device, width: float) 
     k_ref = min(args.ref_dims, len(dims))
     kw = dict(method="qmc", n_points=n)
 
-    ref = network_moments_pointwise(model, x_base, 3, dims[:k_ref], lo[:k_ref], hi[:k_ref], **kw)
+    ref = network_moments(model, x_base, 3, dims[:k_ref], lo[:k_ref], hi[:k_ref], batch_size=1,
+                          **kw)  # one point at a time
     fast = network_moments(model, x_base, 3, dims[:k_ref], lo[:k_ref], hi[:k_ref], **kw)
     max_rel = max(  # |diff| relative to the largest |value| of that moment over the dims
         float((fast[k] - ref[k]).abs().max() / ref[k].abs().max().clamp_min(1e-30))
@@ -75,8 +75,8 @@ def bench_network(args: argparse.Namespace, device: torch.device, width: float) 
     )
     n_ref, n_fast = k_ref * n, len(dims) * n
     t_ref = best_time(
-        lambda: network_moments_pointwise(
-            model, x_base, 3, dims[:k_ref], lo[:k_ref], hi[:k_ref], **kw
+        lambda: network_moments(
+            model, x_base, 3, dims[:k_ref], lo[:k_ref], hi[:k_ref], batch_size=1, **kw
         ),
         device,
         args.repeat,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -248,6 +248,41 @@ def _bounds(lo: Tensor | float, hi: Tensor | float, k: int) -> tuple[Tensor, Ten
     return torch.as_tensor(lo).expand(k), torch.as_tensor(hi).expand(k)
 
 
+def _swept(x_base: Tensor, dims: Tensor, lo: Tensor | float, hi: Tensor | float, method: str,
+           n_points: int, seed: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The packets' points, shared by every estimator: the checked (K,) flat indices ``dims``
+    into x_base, and the (K, n_points) points x with weights w at which element dims[k] sweeps
+    [lo[k], hi[k]] (:func:`sample_points`)."""
+    _check_method(method)
+    device = x_base.device
+    dims = dims.to(device=device, dtype=torch.long).reshape(-1)
+    k, numel = dims.numel(), x_base.numel()
+    if k and (int(dims.min()) < 0 or int(dims.max()) >= numel):
+        raise ValueError(f"dims must lie in [0, {numel}), got range {dims.min()}..{dims.max()}")
+    lo, hi = _bounds(lo, hi, k)
+    x, w = sample_points(method, lo, hi, n_points, seed=seed, device=device, dtype=x_base.dtype)
+    return dims, x, w
+
+
+def _swept_inputs(x_base: Tensor, dims: Tensor, x: Tensor,
+                  batch_size: int) -> Iterator[tuple[slice, Tensor, Tensor, Tensor]]:
+    """The K·n_points inputs in chunks of ``batch_size`` rows, built by vectorised indexing (memory
+    stays bounded by one chunk): row r is x_base with element dims[k] set to x[k, j], in the flat
+    order r = k·n_points + j. Yields (the chunk's slice of that order, its row indices, the column
+    of each row's swept element, the (rows, numel) inputs)."""
+    n_points, numel = x.shape[1], x_base.numel()
+    total = dims.numel() * n_points
+    x_flat, dims_flat = x.reshape(-1), dims.repeat_interleave(n_points)
+    base_flat = x_base.detach().reshape(1, numel)
+    for start in range(0, total, batch_size):
+        stop = min(start + batch_size, total)
+        rows = torch.arange(stop - start, device=x_base.device)
+        cols = dims_flat[start:stop]
+        inp = base_flat.expand(stop - start, numel).clone()
+        inp[rows, cols] = x_flat[start:stop]
+        yield slice(start, stop), rows, cols, inp
+
+
 def network_moments(
     model: nn.Module,
     x_base: Tensor,
@@ -275,39 +310,23 @@ def network_moments(
     `moments_from_samples` with shape (K,). The model is put in eval mode and restored; only
     the input is differentiated, so no .grad is left on parameters.
     """
-    _check_method(method)
     device = x_base.device
-    dims = dims.to(device=device, dtype=torch.long).reshape(-1)
-    k, numel = dims.numel(), x_base.numel()
-    if k and (int(dims.min()) < 0 or int(dims.max()) >= numel):
-        raise ValueError(f"dims must lie in [0, {numel}), got range {dims.min()}..{dims.max()}")
-    lo, hi = _bounds(lo, hi, k)
-    labels = _labels(label, k, device)
-    x, w = sample_points(method, lo, hi, n_points, seed=seed, device=device, dtype=x_base.dtype)
-
-    total = k * n_points
-    x_flat = x.reshape(-1)
-    dims_flat = dims.repeat_interleave(n_points)
-    labels_flat = labels.repeat_interleave(n_points)
-    base_flat = x_base.detach().reshape(1, numel)
+    dims, x, w = _swept(x_base, dims, lo, hi, method, n_points, seed)
+    k = dims.numel()
+    labels_flat = _labels(label, k, device).repeat_interleave(n_points)
     acc = _acc_dtype(device)
-    l_out = torch.empty(total, dtype=acc, device=device)
-    dl_out = torch.empty(total, dtype=x_base.dtype, device=device)
+    l_out = torch.empty(k * n_points, dtype=acc, device=device)
+    dl_out = torch.empty(k * n_points, dtype=x_base.dtype, device=device)
 
     with eval_mode(model):
         with torch.enable_grad():
-            for start in range(0, total, batch_size):
-                stop = min(start + batch_size, total)
-                rows = torch.arange(stop - start, device=device)
-                cols = dims_flat[start:stop]
-                inp = base_flat.expand(stop - start, numel).clone()
-                inp[rows, cols] = x_flat[start:stop]
+            for rows_of, rows, cols, inp in _swept_inputs(x_base, dims, x, batch_size):
                 inp.requires_grad_(True)
-                logits = model(inp.view(stop - start, *x_base.shape))
-                loss = F.cross_entropy(logits.to(acc), labels_flat[start:stop], reduction="none")
+                logits = model(inp.view(len(rows), *x_base.shape))
+                loss = F.cross_entropy(logits.to(acc), labels_flat[rows_of], reduction="none")
                 (grad,) = torch.autograd.grad(loss.sum(), inp)
-                l_out[start:stop] = loss.detach()
-                dl_out[start:stop] = grad[rows, cols]
+                l_out[rows_of] = loss.detach()
+                dl_out[rows_of] = grad[rows, cols]
     shape = (k, n_points)
     return moments_from_samples(l_out.view(shape), dl_out.view(shape), x, w, method=method)
 
@@ -334,85 +353,29 @@ def network_moments_classes(
     pass (float64), instead of one forward and backward per label. Results equal
     `network_moments(..., label=Y, ...)` for each Y up to rounding.
     """
-    _check_method(method)
     device = x_base.device
-    dims = dims.to(device=device, dtype=torch.long).reshape(-1)
-    k, numel = dims.numel(), x_base.numel()
-    if k and (int(dims.min()) < 0 or int(dims.max()) >= numel):
-        raise ValueError(f"dims must lie in [0, {numel}), got range {dims.min()}..{dims.max()}")
+    dims, x, w = _swept(x_base, dims, lo, hi, method, n_points, seed)
+    k = dims.numel()
     classes = torch.as_tensor(classes, device=device, dtype=torch.long).reshape(-1)
-    lo, hi = _bounds(lo, hi, k)
-    x, w = sample_points(method, lo, hi, n_points, seed=seed, device=device, dtype=x_base.dtype)
-
-    total = k * n_points
-    x_flat = x.reshape(-1)
-    dims_flat = dims.repeat_interleave(n_points)
-    base_flat = x_base.detach().reshape(1, numel)
     acc = _acc_dtype(device)
-    l_out = torch.empty(len(classes), total, dtype=acc, device=device)
-    dl_out = torch.empty(len(classes), total, dtype=acc, device=device)
+    l_out = torch.empty(len(classes), k * n_points, dtype=acc, device=device)
+    dl_out = torch.empty(len(classes), k * n_points, dtype=acc, device=device)
 
     with eval_mode(model):
         with torch.no_grad(), fwAD.dual_level(), warnings.catch_warnings():
             # torch's first make_dual registers jvp decompositions through torch.jit.script
             warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
-            for start in range(0, total, batch_size):
-                stop = min(start + batch_size, total)
-                rows = torch.arange(stop - start, device=device)
-                cols = dims_flat[start:stop]
-                inp = base_flat.expand(stop - start, numel).clone()
-                inp[rows, cols] = x_flat[start:stop]
+            for rows_of, rows, cols, inp in _swept_inputs(x_base, dims, x, batch_size):
                 tangent = torch.zeros_like(inp)
                 tangent[rows, cols] = 1.0
-                shape = (stop - start, *x_base.shape)
+                shape = (len(rows), *x_base.shape)
                 out = model(fwAD.make_dual(inp.view(shape), tangent.view(shape)))
                 z, dz = (t.to(acc) for t in fwAD.unpack_dual(out))
-                l_out[:, start:stop] = (z.logsumexp(dim=1, keepdim=True) - z[:, classes]).T
-                dl_out[:, start:stop] = ((z.softmax(dim=1) * dz).sum(1, keepdim=True)
-                                         - dz[:, classes]).T
+                l_out[:, rows_of] = (z.logsumexp(dim=1, keepdim=True) - z[:, classes]).T
+                dl_out[:, rows_of] = ((z.softmax(dim=1) * dz).sum(1, keepdim=True)
+                                      - dz[:, classes]).T
     shape = (len(classes), k, n_points)
     return moments_from_samples(l_out.view(shape), dl_out.view(shape), x, w, method=method)
-
-
-def network_moments_pointwise(
-    model: nn.Module,
-    x_base: Tensor,
-    label: int | Tensor,
-    dims: Tensor,
-    lo: Tensor,
-    hi: Tensor,
-    *,
-    method: str = "mc",
-    n_points: int = 256,
-    seed: int = 0,
-) -> dict[str, Tensor]:
-    """Slow reference for `network_moments`: one forward/backward per point, plain loops.
-
-    Same points (same seed), same loss (float64 CE), same `moments_from_samples`; used by the
-    tests and the benchmark.
-    """
-    device = x_base.device
-    dims = dims.to(device=device, dtype=torch.long).reshape(-1)
-    k = dims.numel()
-    lo, hi = _bounds(lo, hi, k)
-    labels = _labels(label, k, device)
-    x, w = sample_points(method, lo, hi, n_points, seed=seed, device=device, dtype=x_base.dtype)
-    acc = _acc_dtype(device)
-    loss_pts = torch.empty(k, n_points, dtype=acc, device=device)
-    dl = torch.empty(k, n_points, dtype=x_base.dtype, device=device)
-    with eval_mode(model):
-        with torch.enable_grad():
-            for i in range(k):
-                for j in range(n_points):
-                    inp = x_base.detach().clone()
-                    inp.view(-1)[dims[i]] = x[i, j]
-                    inp.requires_grad_(True)
-                    logits = model(inp[None])
-                    loss = F.cross_entropy(logits.to(acc), labels[i : i + 1])
-                    (grad,) = torch.autograd.grad(loss, inp)
-                    loss_pts[i, j] = loss.detach()
-                    dl[i, j] = grad.view(-1)[dims[i]]
-    return moments_from_samples(loss_pts, dl, x, w, method=method)
 
 
 def aggregate(sigma_x: Tensor, sigma_p: Tensor) -> tuple[float, float]:
