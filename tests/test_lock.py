@@ -76,3 +76,30 @@ def test_the_lock_is_complete_and_keeps_the_cve_pins_out():
     major, minor = (int(p) for p in locked["requests"].split(".")[:2])
     assert (major, minor) >= (2, 32), "requests below 2.32 has known CVEs"
     assert "torchattacks" not in pyproject_pins(ROOT / "pyproject.toml")
+
+
+def test_every_imported_package_is_declared():
+    """Each third-party module imported by src/ and scripts/ comes from a distribution that
+    pyproject.toml pins (runtime or the llm extra), not from a transitive dependency."""
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    dists = packages_distributions()
+    declared = set(pyproject_pins(ROOT / "pyproject.toml"))
+    missing = {}
+    for path in [*(ROOT / "src").rglob("*.py"), *(ROOT / "scripts").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("upnn", "_src"):
+                    continue
+                if not {canonical(d) for d in dists.get(top, [top])} & declared:
+                    missing.setdefault(top, []).append(path.relative_to(ROOT).as_posix())
+    assert not missing, f"imported but not declared in pyproject.toml: {missing}"
