@@ -1,0 +1,136 @@
+"""The work planner (upnn.plan, issue 19): work counted from the config, the DAG's jobs, rates."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, copy_workflow, snakemake
+
+from upnn import config as upnn_config
+from upnn import plan
+
+CI = upnn_config.load_yaml(ROOT / "config/ci.yaml")
+PAPER = upnn_config.load_yaml(ROOT / "config/paper.yaml")
+CPU = plan.load_rates(plan.CPU_RATES)
+GPU = plan.load_rates(plan.GPU_RATES)
+
+
+def _job(jobs: list[plan.Job], rule: str, **wild: str) -> plan.Job:
+    found = [j for j in jobs if j.rule == rule and all(j.wildcards.get(k) == v
+                                                       for k, v in wild.items())]
+    assert found, (rule, wild)
+    return found[0]
+
+
+def test_flops_are_counted_from_the_model():
+    f, h = plan.model_flops("cnn3", 1, 28, 1.0)
+    # conv 1->16 k5 s3 p1 on 28x28 -> 9x9, 16->64 k3 s2 -> 5x5, 64->256 k3 s2 -> 3x3; linear 2304->10
+    assert f == 2 * (9 * 9 * 16 * 25 + 5 * 5 * 64 * 16 * 9 + 3 * 3 * 256 * 64 * 9)
+    assert h == 2 * 2304 * 10
+    full, half = (sum(plan.model_flops("resnet9", 3, 32, w)) for w in (1.0, 0.5))
+    assert full / half == pytest.approx(4, rel=0.05)  # channels² scaling
+
+
+def test_work_scales_with_epochs_images_and_steps():
+    base = plan.jobs(CI)
+    train = _job(base, "train", model="cnn3")
+    more = copy.deepcopy(CI)
+    more["train"]["epochs"] *= 2
+    assert _job(plan.jobs(more), "train", model="cnn3").work["train"] == \
+        pytest.approx(2 * train.work["train"])
+    fewer = copy.deepcopy(CI)
+    fewer["attacks"]["n_test"] = CI["attacks"]["n_test"] // 2
+    fewer["attacks"]["names"] = ["bim", "pgd"]  # no per-attack image caps (n) in the way
+    fewer_full = copy.deepcopy(fewer)
+    fewer_full["attacks"]["n_test"] = CI["attacks"]["n_test"]
+    a_half = _job(plan.jobs(fewer), "attack", model="cnn3", level="pixel").work["attack"]
+    a_full = _job(plan.jobs(fewer_full), "attack", model="cnn3", level="pixel").work["attack"]
+    assert a_full == pytest.approx(2 * a_half)
+    steps = copy.deepcopy(fewer_full)
+    steps["attacks"]["names"] = ["pgd"]
+    steps["attacks"].setdefault("settings", {})["pgd"] = {"steps": 4}
+    four = _job(plan.jobs(steps), "attack", model="cnn3", level="pixel").work["attack"]
+    steps["attacks"]["settings"]["pgd"] = {"steps": 8}
+    eight = _job(plan.jobs(steps), "attack", model="cnn3", level="pixel").work["attack"]
+    assert eight == pytest.approx(2 * four)
+
+
+def test_sparsefool_counts_its_iteration_cap():
+    spec = {"name": "sparsefool", "max_iter": 20}
+    g20, _ = plan.attack_passes("sparsefool", spec, 0.1)
+    g40, _ = plan.attack_passes("sparsefool", {**spec, "max_iter": 40}, 0.1)
+    assert g40 == pytest.approx(2 * g20)
+    assert g20 > plan.attack_passes("pgd", {"steps": 4}, 0.1)[0] * 10
+
+
+def test_planned_runtimes_differ_per_job_and_grow_with_retries():
+    jobs = plan.estimate(PAPER, GPU)
+    attack = [plan.runtime_minutes(j) for j in jobs if j.rule == "attack"]
+    assert len(set(attack)) > 3, attack
+    train = {j.model: plan.runtime_minutes(j) for j in jobs if j.rule == "train"}
+    assert train["googlenet"] > train["resnet9"] > train["cnn3"]
+    j = max(jobs, key=lambda j: j.seconds)
+    assert plan.runtime_minutes(j, 2) >= 2 * plan.runtime_minutes(j, 1) - 1
+    assert plan.runtime_minutes(j) >= plan.SAFETY_FACTOR * j.seconds / 60
+    big, small = (plan.mem_mb(_job(jobs, "train", dataset=d, model="cnn3" if d == "mnist"
+                                   else "cnn4")) for d in ("cifar10", "mnist"))
+    assert big > small >= 4000
+
+
+def test_rules_get_the_planned_resources_and_unknown_jobs_the_fallback():
+    rates = plan.CPU_RATES
+    job = plan.planned_job(CI, rates, "train", {"dataset": "digits", "model": "cnn3", "seed": 0})
+    assert job is not None and job.seconds > 0
+    assert plan.planned_resource(CI, rates, "train", {"dataset": "digits", "model": "cnn3",
+                                                      "seed": 0}, "runtime", 1, 999) == \
+        plan.runtime_minutes(job)
+    assert plan.planned_resource(CI, rates, "no_such_rule", {}, "runtime", 1, 999) == 999
+
+
+def test_rates_files_say_what_was_measured():
+    assert CPU["status"] == "measured" and GPU["status"] == "assumed"
+    for rates in (CPU, GPU):
+        for kind in plan.KINDS:
+            assert plan.rate(rates, kind, "resnet9") > 0
+            assert plan.rate(rates, kind, "no_such_model") > 0  # the default
+
+
+def test_schedule_runs_independent_jobs_side_by_side():
+    rates = {"cores": 2, "gpus": 0}
+    a, b = (plan.Job(r, threads=1, seconds=10.0) for r in ("a", "b"))
+    c = plan.Job("c", threads=2, seconds=5.0, needs=["a", "b"])
+    makespan, critical = plan.schedule([a, b, c], rates)
+    assert makespan == pytest.approx(15.0) and critical == pytest.approx(15.0)
+    a2 = plan.Job("a", threads=2, seconds=10.0)
+    assert plan.schedule([a2, b, c], rates)[0] == pytest.approx(25.0)
+
+
+def _dry_run_keys(out: str) -> set[str]:
+    """rule[wildcards] of every job block a dry run prints."""
+    keys = set()
+    for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule )", out)[1:]:
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)[1]
+        wild = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+        pairs = dict(p.split("=", 1) for p in wild[1].split(", ")) if wild else {}
+        keys.add(plan.Job(rule, pairs).key)
+    return keys
+
+
+def test_cli_prints_every_job_of_the_dry_run(tmp_path):
+    wd = copy_workflow(tmp_path / "wf")
+    proc = snakemake(wd, "-n", "--configfile", "config/ci.yaml")
+    dag = _dry_run_keys(proc.stdout + proc.stderr)
+    assert len(dag) > 20
+    cli = subprocess.run([sys.executable, "-m", "upnn.plan", "--configfile",
+                          str(ROOT / "config/ci.yaml"), "--rates", str(plan.CPU_RATES)],
+                         capture_output=True, text=True, check=True, timeout=300).stdout
+    job_table = cli.split("\n| stage |")[0]
+    printed = set(re.findall(r"^\| (\w+(?:\[[^\]]*\])?) \|", job_table, re.M)) - {"job"}
+    assert printed == dag, (sorted(dag - printed), sorted(printed - dag))
+    assert "sum of job times" in cli and "critical path" in cli
+    for stage in ("train", "attack", "uncertainty", "ifa", "figures/claims"):
+        assert f"| {stage} |" in cli
