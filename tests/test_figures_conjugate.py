@@ -102,3 +102,27 @@ def test_conjugate_tsne_rejects_missing_columns():
     points, grid = hand_made_tsne()
     with pytest.raises(ValueError, match="grid table lacks columns"):
         conjugate_tsne.draw(points, grid.drop(columns="conf"))
+
+
+def test_conjugate_uncertainty_draws_the_seed_band_or_says_there_is_none():
+    from scipy import stats
+
+    summary = hand_made_summary()
+    fig = conjugate_uncertainty.draw(summary)
+    ax = next(a for a in fig.axes if a.get_label() != "<colorbar>")
+    ta, ra = [c.get_paths()[0].vertices[:, 1] for c in ax.collections if c.get_paths()]
+    # TA per epoch: seeds 0.5 + 0.08 e and 0.51 + 0.08 e (the same for every class)
+    mean = 0.505 + 0.08 * np.arange(1, 6)
+    half = stats.t.ppf(0.975, 1) * np.std([0.0, 0.01], ddof=1) / np.sqrt(2)
+    np.testing.assert_allclose([ta.min(), ta.max()], [mean.min() - half, mean.max() + half])
+    np.testing.assert_allclose(np.ptp(ra), 0.05 * 4)  # RA equal over seeds: a band of width 0
+    assert "TA/RA band: 95 % t interval of the mean over 2 seeds" in _caption(fig)
+    fig = conjugate_uncertainty.draw(summary[summary["seed"] == 0])
+    assert "no band (one seed, and the table has no image count)" in _caption(fig)
+    ax = next(a for a in fig.axes if a.get_label() != "<colorbar>")
+    assert not [c for c in ax.collections if c.get_paths()]
+
+
+def _caption(fig):
+    """The figure's suptitle, its wrapped lines joined."""
+    return fig._suptitle.get_text().replace("\n", " ")

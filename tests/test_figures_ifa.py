@@ -75,3 +75,84 @@ def test_ifa_frequency_figure(tmp_path):
 def test_figures_reject_tables_without_needed_columns(module):
     with pytest.raises(ValueError, match="lacks columns"):
         module.draw(pd.DataFrame({"dataset": ["x"]}))
+
+
+def _band_ys(ax):
+    """The y values of each filled band (PolyCollection) on ``ax``, in drawing order."""
+    return [c.get_paths()[0].vertices[:, 1] for c in ax.collections if c.get_paths()]
+
+
+def _same_values(got, expected):
+    got, expected = np.asarray(got, float), np.asarray(expected, float)
+    return (np.isclose(got[:, None], expected[None]).any(1).all()
+            and np.isclose(expected[:, None], got[None]).any(1).all())
+
+
+def test_ifa_pix2pix_two_seeds_draw_the_t_band_over_seeds():
+    from scipy import stats
+
+    fig = ifa_pix2pix.draw(summary_table())
+    ax = [a for a in fig.axes if a.get_visible()][0]
+    # TA CL per N_epoch: seeds 0.5 + 0.005 e and 0.51 + 0.005 e: mean ± t(.975, 1)·0.005
+    mean = 0.505 + 0.005 * np.array([1, 5, 50])
+    half = stats.t.ppf(0.975, 1) * np.std([0.0, 0.01], ddof=1) / np.sqrt(2)
+    assert _same_values(_band_ys(ax)[0], np.r_[mean - half, mean + half])
+    assert "band: 95 % t interval of the mean over 2 seeds" in _caption(fig)
+
+
+def test_ifa_pix2pix_one_seed_draws_the_wilson_band_over_n_test():
+    from upnn import claims
+
+    table = summary_table().query("seed == 0").assign(n_test=400)
+    fig = ifa_pix2pix.draw(table)
+    ax = [a for a in fig.axes if a.get_visible()][0]
+    acc = 0.5 + 0.005 * np.array([1, 5, 50])
+    lo, hi = np.array([claims.wilson(a * 400, 400) for a in acc]).T
+    assert _same_values(_band_ys(ax)[0], np.r_[lo, hi])  # TA CL, the first band drawn
+    assert len(_band_ys(ax)) == 4  # TA and RA of CL and TCL
+    assert "95 % Wilson interval over 400 test images (one seed)" in _caption(fig)
+
+
+def test_ifa_training_one_seed_draws_the_wilson_band_over_training_images():
+    from upnn import claims
+
+    its = [0, 1, 5]
+    rows = [{"dataset": "cifar10", "model": "cnn4", "seed": 0, "n_epoch": 5, "iteration": n,
+             "accuracy": 0.6 + 0.02 * n, "robust_accuracy": 0.1 + 0.01 * n, "n_images": 1000}
+            for n in its]
+    fig = ifa_training.draw(pd.DataFrame(rows))
+    ax = [a for a in fig.axes if a.get_visible()][0]
+    ta, ra = _band_ys(ax)
+    acc = 0.1 + 0.01 * np.array(its)
+    lo, hi = np.array([claims.wilson(a * 1000, 1000) for a in acc]).T
+    assert _same_values(ra, np.r_[lo, hi])
+    assert "95 % Wilson interval over 1000 training images" in _caption(fig)
+    # two seeds: the t band over seeds instead
+    two = pd.DataFrame(rows + [{**r, "seed": 1, "accuracy": r["accuracy"] + 0.02} for r in rows])
+    fig = ifa_training.draw(two)
+    assert "t interval of the mean over 2 seeds" in _caption(fig)
+
+
+def test_ifa_frequency_draws_a_horizontal_wilson_error_bar_on_ta():
+    from upnn import claims
+
+    rows = [{"dataset": "cifar10", "model": "cnn4", "seed": 0, "epoch": e, "test_acc": a,
+             "hf_ratio_mean": 0.5, "hf_ratio_std": 0.01, "n_images": 300}
+            for e, a in ((1, 0.4), (5, 0.7))]
+    fig = ifa_frequency.draw(pd.DataFrame(rows))
+    ax = [a for a in fig.axes if a.get_visible()][0]
+    bar = [c for c in ax.containers if c.get_label() == "Conv (cnn4)"][0]
+    horizontal = [seg for lc in bar.lines[2] for seg in lc.get_segments()
+                  if np.isclose(seg[0][1], seg[1][1]) and not np.isclose(seg[0][0], seg[1][0])]
+    got = sorted((min(s[0][0], s[1][0]), max(s[0][0], s[1][0])) for s in horizontal)
+    np.testing.assert_allclose(got, [claims.wilson(120, 300), claims.wilson(210, 300)])
+    assert "TA error bar: 95 % Wilson interval over 300 test images" in _caption(fig)
+    # no image count and one seed: no interval, and the figure says so
+    fig = ifa_frequency.draw(pd.DataFrame(rows).drop(columns="n_images"))
+    assert "no TA error bar (one seed, and the table has no image count)" in \
+        _caption(fig)
+
+
+def _caption(fig):
+    """The figure's suptitle, its wrapped lines joined."""
+    return fig._suptitle.get_text().replace("\n", " ")

@@ -77,3 +77,45 @@ def test_fig6_from_hand_made_table(tmp_path):
 def test_fig6_rejects_a_table_without_needed_columns():
     with pytest.raises(ValueError, match="similarity table lacks"):
         fig6.draw(hand_made_similarity_table().drop(columns="cos_incorrect"))
+
+
+def _band_ys(ax):
+    return [c.get_paths()[0].vertices[:, 1] for c in ax.collections if c.get_paths()]
+
+
+def test_fig4_accuracy_bands_are_t_intervals_over_seeds():
+    from scipy import stats
+
+    metrics, lands = hand_made_toy_tables()
+    fig = fig4.draw(metrics, lands)
+    acc, _ = [a for a in fig.axes if a.name != "3d"]
+    ta, ra = _band_ys(acc)
+    np.testing.assert_allclose(np.ptp(ta), np.ptp(1 - 0.5 / np.arange(1, 31)))  # TA: seeds agree
+    # RA: 0.9 - 0.5/e - 0.01 s over s = 0, 1, 2: mean ± t(.975, 2)·0.01/√3
+    half = stats.t.ppf(0.975, 2) * 0.01 / np.sqrt(3)
+    mean = 0.9 - 0.5 / np.arange(1, 31) - 0.01
+    np.testing.assert_allclose([ra.min(), ra.max()], [mean.min() - half, mean.max() + half])
+    assert "D: band: 95 % t interval of the mean over 3 seeds" in _caption(fig)
+    fig = fig4.draw(metrics[metrics["seed"] == 0], lands)
+    assert "no band (one seed, and the table has no image count)" in _caption(fig)
+
+
+def test_fig6_one_seed_accuracy_band_is_the_wilson_interval_over_words():
+    from upnn import claims
+
+    table = hand_made_similarity_table().query("seed == 0")
+    fig = fig6.draw(table)
+    bands_ = _band_ys(fig.axes[3])
+    assert len(bands_) == 3  # one per size
+    size4 = table[table["embedding_size"] == 4].sort_values("epoch")
+    n = size4["n_correct"] + size4["n_incorrect"]
+    lo, hi = np.array([claims.wilson(a * m, m) for a, m in zip(size4["accuracy"], n, strict=True)]).T
+    np.testing.assert_allclose([bands_[1].min(), bands_[1].max()], [lo.min(), hi.max()])
+    assert "95 % Wilson interval over 90 words (one seed)" in _caption(fig)
+    fig = fig6.draw(hand_made_similarity_table())
+    assert "t interval of the mean over 3 seeds" in _caption(fig)
+
+
+def _caption(fig):
+    """The figure's suptitle, its wrapped lines joined."""
+    return fig._suptitle.get_text().replace("\n", " ")

@@ -55,3 +55,19 @@ def test_band_is_one_interval_per_epoch():
     assert b.loc[1, "mean"] == pytest.approx(0.6) and b.loc[2, "high"] == pytest.approx(0.8)
     assert "3 seeds" in intervals.describe("seeds", 3, 200)
     assert "200 test images" in intervals.describe("images", 1, 200)
+
+
+def test_wilson_interval_is_claims_wilson_of_acc_times_n():
+    from upnn import claims
+
+    acc, lo, hi = intervals.wilson_interval(0.7, 200)
+    assert acc == 0.7 and (lo, hi) == pytest.approx(claims.wilson(140, 200))
+    assert lo < 0.7 < hi and hi - lo == pytest.approx(2 * 1.96 * math.sqrt(0.21 / 200), rel=0.05)
+    assert intervals.wilson_interval(1.0, 50)[2] == 1.0  # clipped to [0, 1]
+    for n in (0, None, float("nan")):
+        assert math.isnan(intervals.wilson_interval(0.5, n)[1])
+    assert intervals.describe("wilson", 1, 200) == \
+        "band: 95 % Wilson interval over 200 test images (one seed)"
+    assert intervals.describe("wilson", 1, 90, images="words", kind="error bar") == \
+        "error bar: 95 % Wilson interval over 90 words (one seed)"
+    assert "no image count" in intervals.describe("uncounted", 1, 0)

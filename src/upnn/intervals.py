@@ -5,7 +5,8 @@ With several seeds the interval is over seeds: the mean accuracy ± t_{0.975, S-
 Student t interval of the mean over the S training seeds). With one seed it is over test images:
 the 95 % percentile interval of the accuracy when the test images are resampled with replacement
 (a bootstrap of the per-image outcomes the attack stage stores: ``clean_correct``,
-``robust_correct``, ``worst_correct``). ``method`` says which.
+``robust_correct``, ``worst_correct``), or, where a table holds only the accuracy and its image
+count n, the 95 % Wilson interval of acc over n (:func:`wilson_interval`). ``method`` says which.
 """
 
 from __future__ import annotations
@@ -75,10 +76,24 @@ def band(rows: pd.DataFrame, column: str, *, n_boot: int = 1000, seed: int = 0) 
     return pd.DataFrame.from_dict(out, orient="index", columns=list(COLUMNS)).rename_axis("epoch")
 
 
-def describe(method: str, n_seeds: int, n_images: int) -> str:
-    """What a band is, for a figure's caption."""
+def wilson_interval(acc: float, n: float | None) -> tuple[float, float, float]:
+    """(acc, low, high): the 95 % Wilson interval of an accuracy ``acc`` measured on ``n`` images
+    (:func:`upnn.claims.wilson` of acc·n successes; a NaN interval when n is 0 or missing)."""
+    if n is None or not np.isfinite(n) or n <= 0:
+        return float(acc), float("nan"), float("nan")
+    return (float(acc), *claims.wilson(float(acc) * n, n))
+
+
+def describe(method: str, n_seeds: int, n_images: int, *, images: str = "test images",
+             kind: str = "band") -> str:
+    """What a band (or error bar: ``kind``) is, for a figure's caption; ``images`` names what the
+    accuracy counts (test images, training images, words, questions)."""
     if method == "seeds":
-        return f"band: 95 % t interval of the mean over {n_seeds} seeds"
+        return f"{kind}: 95 % t interval of the mean over {n_seeds} seeds"
     if method == "images":
-        return f"band: 95 % bootstrap interval over {n_images} test images (one seed)"
+        return f"{kind}: 95 % bootstrap interval over {n_images} {images} (one seed)"
+    if method == "wilson":
+        return f"{kind}: 95 % Wilson interval over {n_images} {images} (one seed)"
+    if method == "uncounted":
+        return f"no {kind} (one seed, and the table has no image count)"
     return "no interval (no per-image outcomes)"

@@ -8,7 +8,8 @@ every one-dimensional packet is nearly flat, so ΔX is (to 3 digits) the flat pa
 integration interval and says nothing about the net: the flatness shows how far the net moves it
 (1 = flat; the dashed line), and each panel prints the range of ΔX itself. Where a summary table
 holds several classes Y (CIFAR-10: all ten), values and standard errors are averaged over them;
-several seeds likewise.
+several seeds likewise. TA and RA carry a 95 % t band over seeds where the tables hold several; the
+uncertainty stage stores no image count, so with one seed they carry none (the suptitle says so).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from upnn.figures import style
+from upnn.figures import bands, style
 
 LEVELS = ("feature", "pixel")
 _MODEL_ORDER = ("cnn3", "cnn4", "resnet9", "googlenet")
@@ -67,6 +68,7 @@ def draw(summary: pd.DataFrame) -> Figure:
     lo_epoch, hi_epoch = frame["epoch"].min(), frame["epoch"].max()
     norm = plt.Normalize(lo_epoch, max(hi_epoch, lo_epoch + 1))
     scatter = None
+    notes: set[str] = set()
     for col, level in enumerate(LEVELS):
         for j, title in enumerate(COLUMN_TITLES):
             axes[0, 2 * col + j].set_title(f"{level}: {title}")
@@ -83,6 +85,13 @@ def draw(summary: pd.DataFrame) -> Figure:
             ax_acc.plot(d.epoch, d.test_acc, "o-", ms=3, color="#1f77b4", label="TA")
             ax_acc.plot(d.epoch, d.robust_acc, "s--", ms=3, color=style.ATTACK_COLORS["pgd"],
                         label="RA (PGD)")
+            rows = summary[(summary.dataset == dataset) & (summary.model == model)
+                           & (summary.level == level)]
+            for column, color in (("test_acc", "#1f77b4"),
+                                  ("robust_acc", style.ATTACK_COLORS["pgd"])):
+                b = bands.interval_table(rows, "epoch", column)
+                bands.fill(ax_acc, b, color)
+                notes |= bands.notes(b)
             ax_acc.set_ylim(-0.03, 1.03)
             ax_acc.set_xlabel("epoch")
             if row == 0:
@@ -106,4 +115,5 @@ def draw(summary: pd.DataFrame) -> Figure:
             ax_xp.set_ylabel(r"$(\Delta X/\Delta X_{flat})^2$")
     if scatter is not None:
         fig.colorbar(scatter, ax=axes.ravel().tolist(), label="epoch", shrink=0.6, aspect=30)
+    bands.footnote(fig, {f"TA/RA {n}" for n in notes})
     return fig

@@ -2,7 +2,8 @@
 
 (A–C) the landscape ψ(x₁, x₂, label = 1) at the landscape epochs (mean over seeds), (D) test and
 robust accuracy vs epoch, (E) dx = σ_x and dp = σ_p of ψ(x₁, x₂ = 0) vs epoch; (D, E) are means
-over seeds with a ±1 standard deviation band.
+over seeds, (D) with the 95 % t band over seeds (the metrics table holds no image count, so one
+seed gets no band; the suptitle says which), (E) with a ±1 standard deviation band.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from upnn.figures import style
+from upnn.figures import bands, style
 
 METRICS = ("seed", "epoch", "test_acc", "robust_acc", "dx", "dp")
 LANDSCAPES = ("seed", "epoch", "label", "x1", "x2", "psi")
@@ -34,6 +35,16 @@ def band(ax: plt.Axes, frame: pd.DataFrame, column: str, color: str, label: str)
     x, mean, std = stats.index.to_numpy(), stats["mean"].to_numpy(), stats["std"].fillna(0).to_numpy()
     ax.plot(x, mean, color=color, label=label)
     ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.25, linewidth=0)
+
+
+def accuracy_band(ax: plt.Axes, frame: pd.DataFrame, column: str, color: str, label: str,
+                  n_column: str | None = None, images: str = "test images") -> set[str]:
+    """Mean accuracy over seeds vs epoch with its 95 % band (:mod:`upnn.figures.bands`: t over
+    seeds, or Wilson over ``n_column`` for one seed); returns the band's description."""
+    b = bands.interval_table(frame, "epoch", column, n_column)
+    ax.plot(b.index.to_numpy(), b["mean"].to_numpy(dtype=float), color=color, label=label)
+    bands.fill(ax, b, color)
+    return bands.notes(b, images=images)
 
 
 def draw(metrics: pd.DataFrame, landscapes: pd.DataFrame, label: int = 1) -> plt.Figure:
@@ -63,8 +74,9 @@ def draw(metrics: pd.DataFrame, landscapes: pd.DataFrame, label: int = 1) -> plt
         ax.set_title(f"{letters[i]}  epoch {epoch}, label {label}")
     half = n
     ax_acc = fig.add_subplot(grid[1, :half])
+    notes: set[str] = set()
     for col in ("test_acc", "robust_acc"):
-        band(ax_acc, metrics, col, COLORS[col], NAMES[col])
+        notes |= accuracy_band(ax_acc, metrics, col, COLORS[col], NAMES[col])
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title=f"{letters[n]}  test and robust accuracy")
     ax_acc.legend(frameon=False)
     ax_unc = fig.add_subplot(grid[1, half:])
@@ -76,4 +88,5 @@ def draw(metrics: pd.DataFrame, landscapes: pd.DataFrame, label: int = 1) -> plt
     for ax in (ax_acc, ax_unc):
         if metrics["epoch"].max() >= 20:
             ax.set_xscale("log")
+    bands.footnote(fig, {f"{letters[n]}: {note}" for note in notes})
     return fig

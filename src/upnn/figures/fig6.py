@@ -1,6 +1,8 @@
 """Fig. 6 of arXiv 2205.01493 v4: cosine similarity between each word's embedding and the
 gradient of its loss, over correctly and incorrectly classified words, vs epoch, one panel per
-embedding size (mean over seeds, ±1 standard deviation band), and the accuracy of every size.
+embedding size (mean over seeds, ±1 standard deviation band), and the accuracy of every size
+(mean over seeds with the 95 % t band over seeds; one seed: the 95 % Wilson band over the
+n_correct + n_incorrect words; the suptitle says which).
 """
 
 from __future__ import annotations
@@ -8,8 +10,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from upnn.figures import style
-from upnn.figures.fig4 import band
+from upnn.figures import bands, style
+from upnn.figures.fig4 import accuracy_band, band
 
 COLUMNS = ("embedding_size", "seed", "epoch", "accuracy", "cos_correct", "cos_incorrect",
            "n_correct", "n_incorrect")
@@ -42,11 +44,15 @@ def draw(similarity: pd.DataFrame) -> plt.Figure:
             ax.set_ylabel(r"cos($e_w$, $\nabla_{e_w} l_w$)")
             ax.legend(frameon=False, loc="lower left")
     ax = axes[-1]
+    counted = similarity.assign(n_words=similarity["n_correct"] + similarity["n_incorrect"])
+    notes: set[str] = set()
     for size, color in zip(sizes, SIZE_COLORS * (len(sizes) // len(SIZE_COLORS) + 1), strict=False):
-        band(ax, similarity[similarity["embedding_size"] == size], "accuracy", color, f"size {size}")
+        notes |= accuracy_band(ax, counted[counted["embedding_size"] == size], "accuracy", color,
+                               f"size {size}", n_column="n_words", images="words")
     ax.set(xlabel="epoch", ylabel="accuracy", title=f"{letters[len(sizes)]}  accuracy")
     ax.legend(frameon=False)
     if log_x:
         for ax in axes:
             ax.set_xscale("log")
+    bands.footnote(fig, {f"{letters[len(sizes)]}: {note}" for note in notes})
     return fig

@@ -1,7 +1,9 @@
 """Fig. 6 (arXiv 2205.01493 v3): test accuracy (TA) and robust accuracy (RA) of the classifier
 alone (CL, solid) and of the combined classifier TCL(x) = CL(x + G(x)) (dashed) against the epoch
 N_epoch at which the classifier that made the IFA targets was taken. One panel per
-(dataset, model): the papers' "Conv" (cnn4) and "Res" (resnet9). Several seeds: the mean."""
+(dataset, model): the papers' "Conv" (cnn4) and "Res" (resnet9). Several seeds: the mean and a
+95 % t band over seeds; one seed: the 95 % Wilson band over the ``n_test`` test images
+(:mod:`upnn.figures.bands`). The suptitle says which."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import pandas as pd
 from matplotlib import pyplot as plt
 from matplotlib.lines import Line2D
 
-from upnn.figures import style
+from upnn.figures import bands, style
 
 COLUMNS = ("dataset", "model", "seed", "n_epoch", "net", "accuracy", "robust_accuracy")
 # The papers' names for the networks.
@@ -46,14 +48,19 @@ def draw(summary: pd.DataFrame) -> plt.Figure:
     style.setup()
     panels = list(dict.fromkeys(zip(summary["dataset"], summary["model"], strict=True)))
     fig, axes = panels_grid(len(panels))
+    notes: set[str] = set()
     for i, (ax, (dataset, model)) in enumerate(zip(axes, panels, strict=True)):
         sub = summary[(summary["dataset"] == dataset) & (summary["model"] == model)]
-        mean = sub.groupby(["net", "n_epoch"])[list(METRICS)].mean().reset_index()
         for net, ls in NETS.items():
-            rows = mean[mean["net"] == net].sort_values("n_epoch")
+            rows = sub[sub["net"] == net]
+            if rows.empty:
+                continue
             for metric, (name, color) in METRICS.items():
-                ax.plot(rows["n_epoch"], rows[metric], ls=ls, color=color, marker="o", ms=3,
+                b = bands.interval_table(rows, "n_epoch", metric, "n_test")
+                ax.plot(b.index, b["mean"], ls=ls, color=color, marker="o", ms=3,
                         label=f"{name} {net}")
+                bands.fill(ax, b, color)
+                notes |= bands.notes(b)
         epochs = sorted(sub["n_epoch"].unique())
         if len(epochs) > 1 and epochs[-1] / epochs[0] >= 10:
             ax.set_xscale("log")
@@ -68,4 +75,5 @@ def draw(summary: pd.DataFrame) -> plt.Figure:
     handles = [Line2D([], [], color=c, label=n) for n, c in METRICS.values()]
     handles += [Line2D([], [], color="black", ls=ls, label=net) for net, ls in NETS.items()]
     fig.legend(handles=handles, loc="outside lower center", ncol=4, frameon=False)
+    bands.footnote(fig, notes)
     return fig
