@@ -30,6 +30,6 @@ include: "rules/summary.smk"
 
 
 rule all:
+    default_target: True
     input:
         TARGETS or train_tables(),
-    default_target: True

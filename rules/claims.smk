@@ -19,20 +19,20 @@ rule claims:
             caption="../report/claims.rst",
             category="Claims",
         ),
+    log:
+        "logs/claims/claims.log",
+    benchmark:
+        "benchmarks/claims/claims.tsv"
+    conda:
+        "../envs/upnn.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=planned("claims", fallback=10),
     params:
         sources={d: s["source"] for d, s in config["datasets"].items()},
         settings=canonical(config.get("claims") or {}),
         config=",".join(os.path.relpath(p, workflow.basedir) for p in workflow.configfiles)
         or "config/config.yaml",
-    log:
-        "logs/claims/claims.log",
-    benchmark:
-        "benchmarks/claims/claims.tsv"
-    resources:
-        mem_mb=2000,
-        runtime=planned("claims", fallback=10),
-    conda:
-        "../envs/upnn.yaml"
     script:
         "../scripts/claims.py"
 

@@ -10,13 +10,10 @@ def claims_inputs():
     inputs["ifa_summary"] = ["results/ifa_summary.parquet"] if IFA_RUNS else []
     inputs["frequency"] = expand("results/frequency/{dataset}.parquet", dataset=FREQUENCY_DATASETS)
     inputs["uncertainty"] = [
-        f"results/uncertainty/{d}/{m}/seed{s}/{level}.parquet"
-        for d, m, s in UNC_RUNS
-        for level in UNC_LEVELS
+        f"results/uncertainty/{d}/{m}/seed{s}/{level}.parquet" for d, m, s in UNC_RUNS for level in UNC_LEVELS
     ]
     inputs["tsne"] = [
-        f"results/tsne_points/{UNC_TSNE['dataset']}/{UNC_TSNE['model']}/"
-        f"seed{UNC_TSNE_SEED}.parquet"
+        f"results/tsne_points/{UNC_TSNE['dataset']}/{UNC_TSNE['model']}/" f"seed{UNC_TSNE_SEED}.parquet"
     ]
     inputs["llm"] = [LLM_TABLE] if LLM and LLM["enabled"] else []
     inputs["minimal"] = minimal_tables()

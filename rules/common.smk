@@ -118,11 +118,7 @@ def minimal_tables():
 
 
 def attack_tables(level):
-    return [
-        f"results/attacks/{d}/{m}/seed{s}/{lv}.parquet"
-        for d, m, s, lv in ATTACK_JOBS
-        if lv == level
-    ]
+    return [f"results/attacks/{d}/{m}/seed{s}/{lv}.parquet" for d, m, s, lv in ATTACK_JOBS if lv == level]
 
 
 # Each stage's .smk appends the figures (PDF and PNG) it builds; `rule all` asks for all of them.

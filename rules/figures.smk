@@ -4,7 +4,6 @@ FIG1_SEED = config["seeds"][0]
 
 
 rule figure_fig1:
-    localrule: True
     input:
         f"results/examples/{FIG1['dataset']}/{FIG1['model']}/seed{FIG1_SEED}.parquet",
     output:
@@ -18,17 +17,17 @@ rule figure_fig1:
         "logs/figures/fig1.log",
     benchmark:
         "benchmarks/figures/fig1.tsv"
+    localrule: True
+    conda:
+        "../envs/upnn.yaml"
     resources:
         mem_mb=2000,
         runtime=planned("figure_fig1", fallback=10),
-    conda:
-        "../envs/upnn.yaml"
     script:
         "../scripts/figure_fig1.py"
 
 
 rule figure_fig2:
-    localrule: True
     input:
         attack_tables("pixel"),
     output:
@@ -38,23 +37,23 @@ rule figure_fig2:
             category="Attacks",
         ),
         png="results/figures/fig2.png",
-    params:
-        level="pixel",
     log:
         "logs/figures/fig2.log",
     benchmark:
         "benchmarks/figures/fig2.tsv"
+    localrule: True
+    conda:
+        "../envs/upnn.yaml"
     resources:
         mem_mb=2000,
         runtime=planned("figure_fig2", fallback=10),
-    conda:
-        "../envs/upnn.yaml"
+    params:
+        level="pixel",
     script:
         "../scripts/figure_robustness.py"
 
 
 use rule figure_fig2 as figure_fig5 with:
-    localrule: True
     input:
         attack_tables("feature"),
     output:
@@ -64,12 +63,13 @@ use rule figure_fig2 as figure_fig5 with:
             category="Attacks",
         ),
         png="results/figures/fig5.png",
-    params:
-        level="feature",
     log:
         "logs/figures/fig5.log",
     benchmark:
         "benchmarks/figures/fig5.tsv"
+    localrule: True
+    params:
+        level="feature",
 
 
 TARGETS += [f"results/figures/fig{i}.{ext}" for i in (1, 2) for ext in ("pdf", "png")]
@@ -78,11 +78,8 @@ if attack_tables("feature"):
 
 
 rule figure_robustness_eps:
-    localrule: True
     input:
-        attacks=[
-            f"results/attacks/{d}/{m}/seed{s}/pixel.parquet" for d, m, s in MINIMAL_JOBS
-        ],
+        attacks=[f"results/attacks/{d}/{m}/seed{s}/pixel.parquet" for d, m, s in MINIMAL_JOBS],
         minimal=minimal_tables(),
     output:
         pdf=report(
@@ -91,18 +88,19 @@ rule figure_robustness_eps:
             category="Attacks",
         ),
         png="results/figures/robustness_eps.png",
-    params:
-        attack=config.get("minimal", {}).get("attack", "bim"),
-        eps={d: upnn_config.eps_list(e) for d, e in config.get("attacks", {}).get("eps", {}).items()},
     log:
         "logs/figures/robustness_eps.log",
     benchmark:
         "benchmarks/figures/robustness_eps.tsv"
+    localrule: True
+    conda:
+        "../envs/upnn.yaml"
     resources:
         mem_mb=2000,
         runtime=planned("figure_robustness_eps", fallback=10),
-    conda:
-        "../envs/upnn.yaml"
+    params:
+        attack=config.get("minimal", {}).get("attack", "bim"),
+        eps={d: upnn_config.eps_list(e) for d, e in config.get("attacks", {}).get("eps", {}).items()},
     script:
         "../scripts/figure_robustness_eps.py"
 

@@ -13,29 +13,26 @@ rule frequency:
         tables=frequency_inputs("tables"),
     output:
         expand("results/frequency/{dataset}.parquet", dataset=FREQUENCY_DATASETS),
-    params:
-        runs=[{**r, "dataset": d} for d in FREQUENCY_DATASETS for r in frequency_runs(d)],
-        datasets=FREQUENCY_DATASETS,
-        settings=lambda w: canonical(
-            {k: v for k, v in FREQUENCY.items() if k not in ("models", "epochs")}
-        ),
     log:
         "logs/frequency/frequency.log",
     benchmark:
         "benchmarks/frequency/frequency.tsv"
+    conda:
+        "../envs/upnn.yaml"
     threads: 1
     resources:
         mem_mb=planned("frequency", "mem_mb", fallback=8000),
         runtime=planned("frequency", fallback=120),
         gpu=GPU,
-    conda:
-        "../envs/upnn.yaml"
+    params:
+        runs=[{**r, "dataset": d} for d in FREQUENCY_DATASETS for r in frequency_runs(d)],
+        datasets=FREQUENCY_DATASETS,
+        settings=lambda w: canonical({k: v for k, v in FREQUENCY.items() if k not in ("models", "epochs")}),
     script:
         "../scripts/frequency.py"
 
 
 rule figure_ifa_frequency:
-    localrule: True
     input:
         expand("results/frequency/{dataset}.parquet", dataset=FREQUENCY_DATASETS),
     output:
@@ -45,17 +42,18 @@ rule figure_ifa_frequency:
             category="IFA",
         ),
         png="results/figures/ifa_frequency.png",
-    params:
-        figure="ifa_frequency",
     log:
         "logs/figures/ifa_frequency.log",
     benchmark:
         "benchmarks/figures/ifa_frequency.tsv"
+    localrule: True
+    conda:
+        "../envs/upnn.yaml"
     resources:
         mem_mb=2000,
         runtime=planned("figure_ifa_frequency", fallback=10),
-    conda:
-        "../envs/upnn.yaml"
+    params:
+        figure="ifa_frequency",
     script:
         "../scripts/figure_ifa.py"
 

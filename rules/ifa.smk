@@ -23,19 +23,19 @@ rule ifa:
         train=f"{IFA_DIR}/train.parquet",
         test=f"{IFA_DIR}/test.parquet",
         trajectory=IFA_TRAJECTORY,
-    params:
-        settings=ifa_settings,
     log:
         "logs/ifa/{dataset}/{model}/seed{seed}/epoch{epoch}.log",
     benchmark:
         "benchmarks/ifa/{dataset}/{model}/seed{seed}/epoch{epoch}.tsv"
+    conda:
+        "../envs/upnn.yaml"
     threads: 1
     resources:
         mem_mb=planned("ifa", "mem_mb", fallback=8000),
         runtime=planned("ifa", fallback=240),
         gpu=GPU,
-    conda:
-        "../envs/upnn.yaml"
+    params:
+        settings=ifa_settings,
     script:
         "../scripts/ifa.py"
 
@@ -49,10 +49,19 @@ rule ifa_summary:
         tests=ifa_paths("results/data/{dataset}/test.parquet"),
     output:
         "results/ifa_summary.parquet",
+    log:
+        "logs/ifa/summary.log",
+    benchmark:
+        "benchmarks/ifa/summary.tsv"
+    conda:
+        "../envs/upnn.yaml"
+    threads: 1
+    resources:
+        mem_mb=planned("ifa_summary", "mem_mb", fallback=8000),
+        runtime=planned("ifa_summary", fallback=120),
+        gpu=GPU,
     params:
-        runs=[
-            {"dataset": d, "model": m, "seed": s, "n_epoch": e} for d, m, s, e in IFA_RUNS
-        ],
+        runs=[{"dataset": d, "model": m, "seed": s, "n_epoch": e} for d, m, s, e in IFA_RUNS],
         settings=lambda w: canonical(
             {
                 "attack_eps": IFA["attack_eps"],
@@ -60,23 +69,11 @@ rule ifa_summary:
                 "pix2pix_epochs": IFA["pix2pix"]["epochs"],
             }
         ),
-    log:
-        "logs/ifa/summary.log",
-    benchmark:
-        "benchmarks/ifa/summary.tsv"
-    threads: 1
-    resources:
-        mem_mb=planned("ifa_summary", "mem_mb", fallback=8000),
-        runtime=planned("ifa_summary", fallback=120),
-        gpu=GPU,
-    conda:
-        "../envs/upnn.yaml"
     script:
         "../scripts/ifa_summary.py"
 
 
 rule figure_ifa_pix2pix:
-    localrule: True
     input:
         "results/ifa_summary.parquet",
     output:
@@ -86,23 +83,23 @@ rule figure_ifa_pix2pix:
             category="IFA",
         ),
         png="results/figures/ifa_pix2pix.png",
-    params:
-        figure="ifa_pix2pix",
     log:
         "logs/figures/ifa_pix2pix.log",
     benchmark:
         "benchmarks/figures/ifa_pix2pix.tsv"
+    localrule: True
+    conda:
+        "../envs/upnn.yaml"
     resources:
         mem_mb=2000,
         runtime=planned("figure_ifa_pix2pix", fallback=10),
-    conda:
-        "../envs/upnn.yaml"
+    params:
+        figure="ifa_pix2pix",
     script:
         "../scripts/figure_ifa.py"
 
 
 use rule figure_ifa_pix2pix as figure_ifa_training with:
-    localrule: True
     input:
         ifa_paths(IFA_TRAJECTORY),
     output:
@@ -112,17 +109,16 @@ use rule figure_ifa_pix2pix as figure_ifa_training with:
             category="IFA",
         ),
         png="results/figures/ifa_training.png",
-    params:
-        figure="ifa_training",
     log:
         "logs/figures/ifa_training.log",
     benchmark:
         "benchmarks/figures/ifa_training.tsv"
+    localrule: True
+    params:
+        figure="ifa_training",
 
 
 if IFA_RUNS:
     TARGETS += [
-        f"results/figures/{name}.{ext}"
-        for name in ("ifa_pix2pix", "ifa_training")
-        for ext in ("pdf", "png")
+        f"results/figures/{name}.{ext}" for name in ("ifa_pix2pix", "ifa_training") for ext in ("pdf", "png")
     ]

@@ -36,15 +36,12 @@ PIX2PIX_TABLE = "results/pix2pix_losses/{dataset}/{model}/seed{seed}/epoch{epoch
 
 
 def ifa_paths(pattern):
-    return [
-        pattern.format(dataset=d, model=m, seed=s, epoch=e) for d, m, s, e in ifa_runs()
-    ]
+    return [pattern.format(dataset=d, model=m, seed=s, epoch=e) for d, m, s, e in ifa_runs()]
 
 
 def ifa_settings(wildcards):
     """What Δ_N and the trajectory depend on (not the Pix2Pix or TCL-only settings)."""
-    keep = ("eps", "steps", "clip", "trajectory", "attack_eps", "limit_train", "limit_test",
-            "batch_size")
+    keep = ("eps", "steps", "clip", "trajectory", "attack_eps", "limit_train", "limit_test", "batch_size")
     return canonical({k: IFA[k] for k in keep})
 
 

@@ -12,26 +12,23 @@ if LLM:
             upnn_config.llm_task_files(config),
         output:
             LLM_TABLE,
-        params:
-            llm=canonical(
-                {k: v for k, v in LLM.items() if k not in ("enabled", "metric")}
-            ),
         log:
             f"logs/llm/{LLM_SLUG}.log",
         benchmark:
             f"benchmarks/llm/{LLM_SLUG}.tsv"
+        conda:
+            "../envs/llm.yaml"
         threads: 2
         resources:
             mem_mb=24000,
             runtime=planned("llm_eval", fallback=480),
             gpu=0 if LLM["device"] == "cpu" else 1,
-        conda:
-            "../envs/llm.yaml"
+        params:
+            llm=canonical({k: v for k, v in LLM.items() if k not in ("enabled", "metric")}),
         script:
             "../scripts/llm_eval.py"
 
     rule figure_fig3:
-        localrule: True
         input:
             LLM_TABLE,
         output:
@@ -41,18 +38,19 @@ if LLM:
                 category="LLM",
             ),
             png="results/figures/fig3.png",
-        params:
-            metric=LLM["metric"],
         log:
             "logs/figures/fig3.log",
         benchmark:
             "benchmarks/figures/fig3.tsv"
+        localrule: True
+        conda:
+            "../envs/upnn.yaml"
         threads: 1
         resources:
             mem_mb=2000,
             runtime=planned("figure_fig3", fallback=10),
-        conda:
-            "../envs/upnn.yaml"
+        params:
+            metric=LLM["metric"],
         script:
             "../scripts/figure_fig3.py"
 

@@ -12,18 +12,18 @@ rule pix2pix:
     output:
         table=PIX2PIX_TABLE,
         checkpoints=directory(PIX2PIX_DIR),
-    params:
-        settings=lambda w: canonical(IFA["pix2pix"]),
     log:
         "logs/pix2pix/{dataset}/{model}/seed{seed}/epoch{epoch}.log",
     benchmark:
         "benchmarks/pix2pix/{dataset}/{model}/seed{seed}/epoch{epoch}.tsv"
+    conda:
+        "../envs/upnn.yaml"
     threads: 1
     resources:
         mem_mb=planned("pix2pix", "mem_mb", fallback=8000),
         runtime=planned("pix2pix", fallback=480),
         gpu=GPU,
-    conda:
-        "../envs/upnn.yaml"
+    params:
+        settings=lambda w: canonical(IFA["pix2pix"]),
     script:
         "../scripts/pix2pix.py"

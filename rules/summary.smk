@@ -15,18 +15,18 @@ rule summary:
             caption="../report/summary.rst",
             category="Claims",
         ),
-    params:
-        n_boot=(config.get("claims") or {}).get("n_boot", 2000),
-        seed=(config.get("claims") or {}).get("seed", 0),
     log:
         "logs/summary/summary.log",
     benchmark:
         "benchmarks/summary/summary.tsv"
+    conda:
+        "../envs/upnn.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/upnn.yaml"
+    params:
+        n_boot=(config.get("claims") or {}).get("n_boot", 2000),
+        seed=(config.get("claims") or {}).get("seed", 0),
     script:
         "../scripts/summary.py"
 

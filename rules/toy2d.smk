@@ -6,25 +6,24 @@ rule toy2d:
     output:
         metrics="results/toy2d/metrics.parquet",
         landscapes="results/toy2d_landscapes.parquet",
-    params:
-        settings=canonical(config.get("toy2d", {})),
     log:
         "logs/toy2d/toy2d.log",
     benchmark:
         "benchmarks/toy2d/toy2d.tsv"
+    conda:
+        "../envs/upnn.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=planned("toy2d", fallback=60),
         gpu=GPU,
-    conda:
-        "../envs/upnn.yaml"
+    params:
+        settings=canonical(config.get("toy2d", {})),
     script:
         "../scripts/toy2d.py"
 
 
 rule figure_fig4:
-    localrule: True
     input:
         metrics="results/toy2d/metrics.parquet",
         landscapes="results/toy2d_landscapes.parquet",
@@ -39,12 +38,13 @@ rule figure_fig4:
         "logs/figures/fig4.log",
     benchmark:
         "benchmarks/figures/fig4.tsv"
+    localrule: True
+    conda:
+        "../envs/upnn.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=planned("figure_fig4", fallback=10),
-    conda:
-        "../envs/upnn.yaml"
     script:
         "../scripts/figure_fig4.py"
 

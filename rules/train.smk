@@ -5,19 +5,19 @@ rule train:
     output:
         table="results/train/{dataset}/{model}/seed{seed}.parquet",
         checkpoints=directory("results/checkpoints/{dataset}/{model}/seed{seed}"),
-    params:
-        settings=lambda w: canonical(upnn_config.train_settings(config, w.model)),
-        width=lambda w: config["models"][w.model].get("width", 1.0),
     log:
         "logs/train/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "benchmarks/train/{dataset}/{model}/seed{seed}.tsv"
+    conda:
+        "../envs/upnn.yaml"
     threads: 2
     resources:
         mem_mb=planned("train", "mem_mb", fallback=8000),
         runtime=planned("train", fallback=240),
         gpu=GPU,
-    conda:
-        "../envs/upnn.yaml"
+    params:
+        settings=lambda w: canonical(upnn_config.train_settings(config, w.model)),
+        width=lambda w: config["models"][w.model].get("width", 1.0),
     script:
         "../scripts/train.py"

@@ -2,6 +2,7 @@
 # per-epoch neural-packet spreads ΔX, ΔP with TA and RA at pixel and feature level, and the t-SNE
 # view of clean and attacked features. docs/uncertainty.md describes the tables.
 
+
 include: "uncertainty_common.smk"
 
 
@@ -12,25 +13,26 @@ rule uncertainty:
         table="results/train/{dataset}/{model}/seed{seed}.parquet",
         checkpoints="results/checkpoints/{dataset}/{model}/seed{seed}",
     output:
-        packets=expand("results/uncertainty/{{dataset}}/{{model}}/seed{{seed}}/{level}.parquet",
-                       level=UNC_LEVELS),
+        packets=expand(
+            "results/uncertainty/{{dataset}}/{{model}}/seed{{seed}}/{level}.parquet", level=UNC_LEVELS
+        ),
         summaries=expand(
             "results/uncertainty_summary/{{dataset}}/{{model}}/seed{{seed}}/{level}.parquet",
             level=UNC_LEVELS,
         ),
-    params:
-        settings=uncertainty_settings,
     log:
         "logs/uncertainty/{dataset}/{model}/seed{seed}/packets.log",
     benchmark:
         "benchmarks/uncertainty/{dataset}/{model}/seed{seed}/packets.tsv"
+    conda:
+        "../envs/upnn.yaml"
     threads: 1
     resources:
         mem_mb=planned("uncertainty", "mem_mb", fallback=8000),
         runtime=planned("uncertainty", fallback=240),
         gpu=GPU,
-    conda:
-        "../envs/upnn.yaml"
+    params:
+        settings=uncertainty_settings,
     script:
         "../scripts/uncertainty.py"
 
@@ -43,25 +45,24 @@ rule conjugate_tsne_maps:
     output:
         points="results/tsne_points/{dataset}/{model}/seed{seed}.parquet",
         grid="results/tsne_grid/{dataset}/{model}/seed{seed}.parquet",
-    params:
-        settings=tsne_settings,
     log:
         "logs/uncertainty/{dataset}/{model}/seed{seed}/tsne.log",
     benchmark:
         "benchmarks/uncertainty/{dataset}/{model}/seed{seed}/tsne.tsv"
+    conda:
+        "../envs/upnn.yaml"
     threads: 2
     resources:
         mem_mb=planned("conjugate_tsne_maps", "mem_mb", fallback=8000),
         runtime=planned("conjugate_tsne_maps", fallback=120),
         gpu=GPU,
-    conda:
-        "../envs/upnn.yaml"
+    params:
+        settings=tsne_settings,
     script:
         "../scripts/conjugate_tsne_maps.py"
 
 
 rule figure_conjugate_uncertainty:
-    localrule: True
     input:
         summaries=uncertainty_summaries(),
     output:
@@ -75,18 +76,18 @@ rule figure_conjugate_uncertainty:
         "logs/figures/conjugate_uncertainty.log",
     benchmark:
         "benchmarks/figures/conjugate_uncertainty.tsv"
+    localrule: True
+    conda:
+        "../envs/upnn.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=planned("figure_conjugate_uncertainty", fallback=10),
-    conda:
-        "../envs/upnn.yaml"
     script:
         "../scripts/figure_conjugate_uncertainty.py"
 
 
 rule figure_conjugate_tsne:
-    localrule: True
     input:
         points=f"results/tsne_points/{UNC_TSNE['dataset']}/{UNC_TSNE['model']}/seed{UNC_TSNE_SEED}.parquet",
         grid=f"results/tsne_grid/{UNC_TSNE['dataset']}/{UNC_TSNE['model']}/seed{UNC_TSNE_SEED}.parquet",
@@ -101,11 +102,12 @@ rule figure_conjugate_tsne:
         "logs/figures/conjugate_tsne.log",
     benchmark:
         "benchmarks/figures/conjugate_tsne.tsv"
+    localrule: True
+    conda:
+        "../envs/upnn.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=planned("figure_conjugate_tsne", fallback=10),
-    conda:
-        "../envs/upnn.yaml"
     script:
         "../scripts/figure_conjugate_tsne.py"

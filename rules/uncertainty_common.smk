@@ -15,8 +15,9 @@ def uncertainty_settings(wildcards):
     ds = UNC["datasets"][wildcards.dataset]
     classes = ds["classes"]
     settings = {
-        "epochs": upnn_config.epoch_list(UNC["epochs"], upnn_config.epochs(config, wildcards.model),
-                                         "uncertainty.epochs", wildcards.model),
+        "epochs": upnn_config.epoch_list(
+            UNC["epochs"], upnn_config.epochs(config, wildcards.model), "uncertainty.epochs", wildcards.model
+        ),
         "classes": list(range(10)) if classes == "all" else sorted(set(classes)),
         "method": UNC["method"],
         "n_dims": UNC["n_dims"],
@@ -38,19 +39,26 @@ def tsne_settings(wildcards):
 
 
 def uncertainty_summaries():
-    return [f"results/uncertainty_summary/{d}/{m}/seed{s}/{level}.parquet"
-            for d, m, s in UNC_RUNS for level in UNC_LEVELS]
+    return [
+        f"results/uncertainty_summary/{d}/{m}/seed{s}/{level}.parquet"
+        for d, m, s in UNC_RUNS
+        for level in UNC_LEVELS
+    ]
 
 
 UNC_TSNE_EPOCHS = upnn_config.epoch_list(
-    UNC_TSNE["epochs"], upnn_config.epochs(config, UNC_TSNE["model"]), "uncertainty.tsne.epochs",
-    UNC_TSNE["model"])
+    UNC_TSNE["epochs"],
+    upnn_config.epochs(config, UNC_TSNE["model"]),
+    "uncertainty.tsne.epochs",
+    UNC_TSNE["model"],
+)
 
 if (UNC_TSNE["dataset"], UNC_TSNE["model"], UNC_TSNE_SEED) not in RUNS:
-    sys.exit(f"upnn: config: uncertainty.tsne = {UNC_TSNE['dataset']}/{UNC_TSNE['model']} "
-             f"is not trained; allowed: {', '.join(sorted({f'{d}/{m}' for d, m, _ in RUNS}))}")
+    sys.exit(
+        f"upnn: config: uncertainty.tsne = {UNC_TSNE['dataset']}/{UNC_TSNE['model']} "
+        f"is not trained; allowed: {', '.join(sorted({f'{d}/{m}' for d, m, _ in RUNS}))}"
+    )
 
 if UNC_RUNS:
-    TARGETS.extend(["results/figures/conjugate_uncertainty.pdf",
-                    "results/figures/conjugate_uncertainty.png"])
+    TARGETS.extend(["results/figures/conjugate_uncertainty.pdf", "results/figures/conjugate_uncertainty.png"])
 TARGETS.extend(["results/figures/conjugate_tsne.pdf", "results/figures/conjugate_tsne.png"])

@@ -7,25 +7,24 @@ rule words:
         lexicon=str(WORKFLOW_DIR / "data" / "words.csv"),
     output:
         "results/words/similarity.parquet",
-    params:
-        settings=canonical(config.get("words", {})),
     log:
         "logs/words/words.log",
     benchmark:
         "benchmarks/words/words.tsv"
+    conda:
+        "../envs/upnn.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=planned("words", fallback=60),
         gpu=GPU,
-    conda:
-        "../envs/upnn.yaml"
+    params:
+        settings=canonical(config.get("words", {})),
     script:
         "../scripts/words.py"
 
 
 rule figure_fig6:
-    localrule: True
     input:
         similarity="results/words/similarity.parquet",
     output:
@@ -39,12 +38,13 @@ rule figure_fig6:
         "logs/figures/fig6.log",
     benchmark:
         "benchmarks/figures/fig6.tsv"
+    localrule: True
+    conda:
+        "../envs/upnn.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=planned("figure_fig6", fallback=10),
-    conda:
-        "../envs/upnn.yaml"
     script:
         "../scripts/figure_fig6.py"
 
