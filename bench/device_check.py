@@ -8,9 +8,9 @@ the same net and batch, and a rates file for the planner (upnn.plan).
 Writes ``DIR/rates.yaml`` (upnn.plan's format: FLOP/s per kind of work and model, measured) and
 ``DIR/device_check.json`` (every measurement, the bf16 differences and the verdict). Images: the
 shipped subset (data/fashion_mnist_subset), reshaped to each dataset's channels and size, so no
-download is needed. ``--quick`` (the test suite's smoke run, CPU, < 1 min): batches of 4, one timed
-step, one short training on 256 images. bench/device_check.sh wraps it for a GPU machine (CUDA
-tests first, carried wheels).
+download is needed. ``--quick`` (the test suite's smoke run, CPU, < 1 min): widths at most 0.25,
+batches of 2, one timed step, one short training on 256 images. bench/device_check.sh wraps it
+for a GPU machine (CUDA tests first, carried wheels).
 
 The bf16 rule (docs/gpu.md): config/paper.yaml may use ``precision: bf16`` only if, on the check's
 nets, TA and RA of every (epoch, attack) differ from fp32 by at most 0.5 points, both for nets
@@ -273,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     nets = nets_of(config)
     if args.models:
         nets = [n for n in nets if n["model"] in args.models.split(",")]
+    if args.quick:  # a smoke run: every net and code path, at a quarter of the width at most
+        nets = [{**n, "width": min(n["width"], 0.25)} for n in nets]
     precisions = ["fp32", "bf16"] if dev.type == "cuda" else ["fp32"]
     try:
         import torchattacks

@@ -222,6 +222,13 @@ def test_paper_dry_run_lists_the_dag_with_gpus_on_gpu_rules(tmp_path):
             assert not job.resources.get("gpu"), job
             assert "--gpus" not in sbatch, sbatch
         assert f"--mem {job.resources['mem_mb']}" in sbatch and " -t " in sbatch, sbatch
+    # runtime from the work planner (upnn.plan, issue 19): per job, not one constant per rule
+    for rule in ("train", "attack", "minimal", "ifa"):
+        runtimes = {j.resources["runtime"] for j in jobs if j.rule == rule}
+        assert len(runtimes) > 1, (rule, runtimes)
+    train_min = {j.resources["runtime"] for j in jobs if j.rule == "train"}
+    attack_max = max(j.resources["runtime"] for j in jobs if j.rule == "attack")
+    assert attack_max > max(train_min) > min(train_min) >= 5
     # a GPU model (docs/slurm.md: --set-resources train:gpu_model=a100), and gpu=0
     train = next(j for j in jobs if j.rule == "train")
     train.resources["gpu_model"] = "a100"
