@@ -89,6 +89,8 @@ def test_rules_get_the_planned_resources_and_unknown_jobs_the_fallback():
                                                       "seed": 0}, "runtime", 1, 999) == \
         plan.runtime_minutes(job)
     assert plan.planned_resource(CI, rates, "no_such_rule", {}, "runtime", 1, 999) == 999
+    broken = {k: v for k, v in CI.items() if k != "uncertainty"}
+    assert plan.planned_resource(broken, rates, "train", {}, "runtime", 1, 999) == 999
 
 
 def test_rates_files_say_what_was_measured():

@@ -569,6 +569,7 @@ def default_rates(config: Mapping[str, Any], root: str | Path = ROOT) -> Path:
 
 
 _PLANS: dict[tuple[str, str], dict[str, Job]] = {}
+_FAILED: list[Exception] = []
 
 
 def planned_job(config: Mapping[str, Any], rates_path: str | Path, rule: str,
@@ -589,7 +590,14 @@ def planned_resource(config: Mapping[str, Any], rates_path: str | Path, rule: st
                      fallback: int) -> int:
     """``runtime`` (minutes, :func:`runtime_minutes`) or ``mem_mb`` (:func:`mem_mb`) of a job
     for the rules; ``fallback`` for a job the planner does not know."""
-    job = planned_job(config, rates_path, rule, wildcards)
+    try:
+        job = planned_job(config, rates_path, rule, wildcards)
+    except Exception as err:  # a planner bug must never stop a workflow: say so, use the rule's own
+        if not _FAILED:
+            _FAILED.append(err)
+            print(f"upnn.plan: no estimate ({type(err).__name__}: {err}); rules use their "
+                  f"fallback resources", file=sys.stderr)
+        return fallback
     if job is None:
         return fallback
     return runtime_minutes(job, attempt) if what == "runtime" else mem_mb(job, attempt)
