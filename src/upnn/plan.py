@@ -176,6 +176,14 @@ def _flops(config: Mapping[str, Any], dataset: str, model: str) -> tuple[float, 
     return model_flops(model, c, s, float(config["models"][model].get("width", 1.0)))
 
 
+def _epochs(value: Any, config: Mapping[str, Any], model: str) -> list[int]:
+    """A stage's epoch setting ("all" or a list) as the trained epochs it names."""
+    top = cfg.epochs(config, model)
+    if value is None or value == "all":
+        return list(range(1, top + 1))
+    return sorted({e for e in (value if isinstance(value, list) else [value]) if 1 <= e <= top})
+
+
 def _count(n: int | None, total: int) -> int:
     return total if n is None else min(n, total)
 
@@ -310,8 +318,7 @@ def jobs(config: Mapping[str, Any]) -> list[Job]:
         ff, fh = _flops(config, d, m)
         ds = unc["datasets"][d]
         n = _count(unc["n_test"], n_te)
-        total = cfg.epochs(config, m)
-        epochs = total if unc["epochs"] == "all" else len([e for e in unc["epochs"] if e <= total])
+        epochs = len(_epochs(unc["epochs"], config, m))
         points = unc["n_dims"] * unc["n_points"] * (1.5 if unc["method"] == "quadrature" else 1)
         job = shaped("uncertainty", d, m, s, 1)
         for level in unc["levels"]:
@@ -339,7 +346,7 @@ def jobs(config: Mapping[str, Any]) -> list[Job]:
     if ifa:
         datasets = ifa.get("datasets") or list(config["experiments"])
         ifa_runs = [(d, m, s, e) for d, m, s in runs if m in ifa["models"] and d in datasets
-                    for e in sorted(set(ifa["epochs"]) & set(range(1, cfg.epochs(config, m) + 1)))]
+                    for e in _epochs(ifa["epochs"], config, m)]
     for d, m, s, e in ifa_runs:
         n_tr, n_te, c, size = dataset_shape(config, d)
         f = sum(_flops(config, d, m))
@@ -372,7 +379,7 @@ def jobs(config: Mapping[str, Any]) -> list[Job]:
     if freq:
         job = Job("frequency", threads=1, gpu=gpu)
         for d, m, s in runs:
-            epochs = sorted(set(freq["epochs"]) & set(range(1, cfg.epochs(config, m) + 1)))
+            epochs = _epochs(freq["epochs"], config, m)
             if m not in freq["models"] or not epochs:
                 continue
             n_tr, n_te, *_ = dataset_shape(config, d)
