@@ -57,7 +57,7 @@ def test_a_module_job_runs_with_the_shipped_data_and_the_installed_upnn(tmp_path
     assert proc.returncode == 0, proc.stdout + proc.stderr
     prov = io.read_provenance(wd / target)
     assert prov["version"] and prov["params_hash"] and prov["device"] == "none"
-    assert prov["commit"] == io.git_commit()
+    assert prov["commit"] is None if io.git_commit() is None else len(prov["commit"]) == 40
 
 
 def test_rules_that_only_read_tables_are_local():
