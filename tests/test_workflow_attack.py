@@ -7,7 +7,7 @@ from conftest import dry_run_changed
 
 COLUMNS = {"epoch", "attack", "eps", "eps_index", "bound", "alpha", "steps", "n", "clean_acc", "robust_acc",
            "mean_linf", "mean_l0", "seconds", "dataset", "model", "seed", "level",
-           "clean_correct", "robust_correct", "image_index"}
+           "clean_correct", "robust_correct", "image_index", "worst_correct", "robust_acc_worst"}
 
 
 def test_attack_tables(ci_run):
@@ -20,8 +20,11 @@ def test_attack_tables(ci_run):
                 df = pd.read_parquet(ci_run / f"results/attacks/{dataset}/{model}/seed0/{level}.parquet")
                 assert set(df.columns) == COLUMNS
                 eps = a["eps"][dataset] if isinstance(a["eps"][dataset], list) else [a["eps"][dataset]]
-                assert len(df) == cfg["train"]["epochs"] * len(a["names"]) * len(eps)
-                assert sorted(df["attack"].unique()) == sorted(a["names"])
+                # autoattack: pixel level, last epoch only (its ci.yaml setting)
+                every = [n for n in a["names"] if n != "autoattack"]
+                last = int(level == "pixel")
+                assert len(df) == (cfg["train"]["epochs"] * len(every) + last) * len(eps)
+                assert sorted(df["attack"].unique()) == sorted(every + ["autoattack"] * last)
                 n = df[df["eps_index"] == 0].set_index(["epoch", "attack"])["n"]
                 assert (n.xs("pgd", level="attack") == a["n_test"]).all()
                 assert (n.xs("sparsefool", level="attack") == a["settings"]["sparsefool"]["n"]).all()
@@ -33,10 +36,30 @@ def test_attack_tables(ci_run):
                     assert len(r.image_index) == len(r.robust_correct) == r.n
                     assert r.robust_correct.mean() == pytest.approx(r.robust_acc)
                     assert len(set(r.image_index)) == r.n
+    summary = pd.read_csv(ci_run / "results/summary.csv")
+    assert {"ta", "ta_low", "ta_high", "ra", "ra_low", "ra_high", "best_ta_epoch"} <= set(summary)
+    assert (summary["interval"] == "images").all()  # one seed: bootstrap over test images
+    assert ((summary["ra_low"] <= summary["ra"]) & (summary["ra"] <= summary["ra_high"])).all()
     for name in ("fig1", "fig2", "fig5", "robustness_eps"):
         assert (ci_run / f"results/figures/{name}.pdf").stat().st_size > 1000
         assert (ci_run / f"results/figures/{name}.png").stat().st_size > 1000
     assert not list((ci_run / "results/attacks").rglob("*.partial.parquet"))
+
+
+def test_worst_case_and_autoattack_on_the_ci_nets(ci_run):
+    """robust_acc_worst is at most every papers' attack's RA at every epoch; AutoAttack, the
+    stronger evaluation, is at most the papers' PGD RA on the same images."""
+    for path in sorted((ci_run / "results/attacks").rglob("pixel.parquet")):
+        df = pd.read_parquet(path)
+        papers = df[df["attack"] != "autoattack"]
+        assert (papers["robust_acc_worst"] <= papers["robust_acc"] + 1e-9).all()
+        assert (df["robust_acc_worst"] <= df["clean_acc"] + 1e-9).all()
+        aa = df[df["attack"] == "autoattack"]
+        assert len(aa) == df["eps_index"].nunique() and (aa["epoch"] == df["epoch"].max()).all()
+        for r in aa.itertuples():
+            pgd = df[(df["attack"] == "pgd") & (df["epoch"] == r.epoch)
+                     & (df["eps_index"] == r.eps_index)].iloc[0]
+            assert r.robust_correct.mean() <= pgd["robust_correct"][: r.n].mean(), path
 
 
 def test_changing_an_attack_setting_reruns_attacks_and_figures_only(ci_run, tmp_path):

@@ -59,7 +59,8 @@ def _whole(panel: pd.DataFrame) -> pd.DataFrame:
     return panel.sort_values("n", kind="stable").groupby(["seed", "epoch"]).tail(1)
 
 
-def _line(ax: plt.Axes, rows: pd.DataFrame, column: str, n_boot: int, **style_kw) -> str:
+def line_with_band(ax: plt.Axes, rows: pd.DataFrame, column: str, n_boot: int,
+                   **style_kw) -> str:
     """Draw ``column``'s mean per epoch and its 95 % band; returns the band's description."""
     b = intervals.band(rows, column, n_boot=n_boot)
     x, mean, lo, hi = (b.index.to_numpy(), *(b[c].to_numpy(dtype=float)
@@ -78,7 +79,7 @@ def _line(ax: plt.Axes, rows: pd.DataFrame, column: str, n_boot: int, **style_kw
 def _panel(ax: plt.Axes, panel: pd.DataFrame, attacks: list[str], n_boot: int) -> set[str]:
     notes = set()
     whole = _whole(panel)
-    notes.add(_line(ax, whole, "clean_acc", n_boot, color="black", label="TA", zorder=5))
+    notes.add(line_with_band(ax, whole, "clean_acc", n_boot, color="black", label="TA", zorder=5))
     papers = [a for a in attacks if a in attack_registry.PAPERS]
     ra = panel[panel["attack"].isin(papers)].groupby(["attack", "epoch"])["robust_acc"].mean()
     if not ra.empty:
@@ -91,10 +92,10 @@ def _panel(ax: plt.Axes, panel: pd.DataFrame, attacks: list[str], n_boot: int) -
             continue
         ours = name not in attack_registry.PAPERS
         label = f"RA {name} (not in the papers)" if ours else f"RA {name}"
-        notes.add(_line(ax, rows, "robust_acc", n_boot, color=style.ATTACK_COLORS.get(name),
+        notes.add(line_with_band(ax, rows, "robust_acc", n_boot, color=style.ATTACK_COLORS.get(name),
                         ls="--" if ours else "-", label=label))
     if "robust_acc_worst" in whole and whole["robust_acc_worst"].notna().any():
-        notes.add(_line(ax, whole, "robust_acc_worst", n_boot, color=style.WORST_COLOR, lw=1.6,
+        notes.add(line_with_band(ax, whole, "robust_acc_worst", n_boot, color=style.WORST_COLOR, lw=1.6,
                         label="RA worst of the papers' attacks"))
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlim(panel["epoch"].min(), max(panel["epoch"].max(), panel["epoch"].min() + 1))

@@ -4,7 +4,9 @@ lines the RA the minimal amplitudes imply, share of images with ε* > ε (:func:
 at the listed amplitudes and at ¼, ½ and 2× the papers'); middle, the median minimal l∞ amplitude ε* per epoch
 (upnn.minimal; solid: all test images, so it is the ε at which RA falls to ½; dashed: the images
 classified correctly at that epoch), the band its 25–75 % range over images; bottom, the median
-DeepFool l2. Several seeds: the mean of their per-seed medians."""
+DeepFool l2. Several seeds: the mean of their per-seed medians. TA and the table's RA carry
+their 95 % band (:mod:`upnn.intervals`: over seeds, or over test images with one seed); the
+title says which."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import pandas as pd
 from matplotlib import pyplot as plt
 
 from upnn.figures import style
+from upnn.figures.robustness import line_with_band
 
 ATTACK_COLUMNS = ("dataset", "model", "seed", "epoch", "attack", "eps", "n", "clean_acc",
                   "robust_acc")
@@ -61,7 +64,7 @@ def amplitudes(listed: list[float]) -> list[float]:
 
 
 def draw(attacks: pd.DataFrame, minimal: pd.DataFrame, *, attack: str,
-         eps: dict[str, list[float]] | None = None) -> plt.Figure:
+         eps: dict[str, list[float]] | None = None, n_boot: int = 1000) -> plt.Figure:
     """``attacks``: pixel-level attack rows; ``minimal``: rows of the minimal stage; ``eps``: the
     listed amplitudes per dataset (default: those in the attack table)."""
     _check(attacks, ATTACK_COLUMNS, "attack")
@@ -73,13 +76,14 @@ def draw(attacks: pd.DataFrame, minimal: pd.DataFrame, *, attack: str,
     fig, axes = plt.subplots(3, n, squeeze=False, sharex="col",
                              figsize=(min(style.PAGE, 1.9 * n + 0.6), 5.2))
     cmap = plt.get_cmap("viridis")
+    notes: set[str] = set()
     for j, (dataset, model) in enumerate(panels):
         top, mid, bottom = axes[:, j]
         a = attacks[(attacks["dataset"] == dataset) & (attacks["model"] == model)]
         whole = a.sort_values("n", kind="stable").groupby(["seed", "epoch"]).tail(1)
-        ta = whole.groupby("epoch")["clean_acc"].mean()
-        top.plot(ta.index, ta.to_numpy(), color="black", label="TA")
-        ra = a[a["attack"] == attack].groupby(["eps", "epoch"])["robust_acc"].mean()
+        notes.add(line_with_band(top, whole, "clean_acc", n_boot, color="black", label="TA"))
+        rows = a[a["attack"] == attack]
+        ra = rows.groupby(["eps", "epoch"])["robust_acc"].mean()
         listed = (eps or {}).get(dataset) or sorted(ra.index.get_level_values("eps").unique())
         grid = amplitudes(list(listed))
         implied = ra_from_minimal(minimal[(minimal["dataset"] == dataset)
@@ -87,8 +91,8 @@ def draw(attacks: pd.DataFrame, minimal: pd.DataFrame, *, attack: str,
         for i, e in enumerate(grid):
             color = cmap(i / max(1, len(grid) - 1))
             if e in ra.index.get_level_values("eps"):
-                s = ra.loc[e]
-                top.plot(s.index, s.to_numpy(), color=color, label=f"RA {attack} ε={e:.3g}")
+                notes.add(line_with_band(top, rows[rows["eps"] == e], "robust_acc", n_boot,
+                                         color=color, label=f"RA {attack} ε={e:.3g}"))
             s = implied[implied["eps"] == e]
             top.plot(s["epoch"], s["robust_acc"], color=color, ls="--", lw=0.9,
                      label=f"from ε*, ε={e:.3g}")
@@ -112,4 +116,5 @@ def draw(attacks: pd.DataFrame, minimal: pd.DataFrame, *, attack: str,
             top.set_ylabel("accuracy")
             mid.set_ylabel(f"minimal l∞ ε* ({attack})")
             bottom.set_ylabel("DeepFool median l2")
+    fig.suptitle("; ".join(sorted(notes)), fontsize=7)
     return fig
