@@ -22,6 +22,7 @@ rule attack:
     params:
         epochs=lambda w: upnn_config.attack_epochs(config, w.model),
         attacks=attack_params,
+        precision=config.get("precision", "fp32"),
     script:
         "../scripts/attack.py"
 

@@ -19,5 +19,6 @@ rule train:
     params:
         settings=lambda w: canonical(upnn_config.train_settings(config, w.model)),
         width=lambda w: config["models"][w.model].get("width", 1.0),
+        precision=config.get("precision", "fp32"),
     script:
         "../scripts/train.py"

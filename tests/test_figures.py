@@ -57,7 +57,8 @@ def per_image_table(seeds, n=200):
             worst = outcomes["bim"] & outcomes["pgd"]
             for a, robust in outcomes.items():
                 rows.append({"dataset": "fashion", "model": "cnn3", "seed": seed, "epoch": epoch,
-                             "attack": a, "eps_index": 0, "n": n, "clean_acc": clean.mean(),
+                             "attack": a, "in_papers": a != "autoattack", "eps_index": 0,
+                             "n": n, "clean_acc": clean.mean(),
                              "robust_acc": robust.mean(), "clean_correct": clean,
                              "robust_correct": robust, "worst_correct": worst,
                              "robust_acc_worst": worst.mean()})

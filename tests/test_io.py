@@ -78,6 +78,7 @@ def test_atomic_write_uses_normal_permissions(tmp_path):
 def test_reading_tables_and_drawing_figures_does_not_import_torch():
     """The figure jobs start without torch (≈ 1.6 s each); io imports it where a function needs it."""
     code = ("import sys, upnn.io, upnn.figures.style, upnn.figures.fig4, upnn.figures.fig6, "
+            "upnn.summary, upnn.intervals, upnn.figures.robustness_eps, "
             "upnn.figures.robustness, upnn.figures.ifa_frequency, upnn.figures.conjugate_tsne; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

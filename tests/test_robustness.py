@@ -40,7 +40,7 @@ def test_pixel_rows(net, batch):
     assert set(df.columns) == {"attack", "eps", "eps_index", "bound", "alpha", "steps", "n",
                                "clean_acc", "robust_acc", "mean_linf", "mean_l0", "seconds",
                                "clean_correct", "robust_correct", "worst_correct",
-                               "robust_acc_worst"}
+                               "robust_acc_worst", "in_papers"}
     for r in rows:  # the per-image outcomes are what the accuracies average
         assert r["clean_correct"].dtype == bool and len(r["robust_correct"]) == r["n"]
         assert r["clean_correct"].mean() == pytest.approx(r["clean_acc"])

@@ -7,7 +7,8 @@ from conftest import dry_run_changed
 
 COLUMNS = {"epoch", "attack", "eps", "eps_index", "bound", "alpha", "steps", "n", "clean_acc", "robust_acc",
            "mean_linf", "mean_l0", "seconds", "dataset", "model", "seed", "level",
-           "clean_correct", "robust_correct", "image_index", "worst_correct", "robust_acc_worst"}
+           "clean_correct", "robust_correct", "image_index", "worst_correct", "robust_acc_worst",
+           "in_papers"}
 
 
 def test_attack_tables(ci_run):

@@ -29,7 +29,7 @@ def attack_rows(
     seed: int = 0,
     batch_size: int = 512,
 ) -> list[dict[str, Any]]:
-    """One row per attack: eps, bound, alpha, steps, n, clean_acc, robust_acc, mean_linf, mean_l0,
+    """One row per attack: in_papers (whether the papers use it), eps, bound, alpha, steps, n, clean_acc, robust_acc, mean_linf, mean_l0,
     seconds, and the per-image outcomes ``clean_correct`` and ``robust_correct`` (bool arrays over the n
     attacked samples, in the order of ``x``): the claims stage bootstraps its intervals from them.
     Every row also carries the worst case of the papers' attacks on its images
@@ -69,7 +69,7 @@ def attack_rows(
         delta = (x_adv - xs).flatten(1)
         robust = predict(model, x_adv, batch_size).argmax(1) == ys
         rows.append({
-            "attack": name, "eps": float(eps), "bound": bound,
+            "attack": name, "in_papers": registered.papers, "eps": float(eps), "bound": bound,
             "alpha": float("nan") if alpha is None or adaptive else float(alpha),
             "steps": -1 if steps is None or adaptive else int(steps), "n": len(ys),
             "clean_acc": clean.float().mean().item(), "robust_acc": robust.float().mean().item(),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib import pyplot as plt
 
-from upnn import attacks as attack_registry
 from upnn import intervals
 from upnn.figures import style
 
@@ -76,11 +75,18 @@ def line_with_band(ax: plt.Axes, rows: pd.DataFrame, column: str, n_boot: int,
     return intervals.describe(first["method"], int(first["n_seeds"]), int(first["n_images"]))
 
 
+def _not_in_papers(table: pd.DataFrame) -> set[str]:
+    """Attacks the table's ``in_papers`` column marks as not the papers' (none without it)."""
+    if "in_papers" not in table:
+        return set()
+    return set(table.loc[~table["in_papers"].astype(bool), "attack"])
+
+
 def _panel(ax: plt.Axes, panel: pd.DataFrame, attacks: list[str], n_boot: int) -> set[str]:
     notes = set()
     whole = _whole(panel)
     notes.add(line_with_band(ax, whole, "clean_acc", n_boot, color="black", label="TA", zorder=5))
-    papers = [a for a in attacks if a in attack_registry.PAPERS]
+    papers = [a for a in attacks if a not in _not_in_papers(panel)]
     ra = panel[panel["attack"].isin(papers)].groupby(["attack", "epoch"])["robust_acc"].mean()
     if not ra.empty:
         envelope = ra.groupby("epoch").agg(["min", "max"])
@@ -90,7 +96,7 @@ def _panel(ax: plt.Axes, panel: pd.DataFrame, attacks: list[str], n_boot: int) -
         rows = panel[panel["attack"] == name]
         if rows.empty:
             continue
-        ours = name not in attack_registry.PAPERS
+        ours = name in _not_in_papers(panel)
         label = f"RA {name} (not in the papers)" if ours else f"RA {name}"
         notes.add(line_with_band(ax, rows, "robust_acc", n_boot, color=style.ATTACK_COLORS.get(name),
                         ls="--" if ours else "-", label=label))
