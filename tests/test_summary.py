@@ -28,7 +28,8 @@ def attack_rows(seeds, n=100):
                              "robust_correct": bim[:30] & (rng.random(30) < 0.5),
                              "worst_correct": worst[:30]})
             for r in rows[-(3 if epoch == 3 else 2):]:
-                r.update(in_papers=r["attack"] != "autoattack", dataset="fashion", model="cnn3", level="pixel", seed=seed, epoch=epoch,
+                r.update(in_papers=r["attack"] != "autoattack", dataset="fashion", model="cnn3",
+                         level="pixel", seed=seed, epoch=epoch,
                          eps=0.1, eps_index=0, clean_acc=r["clean_correct"].mean(),
                          robust_acc=r["robust_correct"].mean(),
                          robust_acc_worst=r["worst_correct"].mean())
