@@ -30,8 +30,9 @@ def attack_rows(
     batch_size: int = 512,
 ) -> list[dict[str, Any]]:
     """One row per attack: in_papers (whether the papers use it), eps, bound, alpha, steps, n,
-    clean_acc, robust_acc, mean_linf, mean_l0, seconds, and the per-image outcomes ``clean_correct`` and ``robust_correct`` (bool arrays over the n
-    attacked samples, in the order of ``x``): the claims stage bootstraps its intervals from them.
+    clean_acc, robust_acc, mean_linf, mean_l0, seconds, and the per-image outcomes
+    ``clean_correct`` and ``robust_correct`` (bool arrays over the n attacked samples, in the
+    order of ``x``): the claims stage bootstraps its intervals from them.
     Every row also carries the worst case of the papers' attacks on its images
     (:func:`worst_case`: ``robust_acc_worst`` and the per-image ``worst_correct``).
 
