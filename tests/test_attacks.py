@@ -12,6 +12,7 @@ from torch.testing import assert_close
 
 from upnn.attacks import (
     ATTACKS,
+    REGISTRY,
     _boundary_normal,
     _deepfool,
     _jacobian,
@@ -210,7 +211,17 @@ def test_unexpected_kwargs_rejected(model, data):
         attack("pgd", model, x, y, EPS, lambda_=3.0)
 
 
-@pytest.mark.parametrize("name", ATTACKS)
+# attacks that take any box (autoattack is pixel-only: [0, 1] images)
+BOXED = [n for n in ATTACKS if "feature" in REGISTRY[n].levels]
+
+
+def test_pixel_only_attack_refuses_another_box(model, data):
+    x, y = data
+    with pytest.raises(ValueError, match="autoattack runs on \\[0, 1\\] images"):
+        attack("autoattack", model, x, y, 0.1, bounds=(0.1, 0.9))
+
+
+@pytest.mark.parametrize("name", BOXED)
 def test_float_bounds_and_eps_ball(model, data, name):
     x, y = data
     out = attack(name, model, x, y, 0.1, bounds=(0.1, 0.9))
@@ -219,7 +230,7 @@ def test_float_bounds_and_eps_ball(model, data, name):
     assert not out.requires_grad
 
 
-@pytest.mark.parametrize("name", ATTACKS)
+@pytest.mark.parametrize("name", BOXED)
 def test_tensor_bounds(model, data, name):
     x, y = data
     g = torch.Generator().manual_seed(3)
@@ -232,7 +243,7 @@ def test_tensor_bounds(model, data, name):
         assert (out - xb).abs().max() <= 0.2 + 1e-6
 
 
-@pytest.mark.parametrize("name", ATTACKS)
+@pytest.mark.parametrize("name", BOXED)
 def test_feature_level_inputs_with_per_feature_bounds(name):
     """(N, D) features, an MLP head and a per-feature [min, max] box as for feature attacks."""
     with torch.random.fork_rng():

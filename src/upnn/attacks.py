@@ -165,11 +165,19 @@ def _autoattack(model: nn.Module, x: Tensor, y: Tensor, eps: float, lo: Bound, h
     from pyautoattack import AutoAttack
 
     devices = [x.device] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        aa = AutoAttack(model, norm="Linf", eps=float(eps), version="standard", seed=seed,
-                        device=x.device)
-        aa.verbose = False
-        x_adv, _ = aa.run_standard_evaluation(x, y, batch_size=max(1, len(x)))
+    # its attacks call backward(): freeze the weights so no .grad is left on them
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    try:
+        for p in trainable:
+            p.requires_grad_(False)
+        with torch.random.fork_rng(devices=devices):
+            aa = AutoAttack(model, norm="Linf", eps=float(eps), version="standard", seed=seed,
+                            device=x.device)
+            aa.verbose = False
+            x_adv, _ = aa.run_standard_evaluation(x, y, batch_size=max(1, len(x)))
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
     return x_adv
 
 
