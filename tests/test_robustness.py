@@ -130,9 +130,9 @@ def test_worst_case_is_below_every_papers_attack_on_the_same_images(net, batch):
     for r in rows:
         assert len(r["worst_correct"]) == r["n"]
         assert r["robust_acc_worst"] == pytest.approx(r["worst_correct"].mean())
-        assert r["robust_acc_worst"] <= r["clean_acc"] + 1e-9
+        assert r["robust_acc_worst"] <= r["clean_acc"] + 1e-6
         if r["attack"] != "random":  # a control, not one of the papers' attacks
-            assert r["robust_acc_worst"] <= r["robust_acc"] + 1e-9
+            assert r["robust_acc_worst"] <= r["robust_acc"] + 1e-6
     # image i is robust in the worst case iff clean-correct and robust under every papers'
     # attack that ran on it (sparsefool only on the first 6)
     full = by["bim"]

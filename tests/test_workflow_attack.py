@@ -53,8 +53,8 @@ def test_worst_case_and_autoattack_on_the_ci_nets(ci_run):
     for path in sorted((ci_run / "results/attacks").rglob("pixel.parquet")):
         df = pd.read_parquet(path)
         papers = df[df["attack"] != "autoattack"]
-        assert (papers["robust_acc_worst"] <= papers["robust_acc"] + 1e-9).all()
-        assert (df["robust_acc_worst"] <= df["clean_acc"] + 1e-9).all()
+        assert (papers["robust_acc_worst"] <= papers["robust_acc"] + 1e-6).all()
+        assert (df["robust_acc_worst"] <= df["clean_acc"] + 1e-6).all()
         aa = df[df["attack"] == "autoattack"]
         assert len(aa) == df["eps_index"].nunique() and (aa["epoch"] == df["epoch"].max()).all()
         for r in aa.itertuples():
