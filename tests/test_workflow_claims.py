@@ -21,7 +21,7 @@ def test_claims_table_has_every_claim_and_marks_the_llm_stage_not_run(ci_run):
     assert (llm["verdict"] == "not run").all()  # llm.enabled is false in the CI config
     ran = table[~table["claim"].isin(claims.STAGE_CLAIMS["llm"])]
     assert (ran["verdict"] != "not run").all()
-    # one ra_falls row per papers' attack, their mean and their worst case, per attacked (dataset, model, level)
+    # one ra_falls row per papers' attack, their mean and worst case, per (dataset, model, level)
     panels = ran[ran["claim"] == "ra_falls"].groupby(["dataset", "model", "level"]).size()
     assert len(panels) == 3 and (panels == 8).all()  # + the worst case of the papers' attacks
     md = (ci_run / "results/claims.md").read_text()
