@@ -25,6 +25,13 @@ PER_IMAGE = {"clean_acc": "clean_correct", "robust_acc": "robust_correct",
 COLUMNS = ("mean", "low", "high", "n_seeds", "n_images", "method")
 
 
+def whole_subset(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per (seed, epoch) the attack row with the most images (SparseFool and autoattack may
+    attack only the first n): its clean accuracy is TA, its ``robust_acc_worst`` the worst case
+    on all the attacked images."""
+    return rows.sort_values("n", kind="stable").groupby(["seed", "epoch"]).tail(1)
+
+
 def seed_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
     """(mean, low, high): the Student t interval of the mean of ``values`` (one per seed)."""
     v = np.asarray(values, dtype=float)

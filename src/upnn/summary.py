@@ -22,11 +22,6 @@ COLUMNS = ("dataset", "model", "level", "attack", "in_papers", "eps", "eps_index
            "interval", "best_ta_epoch", "best_ta")
 
 
-def _whole(group: pd.DataFrame) -> pd.DataFrame:
-    """Per (seed, epoch) the row with the most images: its TA and worst case are on all."""
-    return group.sort_values("n", kind="stable").groupby(["seed", "epoch"]).tail(1)
-
-
 def summarize(table: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """The summary rows (columns :data:`COLUMNS`) of the attack stage's rows ``table`` (every
     level, seed and amplitude)."""
@@ -36,7 +31,7 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.D
         raise ValueError(f"attack table lacks columns {sorted(missing)}")
     out = []
     for (dataset, model, level, eps_index), g in table.groupby(KEYS, sort=True):
-        whole = _whole(g)
+        whole = intervals.whole_subset(g)
         ta_by_epoch = whole.groupby("epoch")["clean_acc"].mean()
         best = int(ta_by_epoch.idxmax())
         base = {"dataset": dataset, "model": model, "level": level, "eps_index": int(eps_index),

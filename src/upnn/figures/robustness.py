@@ -52,12 +52,6 @@ def draw(table: pd.DataFrame, *, title: str = "", attacks: list[str] | None = No
     return fig
 
 
-def _whole(panel: pd.DataFrame) -> pd.DataFrame:
-    """Per (seed, epoch) the row with the most images (SparseFool and autoattack may attack only
-    the first n): its clean accuracy is TA, its ``robust_acc_worst`` the worst case on all."""
-    return panel.sort_values("n", kind="stable").groupby(["seed", "epoch"]).tail(1)
-
-
 def line_with_band(ax: plt.Axes, rows: pd.DataFrame, column: str, n_boot: int,
                    **style_kw) -> str:
     """Draw ``column``'s mean per epoch and its 95 % band; returns the band's description."""
@@ -84,7 +78,7 @@ def _not_in_papers(table: pd.DataFrame) -> set[str]:
 
 def _panel(ax: plt.Axes, panel: pd.DataFrame, attacks: list[str], n_boot: int) -> set[str]:
     notes = set()
-    whole = _whole(panel)
+    whole = intervals.whole_subset(panel)
     notes.add(line_with_band(ax, whole, "clean_acc", n_boot, color="black", label="TA", zorder=5))
     papers = [a for a in attacks if a not in _not_in_papers(panel)]
     ra = panel[panel["attack"].isin(papers)].groupby(["attack", "epoch"])["robust_acc"].mean()

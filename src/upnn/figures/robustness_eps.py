@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import pyplot as plt
 
+from upnn import intervals
 from upnn.figures import style
 from upnn.figures.robustness import line_with_band
 
@@ -80,7 +81,7 @@ def draw(attacks: pd.DataFrame, minimal: pd.DataFrame, *, attack: str,
     for j, (dataset, model) in enumerate(panels):
         top, mid, bottom = axes[:, j]
         a = attacks[(attacks["dataset"] == dataset) & (attacks["model"] == model)]
-        whole = a.sort_values("n", kind="stable").groupby(["seed", "epoch"]).tail(1)
+        whole = intervals.whole_subset(a)
         notes.add(line_with_band(top, whole, "clean_acc", n_boot, color="black", label="TA"))
         rows = a[a["attack"] == attack]
         ra = rows.groupby(["eps", "epoch"])["robust_acc"].mean()
