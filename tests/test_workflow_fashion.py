@@ -35,6 +35,8 @@ def test_prepare_train_attack_chain_on_the_full_set(tmp_path):
                                   "limit_test": 200}}
     cfg["experiments"] = {"fmnist": ["cnn3"]}
     cfg["train"]["epochs"] = 1
+    for stage in ("ifa", "frequency"):  # epoch lists past the one trained epoch are a config error
+        cfg[stage]["epochs"] = [1]
     a = cfg["attacks"]
     a.update(levels=["pixel"], feature_models=[], eps={"fmnist": 0.1})
     cfg["figures"]["fig1"]["dataset"] = "fmnist"
