@@ -132,6 +132,32 @@ def test_worst_case_row_and_attacks_not_in_the_papers():
     assert worst["value"] < -0.5  # both papers' attacks fall faster than TA rises
 
 
+def test_adding_an_attack_leaves_the_other_rows_intervals_alone():
+    """Each attack row bootstraps from its own stream and each stage from its own: a new attack
+    changes no other row's interval, in its panel or in a later stage (with one shared stream
+    every later row's interval shifted)."""
+    a = attack_table({"pgd": -0.04, "bim": -0.02})
+    ost = a[a["attack"] == "pgd"].assign(attack="ost")  # the same clean images, another attack
+    ost["robust_correct"] = [RNG(i).random(len(c)) < 0.5 for i, c in enumerate(ost["clean_correct"])]
+    ost["robust_acc"] = [r.mean() for r in ost["robust_correct"]]
+    noise = RNG(2).standard_normal((4, 5, 2)) * 0.01
+    toy = pd.DataFrame([{"seed": s, "epoch": e, "dx": 1.0 - 0.003 * e + noise[s, e - 1, 0],
+                         "dp": 0.01 * e, "robust_acc": 0.5 + noise[s, e - 1, 1],
+                         "test_acc": 0.5 + 0.01 * e} for s in range(4) for e in range(1, 6)])
+
+    def intervals(frame: pd.DataFrame) -> dict:
+        t = claims.table({"attacks": frame, "toy2d": toy}, sources={"d": "mnist"}, config="x",
+                         n_boot=300)
+        return {(r.claim, r.attack): (r.ci_low, r.ci_high) for r in t.itertuples()
+                if not np.isnan(r.ci_low)}
+
+    before, after = intervals(a), intervals(pd.concat([ost, a], ignore_index=True))
+    assert ("ra_falls", "ost") in set(after) - set(before)  # and the means now over 3 attacks
+    for key in (("ta_rises", ""), ("ra_falls", "pgd"), ("ra_falls", "bim"),
+                ("toy_dx_falls", ""), ("toy_ra_falls", "")):
+        assert after[key] == before[key], key
+
+
 def test_sparsefool_rows_on_fewer_images_are_resampled_on_their_own_images():
     table = attack_table({"pgd": -0.05})
     small = table.copy()

@@ -20,6 +20,7 @@ intervals at least as wide as the paired one. Single accuracies get Wilson inter
 from __future__ import annotations
 
 import warnings
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -190,6 +191,12 @@ def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[fl
     return float(lo), float(hi)
 
 
+def stream(seed: int, *key: Any) -> np.random.Generator:
+    """An independent random stream for one claim row (or stage), keyed by ``seed`` and the
+    row's names: its draws do not depend on which other rows were computed before it."""
+    return np.random.default_rng([seed, zlib.crc32("/".join(map(str, key)).encode())])
+
+
 def bootstrap(values: np.ndarray, stat: Callable[[np.ndarray], np.ndarray], *, n_boot: int,
               rng: np.random.Generator, level: float = 0.95) -> tuple[float, float, float]:
     """(estimate, ci_low, ci_high) of ``stat`` (maps (B, K) entry means to (B,)) on ``values``
@@ -298,8 +305,11 @@ def _attack_panels(attacks: pd.DataFrame):
 def claim_attacks(attacks: pd.DataFrame, sources: Mapping[str, str], *, n_boot: int,
                   rng: np.random.Generator) -> list[dict[str, Any]]:
     """Claims 1–4 from the attack tables (pixel and feature level, every seed) at the papers'
-    amplitude (``eps_index`` 0, the first listed)."""
+    amplitude (``eps_index`` 0, the first listed). Each row draws its replicates from its own
+    stream (:func:`stream`), so adding an attack or a panel leaves the other rows' intervals as
+    they were."""
     attacks = attacks[attacks["eps_index"] == 0]
+    base = int(rng.integers(2**63))
     rows: list[dict[str, Any]] = []
     panels = {key: (epochs, ta, ra) for key, epochs, ta, ra, _ in _attack_panels(attacks)}
     worst = {key: w for key, _, _, _, w in _attack_panels(attacks)}
@@ -308,26 +318,30 @@ def claim_attacks(attacks: pd.DataFrame, sources: Mapping[str, str], *, n_boot: 
         names = list(ra.index.get_level_values("attack").unique())
         units = ta.shape[1]
         if level == "pixel":
-            est = bootstrap(ta.to_numpy(), trend(epochs), n_boot=n_boot, rng=rng)
+            est = bootstrap(ta.to_numpy(), trend(epochs), n_boot=n_boot,
+                            rng=stream(base, "ta_rises", dataset, model, level))
             rows.append(row("ta_rises", est[0], est[1:], units, "test images", **panel))
         for name in names:
             est = bootstrap(ra.loc[name].reindex(epochs).to_numpy(), trend(epochs),
-                            n_boot=n_boot, rng=rng)
+                            n_boot=n_boot, rng=stream(base, "ra_falls", dataset, model, level, name))
             rows.append(row("ra_falls", est[0], est[1:], units, "test images", attack=name,
                             **panel))
         w = worst[(dataset, model, level)]
         if w is not None and w.notna().any().any():
-            est = bootstrap(w.to_numpy(), trend(epochs), n_boot=n_boot, rng=rng)
+            est = bootstrap(w.to_numpy(), trend(epochs), n_boot=n_boot,
+                            rng=stream(base, "ra_falls", dataset, model, level, "worst"))
             rows.append(row("ra_falls", est[0], est[1:], units, "test images",
                             attack="worst of the papers' attacks", **panel))
         stacked = np.concatenate([ra.loc[n].reindex(epochs).to_numpy() for n in names])
         k, e = len(names), len(epochs)
-        est = bootstrap(stacked, trend(epochs, k), n_boot=n_boot, rng=rng)
+        est = bootstrap(stacked, trend(epochs, k), n_boot=n_boot,
+                        rng=stream(base, "ra_falls", dataset, model, level, "mean"))
         rows.append(row("ra_falls", est[0], est[1:], units, "test images",
                         attack="mean of " + ", ".join(names), **panel))
         if level == "pixel":
             last = np.concatenate([ta.to_numpy()[-1:], stacked.reshape(k, e, -1)[:, -1]])
-            est = bootstrap(last, lambda m: m[:, 0] - m[:, 1:].mean(1), n_boot=n_boot, rng=rng)
+            est = bootstrap(last, lambda m: m[:, 0] - m[:, 1:].mean(1), n_boot=n_boot,
+                            rng=stream(base, "gap_last", dataset, model, level))
             rng_ = GAP_RANGES.get(sources.get(dataset, ""), (np.nan, np.nan))
             rows.append(row("gap_last", est[0], est[1:], units, "test images",
                             claimed=("in", *rng_), attack="mean of " + ", ".join(names),
@@ -351,7 +365,8 @@ def claim_attacks(attacks: pd.DataFrame, sources: Mapping[str, str], *, n_boot: 
             feature = m[:, kp * e:].reshape(-1, kf, e).mean(1)
             return slope(common, feature) - slope(common, pixel)
 
-        est = bootstrap(stacked, diff, n_boot=n_boot, rng=rng)
+        est = bootstrap(stacked, diff, n_boot=n_boot,
+                        rng=stream(base, "feature_faster", dataset, model))
         rows.append(row("feature_faster", est[0], est[1:], len(images), "test images",
                         dataset=dataset, model=model, level="feature − pixel",
                         attack="mean over attacks"))
@@ -616,22 +631,22 @@ def table(tables: Mapping[str, pd.DataFrame | None], *, sources: Mapping[str, st
     is off, its claims read "not run"); "ifa" takes the trajectories and "ifa_summary" the TCL
     table, "uncertainty" the packets and "tsne" the t-SNE points. ``sources`` maps each dataset
     to its source (mnist, cifar10, ...), which decides the gap ranges of claim 3."""
-    rng = np.random.default_rng(seed)
-    kw = {"n_boot": n_boot, "rng": rng}
     rows: list[dict[str, Any]] = []
     runners = {
-        "attacks": lambda t: claim_attacks(t, sources, **kw),
-        "toy2d": lambda t: claim_toy2d(t, **kw),
-        "words": lambda t: claim_words(t, **kw),
-        "ifa": lambda t: claim_ifa(t, tables.get("ifa_summary"), **kw),
-        "frequency": lambda t: claim_frequency(t, **kw),
-        "uncertainty": lambda t: claim_uncertainty(t, tables.get("tsne"), **kw),
-        "llm": lambda t: claim_llm(t, **kw),
-        "minimal": lambda t: claim_minimal(t, **kw),
+        "attacks": lambda t, kw: claim_attacks(t, sources, **kw),
+        "toy2d": lambda t, kw: claim_toy2d(t, **kw),
+        "words": lambda t, kw: claim_words(t, **kw),
+        "ifa": lambda t, kw: claim_ifa(t, tables.get("ifa_summary"), **kw),
+        "frequency": lambda t, kw: claim_frequency(t, **kw),
+        "uncertainty": lambda t, kw: claim_uncertainty(t, tables.get("tsne"), **kw),
+        "llm": lambda t, kw: claim_llm(t, **kw),
+        "minimal": lambda t, kw: claim_minimal(t, **kw),
     }
     for stage, run in runners.items():
         frame = tables.get(stage)
-        got = [] if frame is None or frame.empty else run(frame)
+        # one stream per stage: a stage's intervals do not move when another stage's rows change
+        kw = {"n_boot": n_boot, "rng": stream(seed, stage)}
+        got = [] if frame is None or frame.empty else run(frame, kw)
         done = {r["claim"] for r in got}
         rows.extend(got)
         rows.extend(not_run(c) for c in STAGE_CLAIMS[stage] if c not in done)
