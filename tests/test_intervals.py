@@ -71,3 +71,15 @@ def test_wilson_interval_is_claims_wilson_of_acc_times_n():
     assert intervals.describe("wilson", 1, 90, images="words", kind="error bar") == \
         "error bar: 95 % Wilson interval over 90 words (one seed)"
     assert "no image count" in intervals.describe("uncounted", 1, 0)
+
+
+def test_caption_names_each_image_count_once_with_its_lines():
+    one = intervals.caption([("TA", "images", 1, 200), ("pgd", "images", 1, 200)])
+    assert one == ["band: 95 % bootstrap interval over 200 test images (one seed)"]
+    mixed = intervals.caption([("TA", "images", 1, 200), ("pgd", "images", 1, 200),
+                               ("sparsefool", "images", 1, 50), ("autoattack", "images", 1, 100),
+                               ("TA", "images", 1, 200)])
+    assert mixed == ["band: 95 % bootstrap interval over the test images each line ran on "
+                     "(one seed): 200 (TA, pgd); 100 (autoattack); 50 (sparsefool)"]
+    seeds = intervals.caption([("TA", "seeds", 3, 200), ("pgd", "seeds", 3, 200)])
+    assert seeds == ["band: 95 % t interval of the mean over 3 seeds"]

@@ -11,7 +11,7 @@ count n, the 95 % Wilson interval of acc over n (:func:`wilson_interval`). ``met
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -104,3 +104,27 @@ def describe(method: str, n_seeds: int, n_images: int, *, images: str = "test im
     if method == "uncounted":
         return f"no {kind} (one seed, and the table has no image count)"
     return "no interval (no per-image outcomes)"
+
+
+def caption(entries: Iterable[tuple[str, str, int, int]]) -> list[str]:
+    """The caption parts for a figure's lines: ``entries`` are (line label, method, n_seeds,
+    n_images). Lines whose bands share a description share one part; where bootstrap bands
+    over images differ only in the number of images (an attack run on a subset), one part lists
+    each number with the lines it applies to."""
+    by_n: dict[int, list[str]] = {}
+    parts: set[str] = set()
+    for label, method, n_seeds, n_images in entries:
+        if method == "images":
+            by_n.setdefault(n_images, [])
+            if label not in by_n[n_images]:
+                by_n[n_images].append(label)
+        else:
+            parts.add(describe(method, n_seeds, n_images))
+    if len(by_n) == 1:
+        parts.add(describe("images", 1, next(iter(by_n))))
+    elif by_n:
+        counts = "; ".join(f"{n} ({', '.join(labels)})"
+                           for n, labels in sorted(by_n.items(), reverse=True))
+        parts.add(f"band: 95 % bootstrap interval over the test images each line ran on "
+                  f"(one seed): {counts}")
+    return sorted(parts)

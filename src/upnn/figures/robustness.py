@@ -34,31 +34,32 @@ def draw(table: pd.DataFrame, *, title: str = "", attacks: list[str] | None = No
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, squeeze=False, sharey=True,
                              figsize=(min(style.PAGE, 1.75 * ncols + 0.5), 1.7 * nrows + 0.9))
-    notes = set()
+    notes: list[tuple[str, str, int, int]] = []
     for i, ax in enumerate(axes.flat):
         if i >= len(panels):
             ax.set_visible(False)
             continue
         dataset, model = panels[i]
         panel = table[(table["dataset"] == dataset) & (table["model"] == model)]
-        notes |= _panel(ax, panel, attacks, n_boot)
+        notes += _panel(ax, panel, attacks, n_boot)
         ax.set_title(f"{model} / {dataset}")
         ax.set_xlabel("epoch")
         if i % ncols == 0:
             ax.set_ylabel("accuracy")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=4, frameon=False)
-    fig.suptitle("; ".join(filter(None, [title, *sorted(notes)])), fontsize=7)
+    fig.suptitle("; ".join(filter(None, [title, *intervals.caption(notes)])), fontsize=7)
     return fig
 
 
-def line_with_band(ax: plt.Axes, rows: pd.DataFrame, column: str, n_boot: int,
-                   **style_kw) -> str:
-    """Draw ``column``'s mean per epoch and its 95 % band; returns the band's description."""
+def line_with_band(ax: plt.Axes, rows: pd.DataFrame, column: str, n_boot: int, name: str,
+                   **style_kw) -> tuple[str, str, int, int]:
+    """Draw ``column``'s mean per epoch and its 95 % band; returns (``name``, method, seeds,
+    images) of the band, for :func:`upnn.intervals.caption`."""
     b = intervals.band(rows, column, n_boot=n_boot)
     x, mean, lo, hi = (b.index.to_numpy(), *(b[c].to_numpy(dtype=float)
                                              for c in ("mean", "low", "high")))
-    ax.plot(x, mean, marker="o" if len(b) == 1 else None, markersize=3, **style_kw)
+    ax.plot(x, mean, marker="o" if len(b) == 1 else None, markersize=4, clip_on=False, **style_kw)
     color = style_kw.get("color")
     if b["low"].notna().any():
         if len(b) == 1:  # one epoch (e.g. autoattack at the last only): an error bar
@@ -66,7 +67,7 @@ def line_with_band(ax: plt.Axes, rows: pd.DataFrame, column: str, n_boot: int,
         else:
             ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0)
     first = b.iloc[0]
-    return intervals.describe(first["method"], int(first["n_seeds"]), int(first["n_images"]))
+    return name, str(first["method"]), int(first["n_seeds"]), int(first["n_images"])
 
 
 def _not_in_papers(table: pd.DataFrame) -> set[str]:
@@ -76,10 +77,11 @@ def _not_in_papers(table: pd.DataFrame) -> set[str]:
     return set(table.loc[~table["in_papers"].astype(bool), "attack"])
 
 
-def _panel(ax: plt.Axes, panel: pd.DataFrame, attacks: list[str], n_boot: int) -> set[str]:
-    notes = set()
+def _panel(ax: plt.Axes, panel: pd.DataFrame, attacks: list[str],
+           n_boot: int) -> list[tuple[str, str, int, int]]:
     whole = intervals.whole_subset(panel)
-    notes.add(line_with_band(ax, whole, "clean_acc", n_boot, color="black", label="TA", zorder=5))
+    notes = [line_with_band(ax, whole, "clean_acc", n_boot, "TA", color="black", label="TA",
+                            zorder=5)]
     papers = [a for a in attacks if a not in _not_in_papers(panel)]
     ra = panel[panel["attack"].isin(papers)].groupby(["attack", "epoch"])["robust_acc"].mean()
     if not ra.empty:
@@ -92,11 +94,13 @@ def _panel(ax: plt.Axes, panel: pd.DataFrame, attacks: list[str], n_boot: int) -
             continue
         ours = name in _not_in_papers(panel)
         label = f"RA {name} (not in the papers)" if ours else f"RA {name}"
-        notes.add(line_with_band(ax, rows, "robust_acc", n_boot, color=style.ATTACK_COLORS.get(name),
-                        ls="--" if ours else "-", label=label))
+        notes.append(line_with_band(ax, rows, "robust_acc", n_boot, name,
+                                    color=style.ATTACK_COLORS.get(name), ls="--" if ours else "-",
+                                    label=label))
     if "robust_acc_worst" in whole and whole["robust_acc_worst"].notna().any():
-        notes.add(line_with_band(ax, whole, "robust_acc_worst", n_boot, color=style.WORST_COLOR, lw=1.6,
-                        label="RA worst of the papers' attacks"))
+        notes.append(line_with_band(ax, whole, "robust_acc_worst", n_boot, "worst case",
+                                    color=style.WORST_COLOR, lw=1.6,
+                                    label="RA worst of the papers' attacks"))
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlim(panel["epoch"].min(), max(panel["epoch"].max(), panel["epoch"].min() + 1))
     ax.xaxis.get_major_locator().set_params(integer=True)

@@ -77,12 +77,13 @@ def draw(attacks: pd.DataFrame, minimal: pd.DataFrame, *, attack: str,
     fig, axes = plt.subplots(3, n, squeeze=False, sharex="col",
                              figsize=(min(style.PAGE, 1.9 * n + 0.6), 5.2))
     cmap = plt.get_cmap("viridis")
-    notes: set[str] = set()
+    notes: list[tuple[str, str, int, int]] = []
     for j, (dataset, model) in enumerate(panels):
         top, mid, bottom = axes[:, j]
         a = attacks[(attacks["dataset"] == dataset) & (attacks["model"] == model)]
         whole = intervals.whole_subset(a)
-        notes.add(line_with_band(top, whole, "clean_acc", n_boot, color="black", label="TA"))
+        notes.append(line_with_band(top, whole, "clean_acc", n_boot, "TA", color="black",
+                                    label="TA"))
         rows = a[a["attack"] == attack]
         ra = rows.groupby(["eps", "epoch"])["robust_acc"].mean()
         listed = (eps or {}).get(dataset) or sorted(ra.index.get_level_values("eps").unique())
@@ -92,8 +93,9 @@ def draw(attacks: pd.DataFrame, minimal: pd.DataFrame, *, attack: str,
         for i, e in enumerate(grid):
             color = cmap(i / max(1, len(grid) - 1))
             if e in ra.index.get_level_values("eps"):
-                notes.add(line_with_band(top, rows[rows["eps"] == e], "robust_acc", n_boot,
-                                         color=color, label=f"RA {attack} ε={e:.3g}"))
+                notes.append(line_with_band(top, rows[rows["eps"] == e], "robust_acc", n_boot,
+                                            f"ε={e:.3g}", color=color,
+                                            label=f"RA {attack} ε={e:.3g}"))
             s = implied[implied["eps"] == e]
             top.plot(s["epoch"], s["robust_acc"], color=color, ls="--", lw=0.9,
                      label=f"from ε*, ε={e:.3g}")
@@ -117,5 +119,5 @@ def draw(attacks: pd.DataFrame, minimal: pd.DataFrame, *, attack: str,
             top.set_ylabel("accuracy")
             mid.set_ylabel(f"minimal l∞ ε* ({attack})")
             bottom.set_ylabel("DeepFool median l2")
-    fig.suptitle("; ".join(sorted(notes)), fontsize=7)
+    fig.suptitle("; ".join(intervals.caption(notes)), fontsize=7)
     return fig
