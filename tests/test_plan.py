@@ -6,8 +6,10 @@ import copy
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import torch
 from conftest import ROOT, copy_workflow, snakemake
 
 from upnn import config as upnn_config
@@ -136,3 +138,17 @@ def test_cli_prints_every_job_of_the_dry_run(tmp_path):
     assert "sum of job times" in cli and "critical path" in cli
     for stage in ("train", "attack", "uncertainty", "ifa", "figures/claims"):
         assert f"| {stage} |" in cli
+
+
+def test_default_rates_follow_the_device(monkeypatch):
+    monkeypatch.delenv("UPNN_RATES", raising=False)
+    for device, rules in (("cpu", plan.CPU_RATES), ("cuda", plan.GPU_RATES),
+                          ("auto", plan.GPU_RATES)):
+        assert plan.default_rates({"device": device}).name == rules.name
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert plan.default_rates({"device": "auto"}, here=True).name == plan.CPU_RATES.name
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert plan.default_rates({"device": "auto"}, here=True).name == plan.GPU_RATES.name
+    assert plan.default_rates({"device": "cpu"}, here=True).name == plan.CPU_RATES.name
+    monkeypatch.setenv("UPNN_RATES", "/x/mine.yaml")
+    assert plan.default_rates({"device": "cpu"}) == Path("/x/mine.yaml")

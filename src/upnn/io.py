@@ -7,7 +7,7 @@ Every write goes to a temporary file ``.NAME.XXXX.upnn-tmp`` in the target's fol
 renamed into place, so a killed job never leaves a partial file under the target's name; the
 next write of the same target removes such leftovers, and no glob of results matches them
 (:func:`is_temporary`). torch is imported where a function needs it, so
-the figure jobs, which only read tables, start without it (about 1.6 s each).
+the figure jobs, which only read tables, start without it.
 
 Every table carries its provenance in the Parquet schema metadata under the key ``upnn`` (JSON,
 :func:`read_provenance`): upnn's ``version``, the git ``commit`` of the checkout upnn runs from

@@ -177,11 +177,9 @@ def _flops(config: Mapping[str, Any], dataset: str, model: str) -> tuple[float, 
 
 
 def _epochs(value: Any, config: Mapping[str, Any], model: str) -> list[int]:
-    """A stage's epoch setting ("all" or a list) as the trained epochs it names."""
-    top = cfg.epochs(config, model)
-    if value is None or value == "all":
-        return list(range(1, top + 1))
-    return sorted({e for e in (value if isinstance(value, list) else [value]) if 1 <= e <= top})
+    """A stage's epoch setting ("all" or a list) as the trained epochs it names, by the config's
+    one rule (:func:`upnn.config.epoch_list`: out-of-range epochs are an error, not dropped)."""
+    return cfg.epoch_list(value, cfg.epochs(config, model), "epochs", model)
 
 
 def _count(n: int | None, total: int) -> int:
@@ -564,15 +562,23 @@ def schedule(plan: Sequence[Job], rates: Mapping[str, Any]) -> tuple[float, floa
 # ------------------------------------------------------------------------------ for the rules
 
 
-def default_rates(config: Mapping[str, Any], root: str | Path = ROOT) -> Path:
-    """The rates file the rules use: ``$UPNN_RATES`` if set, else (under ``root``, the
-    workflow's directory) the GPU file unless the config pins the CPU."""
+def default_rates(config: Mapping[str, Any], root: str | Path = ROOT, *,
+                  here: bool = False) -> Path:
+    """The rates file: ``$UPNN_RATES`` if set, else (under ``root``, the workflow's directory)
+    the CPU file when the config pins the CPU, the GPU file when it pins CUDA. ``device: auto``
+    means the GPU file for the rules (they ask the scheduler for a GPU, and a SLURM login node
+    need not have one) and, with ``here=True`` (the command line), this machine's device."""
     import os
 
     if os.environ.get("UPNN_RATES"):
         return Path(os.environ["UPNN_RATES"])
     rates = Path(root) / "config" / "rates"
-    return rates / (CPU_RATES.name if config["device"] == "cpu" else GPU_RATES.name)
+    device = config["device"]
+    if device == "auto" and here:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return rates / (CPU_RATES.name if device == "cpu" else GPU_RATES.name)
 
 
 _PLANS: dict[tuple[str, str], dict[str, Job]] = {}
@@ -667,8 +673,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--configfile", default=str(ROOT / "config" / "config.yaml"))
     parser.add_argument("--rates", default=None,
                         help=f"rates YAML (default: {CPU_RATES.relative_to(ROOT)} for a config "
-                             f"with device: cpu, else {GPU_RATES.relative_to(ROOT)}; "
-                             f"$UPNN_RATES overrides)")
+                             f"with device: cpu, or auto on a machine without CUDA, else "
+                             f"{GPU_RATES.relative_to(ROOT)}; $UPNN_RATES overrides)")
     args = parser.parse_args(argv)
     config = cfg.normalize(cfg.load_yaml(args.configfile))
     try:
@@ -676,7 +682,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except cfg.ConfigError as err:
         print(f"upnn: {err}", file=sys.stderr)
         return 2
-    rates = load_rates(args.rates or default_rates(config))
+    rates = load_rates(args.rates or default_rates(config, here=True))
     print(report(estimate(config, rates), rates, name=args.configfile))
     return 0
 
