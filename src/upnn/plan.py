@@ -575,9 +575,9 @@ def default_rates(config: Mapping[str, Any], root: str | Path = ROOT, *,
     rates = Path(root) / "config" / "rates"
     device = config["device"]
     if device == "auto" and here:
-        import torch
+        from upnn.device import resolve  # imports torch: only on the command line
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = resolve("auto").type
     return rates / (CPU_RATES.name if device == "cpu" else GPU_RATES.name)
 
 
