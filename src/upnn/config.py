@@ -14,9 +14,11 @@ from typing import Any
 import jsonschema
 import yaml
 
-# Dataset sources that need no download: scikit-learn's digits and the shipped Fashion-MNIST subset.
-OFFLINE_SOURCES = ("digits", "fashion_mnist_subset")
-SHIPPED_SUBSET = "data/fashion_mnist_subset"  # relative to the workflow's base directory
+# Dataset sources that need no download: scikit-learn's digits and the two shipped subsets of
+# real images (data/README of each), relative to the workflow's base directory.
+SHIPPED_SUBSETS = {"fashion_mnist_subset": "data/fashion_mnist_subset",
+                   "mnist_subset": "data/mnist_subset"}
+OFFLINE_SOURCES = ("digits", *SHIPPED_SUBSETS)
 
 
 class ConfigError(ValueError):

