@@ -11,14 +11,15 @@ from upnn import checkpoint, data, device, io, log, models, robustness
 
 sm = snakemake  # noqa: F821
 p, w = sm.params.attacks, sm.wildcards
-with log.to_file(sm.log[0]) as logger:
+with log.job(sm) as logger:
     dev = device.resolve(sm.config["device"])
     ckpts = checkpoint.folder(sm.input.checkpoints, sm.params.epochs)  # before any work
     x_tr, _ = data.read_split(sm.input.train, dev)
     x_te, y_te, idx = data.read_subset(sm.input.test, p["n_test"], p["subset_seed"], dev)
     stamp = Path(sm.input.table).stat().st_mtime
     cache = io.RowCache(sm.output[0], io.fingerprint(p, w.level, sm.params.epochs, stamp,
-                                                    "per-image", "worst", "in_papers"))
+                                                    "per-image", "worst", "in_papers",
+                                                    "robust-and-clean"))
     for epoch in tqdm(sm.params.epochs, desc=f"attack {w.model} {w.level}"):
         if cache.done("epoch", epoch):
             continue

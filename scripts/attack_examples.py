@@ -7,7 +7,7 @@ from upnn import checkpoint, data, device, io, log, models, robustness
 
 sm = snakemake  # noqa: F821
 f = sm.params.fig1
-with log.to_file(sm.log[0]) as logger:
+with log.job(sm) as logger:
     dev = device.resolve(sm.config["device"])
     x, y = data.read_split(sm.input.test, dev)
     epoch = f["epoch"] or sm.params.epochs

@@ -6,7 +6,7 @@ import pandas as pd
 from upnn import claims, io, log
 
 sm = snakemake  # noqa: F821
-with log.to_file(sm.log[0]) as logger:
+with log.job(sm) as logger:
     tables = {}
     for stage in ("attacks", "toy2d", "words", "ifa", "ifa_summary", "frequency", "uncertainty",
                   "tsne", "llm", "minimal"):

@@ -7,6 +7,6 @@ from upnn import log
 from upnn.figures import conjugate_tsne, style
 
 sm = snakemake  # noqa: F821
-with log.to_file(sm.log[0]):
+with log.job(sm):
     fig = conjugate_tsne.draw(pd.read_parquet(sm.input.points), pd.read_parquet(sm.input.grid))
     style.save(fig, sm.output.pdf, sm.output.png)

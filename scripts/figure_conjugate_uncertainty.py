@@ -7,6 +7,6 @@ from upnn import log
 from upnn.figures import conjugate_uncertainty, style
 
 sm = snakemake  # noqa: F821
-with log.to_file(sm.log[0]):
+with log.job(sm):
     summary = pd.concat([pd.read_parquet(p) for p in sm.input.summaries], ignore_index=True)
     style.save(conjugate_uncertainty.draw(summary), sm.output.pdf, sm.output.png)

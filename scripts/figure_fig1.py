@@ -5,7 +5,7 @@ from upnn import io, log
 from upnn.figures import fig1, style
 
 sm = snakemake  # noqa: F821
-with log.to_file(sm.log[0]):
+with log.job(sm):
     table = io.read_table(sm.input[0])
     fig = fig1.draw(io.read_frame(sm.input[0]), io.column_tensor(table, "image").numpy(),
                     io.column_tensor(table, "image_adv").numpy(), io.read_metadata(sm.input[0]))

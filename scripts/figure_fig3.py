@@ -8,7 +8,7 @@ from upnn import io, log
 from upnn.figures import fig3, style
 
 sm = snakemake  # noqa: F821
-with log.to_file(sm.log[0]):
+with log.job(sm):
     model = io.read_metadata(sm.input[0])["model"]
     title = Path(model).name if Path(model).exists() else model  # a local folder: its name
     fig = fig3.draw(io.read_frame(sm.input[0]), metric=sm.params.metric, title=title)

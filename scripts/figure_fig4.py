@@ -6,6 +6,6 @@ from upnn import log
 from upnn.figures import fig4, style
 
 sm = snakemake  # noqa: F821
-with log.to_file(sm.log[0]):
+with log.job(sm):
     fig = fig4.draw(pd.read_parquet(sm.input.metrics), pd.read_parquet(sm.input.landscapes))
     style.save(fig, sm.output.pdf, sm.output.png)

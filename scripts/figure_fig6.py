@@ -6,5 +6,5 @@ from upnn import log
 from upnn.figures import fig6, style
 
 sm = snakemake  # noqa: F821
-with log.to_file(sm.log[0]):
+with log.job(sm):
     style.save(fig6.draw(pd.read_parquet(sm.input.similarity)), sm.output.pdf, sm.output.png)

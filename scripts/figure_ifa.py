@@ -10,7 +10,7 @@ from upnn import log
 from upnn.figures import style
 
 sm = snakemake  # noqa: F821
-with log.to_file(sm.log[0]):
+with log.job(sm):
     table = pd.concat([pd.read_parquet(p) for p in sm.input], ignore_index=True)
     figure = importlib.import_module(f"upnn.figures.{sm.params.figure}")
     style.save(figure.draw(table), sm.output.pdf, sm.output.png)

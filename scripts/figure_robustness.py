@@ -7,7 +7,7 @@ from upnn import log
 from upnn.figures import robustness, style
 
 sm = snakemake  # noqa: F821
-with log.to_file(sm.log[0]):
+with log.job(sm):
     table = pd.concat([pd.read_parquet(p) for p in sm.input], ignore_index=True)
     fig = robustness.draw(table, title=f"{sm.params.level} level",
                           attacks=sm.config["attacks"]["names"])

@@ -7,7 +7,7 @@ from upnn import log
 from upnn.figures import robustness_eps, style
 
 sm = snakemake  # noqa: F821
-with log.to_file(sm.log[0]):
+with log.job(sm):
     attacks = pd.concat([pd.read_parquet(p) for p in sm.input.attacks], ignore_index=True)
     minimal = pd.concat([pd.read_parquet(p) for p in sm.input.minimal], ignore_index=True)
     fig = robustness_eps.draw(attacks, minimal, attack=sm.params.attack, eps=sm.params.eps)

@@ -9,13 +9,11 @@ from pathlib import Path
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd
-import torch
 
 from upnn import checkpoint, data, device, frequency, ifa, io, log, models, train
 
 sm = snakemake  # noqa: F821
-with log.to_file(sm.log[0]) as logger:
-    torch.set_num_threads(sm.threads)
+with log.job(sm) as logger:
     dev = device.resolve(sm.config["device"])
     p = sm.params.settings
     clip = (0.0, 1.0) if p["clip"] else None

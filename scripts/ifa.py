@@ -3,13 +3,11 @@ training-set TA/RA along the IFA trajectory."""
 
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
-import torch
 
 from upnn import checkpoint, data, device, ifa, io, log, models, train
 
 sm = snakemake  # noqa: F821
-with log.to_file(sm.log[0]) as logger:
-    torch.set_num_threads(sm.threads)
+with log.job(sm) as logger:
     dev = device.resolve(sm.config["device"])
     p = sm.params.settings
     seed, n_epoch = int(sm.wildcards.seed), int(sm.wildcards.epoch)

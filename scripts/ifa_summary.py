@@ -7,13 +7,11 @@ RA is the accuracy under ``ifgsm`` (4 steps, l∞, box [0, 1]) with gradients th
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd
-import torch
 
 from upnn import checkpoint, data, device, io, log, models, pix2pix
 
 sm = snakemake  # noqa: F821
-with log.to_file(sm.log[0]) as logger:
-    torch.set_num_threads(sm.threads)
+with log.job(sm) as logger:
     dev = device.resolve(sm.config["device"])
     p = sm.params.settings
     inputs = zip(sm.params.runs, sm.input.classifiers, sm.input.generators, sm.input.losses,

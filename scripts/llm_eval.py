@@ -8,13 +8,12 @@ fails the job at once with one line (on the console too) saying what to pre-fetc
 import sys
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
-import torch
 
 from upnn import device, io, llm, log
 
 sm = snakemake  # noqa: F821
 p = sm.params.llm
-with log.to_file(sm.log[0]) as logger:
+with log.job(sm) as logger:
     online = llm.hub_reachable()
     if not online:
         llm.go_offline()
@@ -27,7 +26,6 @@ with log.to_file(sm.log[0]) as logger:
             print(f"upnn: {err}", file=sys.__stderr__)
             raise
     dev = device.resolve(p["device"])
-    torch.set_num_threads(sm.threads)
     lm = llm.PerturbedHFLM(pretrained=p["model"], device=str(dev), dtype=p["dtype"],
                            batch_size=p["batch_size"], epsilon=p["epsilon"],
                            steps=p["bim_steps"], seed=p["seed"])

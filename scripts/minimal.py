@@ -11,7 +11,7 @@ from upnn import checkpoint, data, device, io, log, minimal, models
 
 sm = snakemake  # noqa: F821
 p, w = sm.params.minimal, sm.wildcards
-with log.to_file(sm.log[0]) as logger:
+with log.job(sm) as logger:
     dev = device.resolve(sm.config["device"])
     ckpts = checkpoint.folder(sm.input.checkpoints, sm.params.epochs)  # before any work
     x_te, y_te, idx = data.read_subset(sm.input.test, p["n_test"], p["subset_seed"], dev)

@@ -28,8 +28,7 @@ def pairs(split_path: str, ifa_path: str, dev: torch.device) -> tuple[torch.Tens
 sm = snakemake  # noqa: F821
 out_dir = Path(sm.output.checkpoints)
 work_dir = checkpoint.work_dir(out_dir)
-with log.to_file(sm.log[0]) as logger:
-    torch.set_num_threads(sm.threads)
+with log.job(sm) as logger:
     dev = device.resolve(sm.config["device"])
     p = sm.params.settings
     seed = int(sm.wildcards.seed)

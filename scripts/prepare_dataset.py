@@ -5,7 +5,7 @@ from upnn import data, log
 
 sm = snakemake  # noqa: F821
 spec = sm.params.spec
-with log.to_file(sm.log[0]) as logger:
+with log.job(sm) as logger:
     for split in data.SPLITS:
         x, y = data.load_split(
             spec["source"], split, root=sm.params.root,

@@ -7,7 +7,7 @@ import pandas as pd
 from upnn import io, log, summary
 
 sm = snakemake  # noqa: F821
-with log.to_file(sm.log[0]) as logger:
+with log.job(sm) as logger:
     table = pd.concat([pd.read_parquet(p) for p in sm.input], ignore_index=True)
     rows = summary.summarize(table, n_boot=sm.params.n_boot, seed=sm.params.seed)
     logger.info("%d summary rows from %d attack tables", len(rows), len(sm.input))

@@ -5,8 +5,7 @@ import torch
 from upnn import device, io, log, toy2d
 
 sm = snakemake  # noqa: F821
-with log.to_file(sm.log[0]) as logger:
-    torch.set_num_threads(sm.threads)
+with log.job(sm) as logger:
     dev = device.resolve(sm.config["device"])
     cfg = toy2d.ToyConfig.from_dict(sm.params.settings)
     logger.info("toy2d on %s, %d thread(s): %s", dev, torch.get_num_threads(), cfg)

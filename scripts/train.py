@@ -15,7 +15,7 @@ from upnn import checkpoint, data, device, io, log, train
 sm = snakemake  # noqa: F821
 out_dir = Path(sm.output.checkpoints)
 work_dir = checkpoint.work_dir(out_dir)
-with log.to_file(sm.log[0]) as logger:
+with log.job(sm) as logger:
     dev = device.resolve(sm.config["device"])
     x_tr, y_tr = data.read_split(sm.input.train, dev)
     x_te, y_te = data.read_split(sm.input.test, dev)

@@ -8,13 +8,11 @@ import time
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd
-import torch
 
 from upnn import checkpoint, data, device, io, log, models, uncertainty
 
 sm = snakemake  # noqa: F821
-with log.to_file(sm.log[0]) as logger:
-    torch.set_num_threads(sm.threads)
+with log.job(sm) as logger:
     dev = device.resolve(sm.config["device"])
     p = sm.params.settings
     ckpts = checkpoint.folder(sm.input.checkpoints, p["epochs"])  # before any work

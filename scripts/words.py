@@ -5,8 +5,7 @@ import torch
 from upnn import device, io, log, words
 
 sm = snakemake  # noqa: F821
-with log.to_file(sm.log[0]) as logger:
-    torch.set_num_threads(sm.threads)
+with log.job(sm) as logger:
     dev = device.resolve(sm.config["device"])
     cfg = words.WordsConfig.from_dict(sm.params.settings)
     lexicon = words.read_lexicon(sm.input.lexicon)

@@ -23,18 +23,19 @@ def check_mutated(mutate):
 
 
 def test_unknown_model_names_the_allowed_ones():
-    msg = check_mutated(lambda c: c["experiments"].update(fashion=["cnn9"]))
+    msg = check_mutated(lambda c: c["experiments"].update(mnist=["cnn9"]))
     assert "'cnn9'" in msg and "cnn3, cnn4, resnet9, googlenet" in msg
 
 
 def test_unknown_dataset_source():
-    msg = check_mutated(lambda c: c["datasets"]["fashion"].update(source="svhn"))
-    assert "'svhn'" in msg and "mnist, fashion_mnist, fashion_mnist_subset, cifar10, digits" in msg
+    msg = check_mutated(lambda c: c["datasets"]["mnist"].update(source="svhn"))
+    assert "'svhn'" in msg
+    assert "mnist, fashion_mnist, fashion_mnist_subset, mnist_subset, cifar10, digits" in msg
 
 
 def test_experiment_on_unconfigured_dataset():
     msg = check_mutated(lambda c: c["experiments"].update(imagenet=["cnn3"]))
-    assert "'imagenet'" in msg and "allowed: fashion, fashion32" in msg
+    assert "'imagenet'" in msg and "allowed: mnist, fashion32" in msg
 
 
 def test_misspelled_key():
@@ -85,24 +86,24 @@ def test_attack_jobs_follow_attacks_models_and_feature_models():
     jobs = C.attack_jobs(cfg)
     assert ("fashion32", "googlenet", 0, "pixel") not in jobs  # trained, not attacked
     assert ("fashion32", "resnet9", 0, "feature") in jobs
-    assert ("fashion", "cnn3", 0, "feature") not in jobs
+    assert ("mnist", "cnn3", 0, "feature") not in jobs
     del cfg["attacks"]["models"]
     assert ("fashion32", "googlenet", 0, "pixel") in C.attack_jobs(cfg)
 
 
 def test_ifa_datasets_must_name_a_trained_dataset():
     msg = check_mutated(lambda c: c["ifa"].update(datasets=["imagenet"]))
-    assert "ifa.datasets names 'imagenet'" in msg and "allowed: fashion, fashion32" in msg
+    assert "ifa.datasets names 'imagenet'" in msg and "allowed: mnist, fashion32" in msg
 
 
 @pytest.mark.parametrize("mutate, expected", [
-    (lambda c: c["attacks"]["eps"].update(fashion=8),
-     "attacks.eps.fashion = 8 exceeds 1, the pixel range [0, 1]; allowed: 0 < eps <= 1; did you "
+    (lambda c: c["attacks"]["eps"].update(mnist=8),
+     "attacks.eps.mnist = 8 exceeds 1, the pixel range [0, 1]; allowed: 0 < eps <= 1; did you "
      "mean 8/255 = 0.0313725?"),
-    (lambda c: c["attacks"]["eps"].update(fashion=[0.1, 16]), "attacks.eps.fashion[1] = 16 exceeds 1"),
-    (lambda c: c["uncertainty"]["datasets"]["fashion"].update(eps=2),
-     "uncertainty.datasets.fashion.eps = 2 exceeds 1"),
-    (lambda c: c["minimal"]["max_eps"].update(fashion=300), "minimal.max_eps.fashion = 300 exceeds 1"),
+    (lambda c: c["attacks"]["eps"].update(mnist=[0.1, 16]), "attacks.eps.mnist[1] = 16 exceeds 1"),
+    (lambda c: c["uncertainty"]["datasets"]["mnist"].update(eps=2),
+     "uncertainty.datasets.mnist.eps = 2 exceeds 1"),
+    (lambda c: c["minimal"]["max_eps"].update(mnist=300), "minimal.max_eps.mnist = 300 exceeds 1"),
     (lambda c: c["frequency"].update(low_window=[26, 5]),
      "frequency.low_window = [26, 5] is empty or reversed; allowed: [start, stop] with 0 <= start "
      "< stop"),
@@ -114,7 +115,7 @@ def test_ifa_datasets_must_name_a_trained_dataset():
     (lambda c: c["figures"]["fig1"].update(epoch=99),
      "figures.fig1.epoch = 99 exceeds the 10 trained epochs of cnn3; allowed: 1..10 or null"),
     (lambda c: c["uncertainty"]["tsne"].update(model="googlenet"),
-     "uncertainty.tsne names fashion/googlenet, which is not trained"),
+     "uncertainty.tsne names mnist/googlenet, which is not trained"),
     (lambda c: c.pop("attacks"), "(top level) is missing 'attacks'"),
     (lambda c: c.pop("figures"), "(top level) is missing 'figures'"),
     (lambda c: c.pop("uncertainty"), "(top level) is missing 'uncertainty'"),

@@ -195,3 +195,21 @@ def test_autoattack_is_at_least_as_strong_as_the_papers_pgd(trained_resnet):
     assert aa["robust_acc"] <= pgd["robust_acc"]
     assert aa["mean_linf"] <= 0.1 + 1e-6 and aa["bound"] == "eps" and aa["steps"] == -1
     assert aa["robust_acc_worst"] == pytest.approx(pgd["robust_acc_worst"])  # not a papers' attack
+
+
+def test_an_image_misclassified_clean_is_never_robust(batch, monkeypatch):
+    """One definition of RA: correct clean *and* attacked. A targeted attack that moves a
+    misclassified image onto its label does not count it as robust, so RA ≤ TA per image."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10)).eval()
+    x, _ = batch
+    moved = x.roll(1, 0)  # the "attack" replaces each image by its neighbour
+    monkeypatch.setattr(robustness.attacks, "attack_batched",
+                        lambda name, model, xs, ys, eps, **kw: moved[:len(xs)])
+    with torch.no_grad():
+        y = net(moved).argmax(1)  # every attacked image is classified as its label
+        clean = net(x).argmax(1) == y
+    assert (~clean).sum() >= 5
+    for r in robustness.attack_rows(net, x, y, [{"name": "illc"}, {"name": "ost"}], eps=0.1):
+        assert (r["robust_correct"] == clean.numpy()).all()  # not robust where wrong clean
+        assert r["robust_acc"] == pytest.approx(r["clean_acc"])

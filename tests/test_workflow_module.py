@@ -51,7 +51,7 @@ def test_a_module_job_runs_with_the_shipped_data_and_the_installed_upnn(tmp_path
     """prepare_dataset reads the Fashion-MNIST subset shipped in the repository (not in ``wd``)
     and writes a table with the provenance of this checkout."""
     wd = deploy(tmp_path)
-    target = "results/data/fashion/test.parquet"
+    target = "results/data/mnist/test.parquet"
     proc = subprocess.run([SNAKEMAKE, "--cores", "1", target], cwd=wd, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -56,6 +56,12 @@ CLAIMS: dict[str, Claim] = {
     "gap_last": Claim(3, "v4 §2.1", "at the last epoch TA − RA is 10–15 points on MNIST and "
                       "30–50 on CIFAR-10", "TA − mean RA over attacks, last epoch",
                       ("in", np.nan, np.nan), "attacks"),
+    "gap_last_each": Claim(3, "v4 §2.1", "at the last epoch TA − RA is 10–15 points on MNIST "
+                           "and 30–50 on CIFAR-10 (read per attack)", "TA − RA, last epoch",
+                           ("in", np.nan, np.nan), "attacks"),
+    "ta_level": Claim(3, "v4 §2.1", "every net exceeds 98 % TA on MNIST; on CIFAR-10 the CNN "
+                      "reaches about 60 %, ResNet and GoogleNet nearly 90 %", "TA, last epoch",
+                      (">", np.nan), "attacks"),
     "feature_faster": Claim(4, "v4 §3.3, Fig. 5", "RA falls faster at feature level than at "
                             "pixel level", "slope(RA feature) − slope(RA pixel), per epoch",
                             ("<", 0.0), "attacks"),
@@ -117,8 +123,22 @@ CLAIMS: dict[str, Claim] = {
                                "epochs", "spearman(epoch, median ε*)", ("<", 0.0), "minimal"),
 }
 
-# v4 §2.1: "decreases by around 10% to 15%" (MNIST) and "30% to 50%" (CIFAR-10).
-GAP_RANGES = {"mnist": (0.10, 0.15), "cifar10": (0.30, 0.50)}
+# v4 §2.1: "decreases by around 10% to 15%" (MNIST) and "30% to 50%" (CIFAR-10), read as
+# points of accuracy. The shipped real-MNIST subset is MNIST (its test images are MNIST training
+# images: data/mnist_subset/README.md).
+GAP_RANGES = {"mnist": (0.10, 0.15), "mnist_subset": (0.10, 0.15), "cifar10": (0.30, 0.50)}
+# v4 §2.1's accuracy levels as claimed sides of TA at the last epoch: MNIST "over 98%" for all
+# three nets; CIFAR-10 "only around 60%" for the CNN and "nearly 90%" for ResNet and GoogleNet,
+# read as ±5 points (our reading: the papers give no tolerance).
+TA_LEVELS = {"mnist": {"*": (">", 0.98)}, "mnist_subset": {"*": (">", 0.98)},
+             "cifar10": {"cnn4": ("in", 0.55, 0.65), "resnet9": ("in", 0.85, 0.95),
+                         "googlenet": ("in", 0.85, 0.95)}}
+
+
+def ta_level(source: str, model: str) -> tuple:
+    """The claimed side of ``model``'s last-epoch TA on ``source`` (NaN: the papers state none)."""
+    levels = TA_LEVELS.get(source, {})
+    return levels.get(model, levels.get("*", (">", np.nan)))
 CHANCE_TASKS = ("arc_challenge", "openbookqa", "winogrande")
 GRADIENT_CONDITIONS = ("fgsm", "bim")
 
@@ -218,6 +238,8 @@ def verdict(ci_low: float, ci_high: float, claimed: tuple) -> str:
     if np.isnan(ci_low) or np.isnan(ci_high):
         return "inconclusive"
     op = claimed[0]
+    if op in (">", "<") and np.isnan(claimed[1]):
+        return "n/a"
     if op == ">":
         return "holds" if ci_low > claimed[1] else "fails" if ci_high < claimed[1] else \
             "inconclusive"
@@ -235,8 +257,10 @@ def verdict(ci_low: float, ci_high: float, claimed: tuple) -> str:
 
 
 def describe(claimed: tuple) -> str:
+    if np.isnan(claimed[1]):
+        return "n/a"
     if claimed[0] == "in":
-        return "n/a" if np.isnan(claimed[1]) else f"in ({claimed[1]:g}, {claimed[2]:g})"
+        return f"in ({claimed[1]:g}, {claimed[2]:g})"
     return f"{claimed[0]} {claimed[1]:g}"
 
 
@@ -339,13 +363,24 @@ def claim_attacks(attacks: pd.DataFrame, sources: Mapping[str, str], *, n_boot: 
         rows.append(row("ra_falls", est[0], est[1:], units, "test images",
                         attack="mean of " + ", ".join(names), **panel))
         if level == "pixel":
+            source = sources.get(dataset, "")
+            at = f"epoch {epochs[-1]}"
+            ta_last = ta.to_numpy()[-1]
+            ok = ~np.isnan(ta_last)
+            k_ok, n_ok = float(ta_last[ok].sum()), int(ok.sum())
+            rows.append(row("ta_level", k_ok / max(n_ok, 1), wilson(k_ok, n_ok), n_ok,
+                            "test images", claimed=ta_level(source, model), setting=at, **panel))
             last = np.concatenate([ta.to_numpy()[-1:], stacked.reshape(k, e, -1)[:, -1]])
+            gap = ("in", *GAP_RANGES.get(source, (np.nan, np.nan)))
             est = bootstrap(last, lambda m: m[:, 0] - m[:, 1:].mean(1), n_boot=n_boot,
                             rng=stream(base, "gap_last", dataset, model, level))
-            rng_ = GAP_RANGES.get(sources.get(dataset, ""), (np.nan, np.nan))
-            rows.append(row("gap_last", est[0], est[1:], units, "test images",
-                            claimed=("in", *rng_), attack="mean of " + ", ".join(names),
-                            setting=f"epoch {epochs[-1]}", **panel))
+            rows.append(row("gap_last", est[0], est[1:], units, "test images", claimed=gap,
+                            attack="mean of " + ", ".join(names), setting=at, **panel))
+            for i, name in enumerate(names):
+                est = bootstrap(last[[0, i + 1]], lambda m: m[:, 0] - m[:, 1], n_boot=n_boot,
+                                rng=stream(base, "gap_last_each", dataset, model, level, name))
+                rows.append(row("gap_last_each", est[0], est[1:], units, "test images",
+                                claimed=gap, attack=name, setting=at, **panel))
     for (dataset, model, level), (epochs, _, ra) in panels.items():
         if level != "feature" or (dataset, model, "pixel") not in panels:
             continue

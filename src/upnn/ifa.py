@@ -171,8 +171,8 @@ def ifa_delta(
 
 
 @torch.no_grad()
-def _n_correct(model: nn.Module, x: Tensor, y: Tensor) -> int:
-    return int((model(x).argmax(dim=1) == y).sum())
+def _correct(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    return model(x).argmax(dim=1) == y
 
 
 def ifa_delta_trajectory(
@@ -210,9 +210,10 @@ def ifa_delta_trajectory(
 
     def score(yb: Tensor, rec: dict[int, Tensor]) -> None:
         for n, xn in rec.items():
-            correct[n] += _n_correct(model, xn, yb)
+            clean = _correct(model, xn, yb)
+            correct[n] += int(clean.sum())
             x_adv = attack("ifgsm", model, xn, yb, attack_eps, bounds=clip)
-            robust[n] += _n_correct(model, x_adv, yb)
+            robust[n] += int((clean & _correct(model, x_adv, yb)).sum())  # clean and attacked
 
     delta = _over_chunks(model, x, y, eps, n_steps, clip, wanted, batch_size, progress, score)
     total = max(len(x), 1)

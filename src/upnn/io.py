@@ -13,9 +13,11 @@ Every table carries its provenance in the Parquet schema metadata under the key 
 :func:`read_provenance`): upnn's ``version``, the git ``commit`` of the checkout upnn runs from
 (null outside a git checkout), ``params_hash`` (:func:`fingerprint` of the params that made it:
 a rule's params, wildcards and rule name when a script passes its ``snakemake`` object), the
-``torch`` version (from the package metadata, without importing torch) and the ``device`` (the
+``torch`` version (from the package metadata, without importing torch), the ``device`` (the
 one :func:`upnn.device.resolve` chose in this process, or ``none`` for a stage that computes on
-no device). :func:`write_table` requires ``params``, so no stage can write a table without it.
+no device) and ``threads``, torch's intra-op thread count in this process (``none`` where the
+process never imported torch; rule scripts pin it to the rule's threads: :func:`upnn.log.job`).
+:func:`write_table` requires ``params``, so no stage can write a table without it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import functools
 import json
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -85,7 +88,7 @@ def tensor_array(values: np.ndarray | torch.Tensor) -> pa.ExtensionArray:
 
 
 PROVENANCE_KEY = "upnn"
-PROVENANCE_FIELDS = ("version", "commit", "params_hash", "torch", "device")
+PROVENANCE_FIELDS = ("version", "commit", "params_hash", "torch", "device", "threads")
 # The device that upnn.device.resolve chose in this process (it sets this); "none" until then.
 DEVICE = "none"
 
@@ -121,8 +124,10 @@ def provenance(params: Any, device: Any = None) -> dict[str, str | None]:
         torch_version = version("torch")
     except PackageNotFoundError:
         torch_version = None
+    torch = sys.modules.get("torch")
     return {"version": __version__, "commit": git_commit(), "params_hash": fingerprint(job_params(params)),
-            "torch": torch_version, "device": str(device if device is not None else DEVICE)}
+            "torch": torch_version, "device": str(device if device is not None else DEVICE),
+            "threads": str(torch.get_num_threads()) if torch is not None else "none"}
 
 
 def read_provenance(path: str | os.PathLike) -> dict[str, str | None]:

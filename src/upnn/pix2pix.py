@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from upnn import attacks, checkpoint, io
 from upnn.device import device_of
 from upnn.models import eval_mode
-from upnn.train import accuracy
+from upnn.train import accuracy, robust_accuracy
 
 __all__ = [
     "CombinedNet",
@@ -449,5 +449,5 @@ def cl_tcl(classifier: nn.Module, generator: nn.Module, x: Tensor, y: Tensor, *,
         x_adv = attacks.attack_batched("ifgsm", net, x, y, attack_eps, batch_size=batch_size,
                                        bounds=(0.0, 1.0))
         out[name] = {"accuracy": accuracy(net, x, y, batch_size),
-                     "robust_accuracy": accuracy(net, x_adv, y, batch_size)}
+                     "robust_accuracy": robust_accuracy(net, x, x_adv, y, batch_size)}
     return out

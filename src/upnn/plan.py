@@ -50,6 +50,7 @@ GPU_RATES = RATES_DIR / "gpu-h100.yaml"
 SOURCES: dict[str, tuple[int, int, int, int]] = {
     "mnist": (60000, 10000, 1, 28), "fashion_mnist": (60000, 10000, 1, 28),
     "cifar10": (50000, 10000, 3, 32), "fashion_mnist_subset": (8000, 2000, 1, 28),
+    "mnist_subset": (8000, 2000, 1, 28),
     "digits": (1797, 0, 1, 8),
 }
 NUM_CLASSES = 10

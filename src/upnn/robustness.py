@@ -33,6 +33,9 @@ def attack_rows(
     clean_acc, robust_acc, mean_linf, mean_l0, seconds, and the per-image outcomes
     ``clean_correct`` and ``robust_correct`` (bool arrays over the n attacked samples, in the
     order of ``x``): the claims stage bootstraps its intervals from them.
+    Robust accuracy has one definition (AutoAttack's and RobustBench's): an image is robust when it
+    is classified correctly both clean and attacked, so RA ≤ TA always; a targeted attack (OST,
+    ILLC) that "repairs" a misclassified image does not make it robust.
     Every row also carries the worst case of the papers' attacks on its images
     (:func:`worst_case`: ``robust_acc_worst`` and the per-image ``worst_correct``).
 
@@ -68,7 +71,7 @@ def attack_rows(
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
         delta = (x_adv - xs).flatten(1)
-        robust = predict(model, x_adv, batch_size).argmax(1) == ys
+        robust = (predict(model, x_adv, batch_size).argmax(1) == ys) & clean
         rows.append({
             "attack": name, "in_papers": registered.papers, "eps": float(eps), "bound": bound,
             "alpha": float("nan") if alpha is None or adaptive else float(alpha),
@@ -158,13 +161,14 @@ def examples(model: nn.Module, x: Tensor, y: Tensor, *, attack: str, eps: float,
 
     Returns (columns, x_adv, TA, RA): columns ``index``, ``label``, ``pred_clean``,
     ``conf_clean``, ``pred_adv``, ``conf_adv`` (softmax confidence of the predicted class) of those
-    images; ``x_adv`` the attacked images of the whole set; TA and RA on the whole set.
+    images; ``x_adv`` the attacked images of the whole set; TA and RA on the whole set (RA: correct
+    both clean and attacked, as in :func:`attack_rows`).
     """
     x_adv = attacks.attack_batched(attack, model, x, y, eps, batch_size=batch_size)
     p_clean = predict(model, x, batch_size).softmax(1)
     p_adv = predict(model, x_adv, batch_size).softmax(1)
     ta = (p_clean.argmax(1) == y).float().mean().item()
-    ra = (p_adv.argmax(1) == y).float().mean().item()
+    ra = ((p_adv.argmax(1) == y) & (p_clean.argmax(1) == y)).float().mean().item()
     conf_clean, pred_clean = p_clean[:n_images].max(1)
     conf_adv, pred_adv = p_adv[:n_images].max(1)
     columns = {"index": list(range(min(n_images, len(y)))), "label": y[:n_images].cpu().numpy(),

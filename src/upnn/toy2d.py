@@ -131,8 +131,9 @@ def robust_accuracy(model: stacked.Stacked, x: Tensor, y: Tensor, name: str, eps
     flat = model.flat()
     xs, ys = stacked.share(x, s).reshape(s * n, -1), y.repeat(s)
     x_adv = attacks.attack(name, flat, xs, ys, eps, steps=steps, bounds=BOX, seed=seed)
-    with torch.no_grad():
-        return (flat(x_adv).argmax(-1) == ys).view(s, n).float().mean(1)
+    with torch.no_grad():  # robust: correct clean and attacked
+        ok = (flat(x_adv).argmax(-1) == ys) & (flat(xs).argmax(-1) == ys)
+        return ok.view(s, n).float().mean(1)
 
 
 def _losses(model: stacked.Stacked, points: Tensor, label: Tensor) -> Tensor:

@@ -82,6 +82,17 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> 
     return (predict(model, x, batch_size).argmax(1) == y).float().mean().item()
 
 
+def robust_accuracy(model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor,
+                    batch_size: int = 1024) -> float:
+    """RA: share of images classified as ``y`` both clean (``x``) and attacked (``x_adv``), so
+    RA ≤ TA (AutoAttack's and RobustBench's definition, used by every stage)."""
+    if len(y) == 0:
+        return float("nan")
+    ok = (predict(model, x, batch_size).argmax(1) == y) & \
+        (predict(model, x_adv, batch_size).argmax(1) == y)
+    return ok.float().mean().item()
+
+
 def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tensor,
                 batch_size: int, gen: torch.Generator,
                 precision: str = "fp32") -> tuple[float, float]:
