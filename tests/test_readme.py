@@ -1,0 +1,54 @@
+"""upnn.readme: the README's generated block is the committed claims table's rendering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_claims import attack_table
+
+from upnn import claims, readme
+
+
+def test_the_readme_block_matches_docs_results():
+    """Fails when README.md and docs/results/claims_default.parquet disagree."""
+    assert readme.check(), "run `python -m upnn.readme --update results/claims.parquet`"
+
+
+@pytest.fixture(scope="module")
+def table():
+    frame = attack_table({"bim": -0.03, "pgd": 0.0}, ta_slope=0.06, base=0.85, n=2000,
+                         dataset="mnist")
+    return claims.table({"attacks": frame}, sources={"mnist": "mnist_subset"}, config="c.yaml",
+                        n_boot=200)
+
+
+def test_block_reads_the_mnist_row_against_the_papers_numbers(table):
+    text = readme.block(table)
+    assert "| net | TA (papers: > 0.98) | TA − mean RA (papers: 0.10–0.15) | TA − RA bim | " \
+           "TA − RA pgd |" in text
+    ta = table[table["claim"] == "ta_level"].iloc[0]
+    assert f"| m | {ta['value']:.3f} [{ta['ci_low']:.3f}, {ta['ci_high']:.3f}] " \
+           f"*{ta['verdict']}*" in text
+    assert claims.summary_markdown(table).splitlines()[0] in text
+
+
+def test_update_and_check_round_trip(tmp_path, table):
+    src = tmp_path / "claims.parquet"
+    table.to_parquet(src)
+    doc = tmp_path / "README.md"
+    doc.write_text(f"# x\n\nbefore\n{readme.BEGIN}\nstale 0.5\n{readme.END}\nafter\n")
+    target = tmp_path / "docs" / "claims_default.parquet"
+    target.parent.mkdir()
+    assert not readme.check(doc, src)
+    readme.update(src, doc, target)
+    assert readme.check(doc, target)
+    text = doc.read_text()
+    assert text.startswith("# x\n\nbefore\n") and text.endswith(f"{readme.END}\nafter\n")
+    assert "stale" not in text and (target.with_suffix(".md")).exists()
+    changed = table.assign(value=np.where(table["claim"] == "ta_level", 0.5, table["value"]))
+    changed.to_parquet(target)
+    assert not readme.check(doc, target)  # a number that moved is caught
+    with pytest.raises(ValueError, match="no generated block"):
+        readme.render("# no markers\n", table)
+    assert pd.read_parquet(target).shape == table.shape
