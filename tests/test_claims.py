@@ -367,3 +367,69 @@ def test_median_trend_interval_covers_the_estimate_of_a_clear_trend():
     vals = np.vstack([np.full(50, k) + RNG(k).normal(0, 0.1, 50) for k in range(6)])
     est, lo, hi = claims.median_trend(vals, np.arange(6), n_boot=200, rng=RNG(0))
     assert est == pytest.approx(1.0) and lo == pytest.approx(1.0) and hi == pytest.approx(1.0)
+
+
+def test_hierarchical_bootstrap_covers_a_known_mean_when_seeds_vary():
+    """Seeds shift accuracy (sd 0.05, as training runs do): resampling seeds, then images within
+    them, covers the known mean in 93–97 % of trials; resampling images alone does not."""
+    rng = RNG(0)
+    hits = flat = 0
+    trials, seeds, images = 400, 5, 100
+    groups = np.repeat(np.arange(seeds), images)
+    for _ in range(trials):
+        p = 0.6 + rng.normal(0, 0.05, seeds)
+        values = (rng.random((seeds, images)) < p[:, None]).astype(float).reshape(1, -1)
+        _, lo, hi = claims.bootstrap(values, lambda m: m[:, 0], n_boot=400, rng=rng, groups=groups)
+        hits += lo <= 0.6 <= hi
+        _, lo, hi = claims.bootstrap(values, lambda m: m[:, 0], n_boot=400, rng=rng)
+        flat += lo <= 0.6 <= hi
+    assert 0.93 <= hits / trials <= 0.97
+    assert flat / trials < 0.88  # training variation outside the interval: it under-covers
+
+
+def test_unit_weights_draw_whole_seeds_then_images_within_them():
+    groups = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    w = claims.unit_weights(groups, 500, RNG(0))
+    assert (w.sum(1) == 9).all()  # as many units as there are
+    per_seed = w.reshape(500, 3, 3).sum(2)
+    assert set(np.unique(per_seed)) <= {0, 3, 6, 9}  # a seed is drawn whole, 0–3 times
+    assert (per_seed == 0).any() and (per_seed == 9).any()
+    one = claims.unit_weights(np.zeros(9), 50, RNG(1))
+    assert np.array_equal(one, RNG(1).multinomial(9, np.full(9, 1 / 9), size=50))
+
+
+def test_degenerate_accuracies_get_spread_from_the_jeffreys_posterior():
+    reps = claims.binomial_replicates(np.array([1.0, 0.0, 0.5]), np.array([50, 50, 50]), 2000,
+                                      RNG(0))
+    assert reps[:, 0].min() < 1 and reps[:, 1].max() > 0  # no zero-width interval at 1 or 0
+    lo, hi = claims.percentile_interval(reps[:, 0], estimate=1.0)
+    assert hi == 1.0 and 0.9 < lo < 1.0
+    assert abs(reps[:, 2].mean() - 0.5) < 0.01  # inside (0, 1) unchanged: Binomial(n, p̂)
+
+
+def test_no_interval_excludes_its_own_estimate():
+    """A strong trend over ten epochs: resamples that tie epochs can only lower ρ, so the plain
+    percentile interval can lie wholly below the estimate; the table's interval contains it."""
+    epochs = np.arange(1, 11)
+    values = (RNG(3).random((10, 200)) < (0.5 + 0.03 * epochs)[:, None]).astype(float)
+    est, lo, hi = claims.bootstrap(values, claims.trend(epochs), n_boot=1000, rng=RNG(1))
+    reps = claims.trend(epochs)(claims.resample(values, 1000, RNG(1)))
+    plain = claims.percentile_interval(reps)
+    assert plain[1] < est  # the old interval excluded it
+    assert lo == plain[0] and hi == est  # widened to the estimate, no narrower
+    for estimate in (5.0, -5.0, 0.1):
+        lo, hi = claims.percentile_interval(RNG(0).normal(0, 1, 500), estimate=estimate)
+        assert lo <= estimate <= hi
+
+
+def test_attack_rows_resample_seeds_and_say_how_many():
+    one = attack_table({"a": -0.03}, n=300)
+    three = pd.concat([attack_table({"a": -0.03}, n=300, seed=s).assign(seed=s)
+                       for s in range(3)], ignore_index=True)
+    rows1 = claims.claim_attacks(one, {"d": "mnist"}, n_boot=200, rng=RNG(0))
+    rows3 = claims.claim_attacks(three, {"d": "mnist"}, n_boot=200, rng=RNG(0))
+    assert {r["seeds"] for r in rows1} == {1} and {r["seeds"] for r in rows3} == {3}
+    assert {r["n"] for r in rows3 if r["claim"] == "ra_falls"} == {300}  # images, not seed×image
+    table = claims.table({"attacks": one}, sources={"d": "mnist"}, config="c", n_boot=100)
+    md = claims.markdown(table)
+    assert "*(one run)*" in md and "rest on a single training run" in claims.summary_markdown(table)

@@ -32,7 +32,7 @@ from scipy.stats import rankdata
 VERDICTS = ("holds", "fails", "inconclusive", "not run", "n/a")
 COLUMNS = ("number", "claim", "source", "statement", "dataset", "model", "level", "attack",
            "setting", "statistic", "value", "ci_low", "ci_high", "claimed", "n", "unit",
-           "verdict", "config")
+           "seeds", "verdict", "config")
 Z95 = 1.959963984540054
 
 
@@ -180,15 +180,41 @@ def slope(x: Sequence[float] | np.ndarray, y: np.ndarray) -> np.ndarray:
     return (np.asarray(y, dtype=float) @ xc) / (xc @ xc)
 
 
-def resample(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+def unit_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, U) bootstrap weights of U units that belong to ``groups`` (U,), e.g. the training
+    seed of each (seed, test image) column: a hierarchical bootstrap (Davison & Hinkley 1997,
+    §3.8) that first draws as many groups as there are, with replacement, then for each drawn group
+    its units with replacement. A unit's weight counts how often it was drawn. With one group this
+    is the ordinary bootstrap over units (the same draws as before groups existed)."""
+    groups = np.asarray(groups)
+    names, index = np.unique(groups, return_inverse=True)
+    units = len(groups)
+    if len(names) == 1:
+        return rng.multinomial(units, np.full(units, 1.0 / units), size=n_boot).astype(float)
+    picks = rng.integers(0, len(names), size=(n_boot, len(names)))  # the groups each draw takes
+    w = np.zeros((n_boot, units))
+    for g in range(len(names)):
+        cols = np.flatnonzero(index == g)
+        times = (picks == g).sum(1)  # how often each replicate drew group g
+        for t in range(1, int(times.max(initial=0)) + 1):
+            rows = times >= t
+            w[np.ix_(rows, cols)] += rng.multinomial(len(cols), np.full(len(cols), 1.0 / len(cols)),
+                                                     size=int(rows.sum()))
+    return w
+
+
+def resample(values: np.ndarray, n_boot: int, rng: np.random.Generator,
+             groups: np.ndarray | None = None) -> np.ndarray:
     """Bootstrap replicates of the row means of ``values`` (K, U): K entries (e.g. epochs × attacks)
     averaged over U units (images, seeds, dimensions). Each replicate draws U units with
     replacement, the same units for every entry (a paired bootstrap); NaN marks a unit an entry
     lacks (e.g. images SparseFool did not attack) and is left out of that entry's mean.
-    Returns (n_boot, K); an entry none of whose units was drawn is NaN."""
+    ``groups`` (U,) names each unit's training seed: then seeds are resampled first and units
+    within them (:func:`unit_weights`), so the variation between training runs is inside the
+    interval. Returns (n_boot, K); an entry none of whose units was drawn is NaN."""
     values = np.asarray(values, dtype=float)
     units = values.shape[1]
-    w = rng.multinomial(units, np.full(units, 1.0 / units), size=n_boot).astype(float)
+    w = unit_weights(np.zeros(units) if groups is None else groups, n_boot, rng)
     ok = ~np.isnan(values)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (w @ np.where(ok, values, 0.0).T) / (w @ ok.T)
@@ -196,18 +222,33 @@ def resample(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.nd
 
 def binomial_replicates(acc: np.ndarray, n: np.ndarray, n_boot: int,
                         rng: np.random.Generator) -> np.ndarray:
-    """(n_boot, K) replicates of K accuracies, each drawn as Binomial(n_k, acc_k) / n_k."""
-    acc, n = np.asarray(acc, dtype=float), np.asarray(n, dtype=np.int64)
-    return rng.binomial(n, np.clip(acc, 0, 1), size=(n_boot, len(acc))) / np.maximum(n, 1)
+    """(n_boot, K) replicates of K accuracies, each drawn as Binomial(n_k, p) / n_k with p = acc_k,
+    except where acc_k is 0 or 1: Binomial(n, 0 or 1) has no spread, so there p is first drawn
+    from the Jeffreys posterior Beta(k + ½, n − k + ½) (Brown, Cai & DasGupta 2001)."""
+    acc, n = np.clip(np.asarray(acc, dtype=float), 0, 1), np.asarray(n, dtype=np.int64)
+    p = np.broadcast_to(acc, (n_boot, len(acc))).copy()
+    edge = (acc <= 0) | (acc >= 1)
+    if edge.any():
+        k = acc[edge] * n[edge]
+        p[:, edge] = rng.beta(k + 0.5, n[edge] - k + 0.5, size=(n_boot, int(edge.sum())))
+    return rng.binomial(n, p) / np.maximum(n, 1)
 
 
-def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """The central ``level`` percentile interval of bootstrap replicates (NaN ones left out)."""
+def percentile_interval(replicates: np.ndarray, level: float = 0.95,
+                        estimate: float | None = None) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap replicates (NaN ones left out),
+    widened, given the full-sample ``estimate``, to contain it. A bounded statistic (Spearman's ρ
+    over a few epochs: a resample that ties two epochs can only lower |ρ|) can have nearly all
+    replicates on one side of its estimate, and the plain percentile interval then excludes the
+    estimate itself (ρ = 0.997 against [0.78, 0.994]); widening is conservative, never narrower.
+    (A bias-corrected interval, tried first, collapses onto the estimate in exactly that case.)"""
     r = np.asarray(replicates, dtype=float)
     r = r[~np.isnan(r)]
     if len(r) == 0:
         return float("nan"), float("nan")
     lo, hi = np.percentile(r, [50 * (1 - level), 50 * (1 + level)])
+    if estimate is not None and np.isfinite(estimate):
+        lo, hi = min(lo, estimate), max(hi, estimate)
     return float(lo), float(hi)
 
 
@@ -218,11 +259,17 @@ def stream(seed: int, *key: Any) -> np.random.Generator:
 
 
 def bootstrap(values: np.ndarray, stat: Callable[[np.ndarray], np.ndarray], *, n_boot: int,
-              rng: np.random.Generator, level: float = 0.95) -> tuple[float, float, float]:
+              rng: np.random.Generator, level: float = 0.95,
+              groups: np.ndarray | None = None) -> tuple[float, float, float]:
     """(estimate, ci_low, ci_high) of ``stat`` (maps (B, K) entry means to (B,)) on ``values``
-    (K, U): the estimate from the full sample, the interval from :func:`resample`."""
-    full = np.nanmean(np.asarray(values, dtype=float), axis=1)[None]
-    return (float(stat(full)[0]), *percentile_interval(stat(resample(values, n_boot, rng)), level))
+    (K, U): the estimate from the full sample, the interval from :func:`resample` (hierarchical
+    over ``groups``, the units' seeds, when given) by :func:`percentile_interval`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an entry with no unit is NaN
+        full = np.nanmean(np.asarray(values, dtype=float), axis=1)[None]
+    est = float(stat(full)[0])
+    reps = stat(resample(values, n_boot, rng, groups))
+    return (est, *percentile_interval(reps, level, est))
 
 
 def trend(x: Sequence[float] | np.ndarray, k: int = 1) -> Callable[[np.ndarray], np.ndarray]:
@@ -266,7 +313,9 @@ def describe(claimed: tuple) -> str:
 
 def row(claim: str, value: float, ci: tuple[float, float], n: int, unit: str,
         claimed: tuple | None = None, **panel: Any) -> dict[str, Any]:
-    """One table row of ``claim`` for one panel (dataset, model, level, attack, setting)."""
+    """One table row of ``claim`` for one panel (dataset, model, level, attack, setting) and
+    ``seeds``, the number of training runs its interval resampled (0 where the stage has none or
+    they are the units themselves, as for the toy and words)."""
     c = CLAIMS[claim]
     claimed = c.claimed if claimed is None else claimed
     return {"number": c.number, "claim": claim, "source": c.source, "statement": c.statement,
@@ -274,7 +323,7 @@ def row(claim: str, value: float, ci: tuple[float, float], n: int, unit: str,
             "level": panel.get("level", ""), "attack": panel.get("attack", ""),
             "setting": panel.get("setting", ""), "statistic": c.statistic, "value": value,
             "ci_low": ci[0], "ci_high": ci[1], "claimed": describe(claimed), "n": int(n),
-            "unit": unit, "verdict": verdict(*ci, claimed)}
+            "unit": unit, "seeds": int(panel.get("seeds", 0)), "verdict": verdict(*ci, claimed)}
 
 
 def not_run(claim: str) -> dict[str, Any]:
@@ -304,9 +353,15 @@ def per_image(attacks: pd.DataFrame) -> pd.DataFrame:
 
 
 def _matrix(tidy: pd.DataFrame, value: str, index: Sequence[str]) -> pd.DataFrame:
-    """Rows ``index`` × columns image of ``value`` averaged over seeds (NaN: not attacked)."""
-    return tidy.pivot_table(index=list(index), columns="image", values=value, aggfunc="mean",
-                            dropna=False)
+    """Rows ``index`` × columns (seed, image) of ``value`` (NaN: not attacked). Seeds stay apart,
+    so the bootstrap can resample them (:func:`seeds_of`)."""
+    return tidy.pivot_table(index=list(index), columns=["seed", "image"], values=value,
+                            aggfunc="mean", dropna=False)
+
+
+def seeds_of(matrix: pd.DataFrame) -> np.ndarray:
+    """The seed of each column of a :func:`_matrix` (the groups of the hierarchical bootstrap)."""
+    return matrix.columns.get_level_values("seed").to_numpy()
 
 
 def _attack_panels(attacks: pd.DataFrame):
@@ -321,8 +376,9 @@ def _attack_panels(attacks: pd.DataFrame):
         epochs = np.sort(g["epoch"].unique())
         ta = _matrix(g, "clean", ["epoch"]).reindex(epochs)
         papers = g[~g["attack"].isin(ours)]
-        ra = _matrix(papers, "robust", ["attack", "epoch"])
-        worst = _matrix(papers, "worst", ["epoch"]).reindex(epochs) if "worst" in g else None
+        ra = _matrix(papers, "robust", ["attack", "epoch"]).reindex(columns=ta.columns)
+        worst = _matrix(papers, "worst", ["epoch"]).reindex(index=epochs, columns=ta.columns) \
+            if "worst" in g else None
         yield (dataset, model, level), epochs, ta, ra, worst
 
 
@@ -340,45 +396,54 @@ def claim_attacks(attacks: pd.DataFrame, sources: Mapping[str, str], *, n_boot: 
     for (dataset, model, level), (epochs, ta, ra) in panels.items():
         panel = {"dataset": dataset, "model": model, "level": level}
         names = list(ra.index.get_level_values("attack").unique())
-        units = ta.shape[1]
+        units = ta.columns.get_level_values("image").nunique()
+        seeds = seeds_of(ta)
+        n_seeds = len(np.unique(seeds))
+        panel["seeds"] = n_seeds
         if level == "pixel":
-            est = bootstrap(ta.to_numpy(), trend(epochs), n_boot=n_boot,
+            est = bootstrap(ta.to_numpy(), trend(epochs), n_boot=n_boot, groups=seeds,
                             rng=stream(base, "ta_rises", dataset, model, level))
             rows.append(row("ta_rises", est[0], est[1:], units, "test images", **panel))
         for name in names:
             est = bootstrap(ra.loc[name].reindex(epochs).to_numpy(), trend(epochs),
-                            n_boot=n_boot, rng=stream(base, "ra_falls", dataset, model, level, name))
+                            n_boot=n_boot, groups=seeds,
+                            rng=stream(base, "ra_falls", dataset, model, level, name))
             rows.append(row("ra_falls", est[0], est[1:], units, "test images", attack=name,
                             **panel))
         w = worst[(dataset, model, level)]
         if w is not None and w.notna().any().any():
-            est = bootstrap(w.to_numpy(), trend(epochs), n_boot=n_boot,
+            est = bootstrap(w.to_numpy(), trend(epochs), n_boot=n_boot, groups=seeds,
                             rng=stream(base, "ra_falls", dataset, model, level, "worst"))
             rows.append(row("ra_falls", est[0], est[1:], units, "test images",
                             attack="worst of the papers' attacks", **panel))
         stacked = np.concatenate([ra.loc[n].reindex(epochs).to_numpy() for n in names])
         k, e = len(names), len(epochs)
-        est = bootstrap(stacked, trend(epochs, k), n_boot=n_boot,
+        est = bootstrap(stacked, trend(epochs, k), n_boot=n_boot, groups=seeds,
                         rng=stream(base, "ra_falls", dataset, model, level, "mean"))
         rows.append(row("ra_falls", est[0], est[1:], units, "test images",
                         attack="mean of " + ", ".join(names), **panel))
         if level == "pixel":
             source = sources.get(dataset, "")
             at = f"epoch {epochs[-1]}"
-            ta_last = ta.to_numpy()[-1]
-            ok = ~np.isnan(ta_last)
-            k_ok, n_ok = float(ta_last[ok].sum()), int(ok.sum())
-            rows.append(row("ta_level", k_ok / max(n_ok, 1), wilson(k_ok, n_ok), n_ok,
-                            "test images", claimed=ta_level(source, model), setting=at, **panel))
+            if n_seeds == 1:  # a share of images: Wilson (no zero-width interval at TA = 1)
+                ta_last = ta.to_numpy()[-1]
+                ok = ~np.isnan(ta_last)
+                k_ok, n_ok = float(ta_last[ok].sum()), int(ok.sum())
+                est = (k_ok / max(n_ok, 1), *wilson(k_ok, n_ok))
+            else:  # seeds and images resampled
+                est = bootstrap(ta.to_numpy()[-1:], lambda m: m[:, 0], n_boot=n_boot,
+                                groups=seeds, rng=stream(base, "ta_level", dataset, model))
+            rows.append(row("ta_level", est[0], est[1:], units, "test images",
+                            claimed=ta_level(source, model), setting=at, **panel))
             last = np.concatenate([ta.to_numpy()[-1:], stacked.reshape(k, e, -1)[:, -1]])
             gap = ("in", *GAP_RANGES.get(source, (np.nan, np.nan)))
             est = bootstrap(last, lambda m: m[:, 0] - m[:, 1:].mean(1), n_boot=n_boot,
-                            rng=stream(base, "gap_last", dataset, model, level))
+                            groups=seeds, rng=stream(base, "gap_last", dataset, model, level))
             rows.append(row("gap_last", est[0], est[1:], units, "test images", claimed=gap,
                             attack="mean of " + ", ".join(names), setting=at, **panel))
             for i, name in enumerate(names):
                 est = bootstrap(last[[0, i + 1]], lambda m: m[:, 0] - m[:, 1], n_boot=n_boot,
-                                rng=stream(base, "gap_last_each", dataset, model, level, name))
+                                groups=seeds, rng=stream(base, "gap_last_each", dataset, model, level, name))
                 rows.append(row("gap_last_each", est[0], est[1:], units, "test images",
                                 claimed=gap, attack=name, setting=at, **panel))
     for (dataset, model, level), (epochs, _, ra) in panels.items():
@@ -400,11 +465,13 @@ def claim_attacks(attacks: pd.DataFrame, sources: Mapping[str, str], *, n_boot: 
             feature = m[:, kp * e:].reshape(-1, kf, e).mean(1)
             return slope(common, feature) - slope(common, pixel)
 
-        est = bootstrap(stacked, diff, n_boot=n_boot,
+        seeds = images.get_level_values("seed").to_numpy()
+        est = bootstrap(stacked, diff, n_boot=n_boot, groups=seeds,
                         rng=stream(base, "feature_faster", dataset, model))
-        rows.append(row("feature_faster", est[0], est[1:], len(images), "test images",
+        rows.append(row("feature_faster", est[0], est[1:],
+                        images.get_level_values("image").nunique(), "test images",
                         dataset=dataset, model=model, level="feature − pixel",
-                        attack="mean over attacks"))
+                        attack="mean over attacks", seeds=len(np.unique(seeds))))
     return rows
 
 
@@ -454,7 +521,8 @@ def claim_words(similarity: pd.DataFrame, *, n_boot: int, rng: np.random.Generat
 def _binomial_trend(x: np.ndarray, acc: np.ndarray, n: np.ndarray, *, n_boot: int,
                     rng: np.random.Generator) -> tuple[float, float, float]:
     reps = binomial_replicates(acc, n, n_boot, rng)
-    return (float(spearman(x, acc[None])[0]), *percentile_interval(spearman(x, reps)))
+    est = float(spearman(x, acc[None])[0])
+    return (est, *percentile_interval(spearman(x, reps), estimate=est))
 
 
 def _pool_seeds(frame: pd.DataFrame, keys: list[str], acc_cols: list[str], n_col: str):
@@ -492,7 +560,9 @@ def claim_ifa(trajectories: pd.DataFrame, summary: pd.DataFrame | None, *, n_boo
             n = first.loc[["TCL", "CL"], "n"].to_numpy()
             reps = binomial_replicates(acc, n, n_boot, rng)
             rows.append(row(claim, float(acc[0] - acc[1]),
-                            percentile_interval(reps[:, 0] - reps[:, 1]), int(n[0]), "test images",
+                            percentile_interval(reps[:, 0] - reps[:, 1],
+                                                estimate=float(acc[0] - acc[1])),
+                            int(n[0]), "test images",
                             setting=f"N_epoch {g['n_epoch'].min()}", **panel))
         tcl = g[g["net"] == "TCL"].sort_values("n_epoch")
         for claim, col in (("tcl_ta_falls", "accuracy"), ("tcl_ra_falls", "robust_accuracy")):
@@ -516,7 +586,7 @@ def claim_frequency(frequency: pd.DataFrame, *, n_boot: int, rng: np.random.Gene
         ratio_b = ratio + se * rng.standard_normal((n_boot, len(ratio)))
         value = float(spearman(acc[None], ratio[None])[0])
         rows.append(row("hf_ratio_ta", value,
-                        percentile_interval(spearman(acc_b, ratio_b)), int(n[0]),
+                        percentile_interval(spearman(acc_b, ratio_b), estimate=value), int(n[0]),
                         "test images", dataset=dataset, model=model,
                         setting="epochs " + ", ".join(map(str, g.index))))
     return rows
@@ -538,37 +608,43 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
     dimensions (the same ones at every epoch)."""
     rows, trends = [], {}
     for (dataset, model, level), g in packets.groupby(["dataset", "model", "level"]):
-        panel = {"dataset": dataset, "model": model, "level": level}
+        groups = _packet_matrix(g, "sigma_x").columns.get_level_values("seed").to_numpy()
+        panel = {"dataset": dataset, "model": model, "level": level,
+                 "seeds": len(np.unique(groups))}
         for claim, col in (("dx_falls", "sigma_x"), ("dp_rises", "sigma_p")):
             m = _packet_matrix(g, col)
             e = m.index.to_numpy()
             full = spearman(e, np.nanmean(m.to_numpy(), 1)[None])[0]
-            reps = spearman(e, resample(m.to_numpy(), n_boot, rng))
-            trends[(dataset, model, level, col)] = (float(full), reps, m.shape[1])
-            rows.append(row(claim, float(full), percentile_interval(reps), m.shape[1],
+            reps = spearman(e, resample(m.to_numpy(), n_boot, rng, groups))
+            trends[(dataset, model, level, col)] = (float(full), reps, m.shape[1],
+                                                    panel["seeds"])
+            rows.append(row(claim, float(full), percentile_interval(reps, estimate=full),
+                            m.shape[1],
                             "dimensions", **panel))
         sx, sp = _packet_matrix(g, "sigma_x"), _packet_matrix(g, "sigma_p")
         units = sx.shape[1]
         both = np.stack([sx.to_numpy()[-1], sp.to_numpy()[-1]])
         est = bootstrap(both, lambda m, u=units: np.sqrt(u * m[:, 0]) * np.sqrt(u * m[:, 1]),
-                        n_boot=n_boot, rng=rng)
+                        n_boot=n_boot, rng=rng, groups=groups)
         rows.append(row("bound_product", est[0], est[1:], units, "dimensions",
                         setting=f"epoch {sx.index[-1]}", **panel))
         flat = _packet_matrix(g, "sigma_x_flat")
         both = np.stack([sx.to_numpy()[-1], flat.to_numpy()[-1]])
-        est = bootstrap(both, lambda m: 1 - m[:, 0] / m[:, 1], n_boot=n_boot, rng=rng)
+        est = bootstrap(both, lambda m: 1 - m[:, 0] / m[:, 1], n_boot=n_boot, rng=rng,
+                        groups=groups)
         rows.append(row("dx_not_flat", est[0], est[1:], units, "dimensions",
                         setting=f"epoch {sx.index[-1]}", **panel))
         k, n = int(g["satisfies_bound"].sum()), len(g)
         rows.append(row("bound_share", k / n, wilson(k, n), n, "dimensions × epochs", **panel))
-    for (dataset, model, level, col), (value, reps, units) in trends.items():
+    for (dataset, model, level, col), (value, reps, units, seeds) in trends.items():
         if level != "feature" or (dataset, model, "pixel", col) not in trends:
             continue
-        p_value, p_reps, p_units = trends[(dataset, model, "pixel", col)]
+        p_value, p_reps, p_units, _ = trends[(dataset, model, "pixel", col)]
         claim = "dx_clearer_feature" if col == "sigma_x" else "dp_clearer_feature"
-        rows.append(row(claim, value - p_value, percentile_interval(reps - p_reps),
+        rows.append(row(claim, value - p_value,
+                        percentile_interval(reps - p_reps, estimate=value - p_value),
                         min(units, p_units), "dimensions", dataset=dataset, model=model,
-                        level="feature − pixel"))
+                        level="feature − pixel", seeds=seeds))
     if tsne is not None and not tsne.empty:
         target = tsne[tsne["label"] == tsne["target_class"]]
         for (dataset, model, cls), g in target.groupby(["dataset", "model", "target_class"]):
@@ -578,6 +654,7 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
                 est = bootstrap(m.to_numpy(), trend(m.index), n_boot=n_boot, rng=rng)
                 rows.append(row(claim, est[0], est[1:], m.shape[1], f"class-{cls} test images",
                                 dataset=dataset, model=model, level="pixel", attack="pgd",
+                                seeds=h["seed"].nunique(),
                                 setting="epochs " + ", ".join(map(str, m.index))))
     return rows
 
@@ -601,7 +678,8 @@ def claim_llm(llm: pd.DataFrame, *, n_boot: int, rng: np.random.Generator) -> li
                 n = by.loc[["random", cond], "n"].to_numpy()
                 reps = binomial_replicates(acc, n, n_boot, rng)
                 rows.append(row("llm_gradient_vs_random", float(acc[0] - acc[1]),
-                                percentile_interval(reps[:, 0] - reps[:, 1]), int(n[1]),
+                                percentile_interval(reps[:, 0] - reps[:, 1],
+                                                    estimate=float(acc[0] - acc[1])), int(n[1]),
                                 "questions", **panel))
             if task in CHANCE_TASKS:
                 acc, n, chance = (float(by.loc[cond, "acc"]), int(by.loc[cond, "n"]),
@@ -638,7 +716,7 @@ def median_trend(values: np.ndarray, x: Sequence[float] | np.ndarray, *, n_boot:
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN draw gives NaN, left out
         for block in np.array_split(idx, max(1, n_boot // 100)):  # bounded memory
             reps.append(np.nanmedian(values[:, block].transpose(1, 0, 2), axis=2))
-    return (est, *percentile_interval(spearman(x, np.concatenate(reps))))
+    return (est, *percentile_interval(spearman(x, np.concatenate(reps)), estimate=est))
 
 
 def claim_minimal(minimal: pd.DataFrame, *, n_boot: int, rng: np.random.Generator) -> list[dict]:
@@ -655,7 +733,7 @@ def claim_minimal(minimal: pd.DataFrame, *, n_boot: int, rng: np.random.Generato
                                    aggfunc="first").reindex(epochs)
             est = median_trend(mat.to_numpy(), epochs, n_boot=n_boot, rng=rng)
             rows.append(row("minimal_eps_falls", est[0], est[1:], mat.shape[1], "test images",
-                            dataset=dataset, model=model, level="pixel",
+                            dataset=dataset, model=model, level="pixel", seeds=g["seed"].nunique(),
                             attack=str(g["attack"].iloc[0]), setting=setting))
     return rows
 
@@ -704,6 +782,8 @@ def markdown(claims: pd.DataFrame) -> str:
              "Verdict: *holds* when the 95 % interval lies wholly on the claimed side, *fails* "
              "when wholly on the other, *inconclusive* otherwise. docs/claims.md explains each "
              "claim and statistic.", "",
+             "A verdict marked *(one run)* rests on a single training run: its interval covers the "
+             "test images' sampling, not the variation between training runs.", "",
              "| # | claim | source | panel | statistic | value | 95 % interval | claimed | n | "
              "verdict |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 
@@ -714,8 +794,9 @@ def markdown(claims: pd.DataFrame) -> str:
         panel = " / ".join(str(p) for p in (r.dataset, r.model, r.level, r.attack, r.setting) if p)
         ci = "" if pd.isna(r.ci_low) else f"[{num(r.ci_low)}, {num(r.ci_high)}]"
         n = f"{r.n} {r.unit}" if r.unit else ""
+        runs = " *(one run)*" if r.seeds == 1 and r.verdict in ("holds", "fails") else ""
         lines.append(f"| {r.number} | {r.claim} | {r.source} | {panel} | {r.statistic} | "
-                     f"{num(r.value)} | {ci} | {r.claimed} | {n} | **{r.verdict}** |")
+                     f"{num(r.value)} | {ci} | {r.claimed} | {n} | **{r.verdict}**{runs} |")
     return "\n".join(lines) + "\n"
 
 
@@ -730,7 +811,11 @@ def summary(claims: pd.DataFrame) -> pd.DataFrame:
 def summary_markdown(claims: pd.DataFrame) -> str:
     """:func:`summary` as the Markdown table of the README's "What reproduces" section."""
     c = counts(claims)
+    decided = claims["verdict"].isin(["holds", "fails"])
+    single = int((decided & (claims["seeds"] == 1)).sum())
     lines = [", ".join(f"{v}: {k}" for v, k in c.items()) + f" (of {len(claims)} rows)", "",
+             f"{single} of the {int(decided.sum())} holds and fails rest on a single training run "
+             "(their intervals resample test images, not training runs).", "",
              "| # | claim | the papers say | source | holds | fails | inconclusive | n/a, not run |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in summary(claims).to_dict("records"):
