@@ -29,7 +29,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-VERDICTS = ("holds", "fails", "inconclusive", "not run", "n/a")
+VERDICTS = ("holds", "fails", "inconclusive", "not testable", "not run", "n/a")
+# A rank trend over fewer points than this reads "not testable": an exact test of Spearman's ρ
+# over 3 points cannot go below p = 1/6 (over 4: 1/24 one-sided), and a bootstrap over the images
+# sees accuracy noise only, never the few points' own ordering by chance.
+MIN_POINTS = 5
 COLUMNS = ("number", "claim", "source", "statement", "dataset", "model", "level", "attack",
            "setting", "statistic", "value", "ci_low", "ci_high", "claimed", "n", "unit",
            "seeds", "verdict", "config")
@@ -323,7 +327,9 @@ def row(claim: str, value: float, ci: tuple[float, float], n: int, unit: str,
             "level": panel.get("level", ""), "attack": panel.get("attack", ""),
             "setting": panel.get("setting", ""), "statistic": c.statistic, "value": value,
             "ci_low": ci[0], "ci_high": ci[1], "claimed": describe(claimed), "n": int(n),
-            "unit": unit, "seeds": int(panel.get("seeds", 0)), "verdict": verdict(*ci, claimed)}
+            "unit": unit, "seeds": int(panel.get("seeds", 0)),
+            "verdict": "not testable" if panel.get("points", MIN_POINTS) < MIN_POINTS
+            else verdict(*ci, claimed)}
 
 
 def not_run(claim: str) -> dict[str, Any]:
@@ -403,25 +409,26 @@ def claim_attacks(attacks: pd.DataFrame, sources: Mapping[str, str], *, n_boot: 
         if level == "pixel":
             est = bootstrap(ta.to_numpy(), trend(epochs), n_boot=n_boot, groups=seeds,
                             rng=stream(base, "ta_rises", dataset, model, level))
-            rows.append(row("ta_rises", est[0], est[1:], units, "test images", **panel))
+            rows.append(row("ta_rises", est[0], est[1:], units, "test images",
+                            points=len(epochs), **panel))
         for name in names:
             est = bootstrap(ra.loc[name].reindex(epochs).to_numpy(), trend(epochs),
                             n_boot=n_boot, groups=seeds,
                             rng=stream(base, "ra_falls", dataset, model, level, name))
             rows.append(row("ra_falls", est[0], est[1:], units, "test images", attack=name,
-                            **panel))
+                            points=len(epochs), **panel))
         w = worst[(dataset, model, level)]
         if w is not None and w.notna().any().any():
             est = bootstrap(w.to_numpy(), trend(epochs), n_boot=n_boot, groups=seeds,
                             rng=stream(base, "ra_falls", dataset, model, level, "worst"))
             rows.append(row("ra_falls", est[0], est[1:], units, "test images",
-                            attack="worst of the papers' attacks", **panel))
+                            attack="worst of the papers' attacks", points=len(epochs), **panel))
         stacked = np.concatenate([ra.loc[n].reindex(epochs).to_numpy() for n in names])
         k, e = len(names), len(epochs)
         est = bootstrap(stacked, trend(epochs, k), n_boot=n_boot, groups=seeds,
                         rng=stream(base, "ra_falls", dataset, model, level, "mean"))
         rows.append(row("ra_falls", est[0], est[1:], units, "test images",
-                        attack="mean of " + ", ".join(names), **panel))
+                        attack="mean of " + ", ".join(names), points=len(epochs), **panel))
         if level == "pixel":
             source = sources.get(dataset, "")
             at = f"epoch {epochs[-1]}"
@@ -486,7 +493,8 @@ def claim_toy2d(metrics: pd.DataFrame, *, n_boot: int, rng: np.random.Generator)
                        ("toy_ra_falls", "robust_acc"), ("toy_ta_rises", "test_acc")):
         m = metrics.pivot_table(index="epoch", columns="seed", values=col)
         est = bootstrap(m.to_numpy(), trend(m.index), n_boot=n_boot, rng=rng)
-        rows.append(row(claim, est[0], est[1:], m.shape[1], "seeds", dataset="toy2d"))
+        rows.append(row(claim, est[0], est[1:], m.shape[1], "seeds", dataset="toy2d",
+                        points=len(m.index)))
     return rows
 
 
@@ -510,7 +518,8 @@ def claim_words(similarity: pd.DataFrame, *, n_boot: int, rng: np.random.Generat
         est = bootstrap(np.concatenate([acc.to_numpy(), cos.to_numpy()]),
                         lambda m: spearman(m[:, :k], m[:, k:]), n_boot=n_boot, rng=rng)
         rows.append(row("words_incorrect_accuracy", est[0], est[1:], acc.shape[1], "seeds",
-                        dataset="words", setting="sizes " + ", ".join(map(str, sizes))))
+                        dataset="words", setting="sizes " + ", ".join(map(str, sizes)),
+                        points=k))
     return rows
 
 
@@ -545,7 +554,7 @@ def claim_ifa(trajectories: pd.DataFrame, summary: pd.DataFrame | None, *, n_boo
                                   g["n"].to_numpy(), n_boot=n_boot, rng=rng)
             rows.append(row(claim, est[0], est[1:], int(g["n"].iloc[0]), "training images",
                             dataset=dataset, model=model, attack="ifgsm",
-                            setting=f"N_epoch {n_epoch}"))
+                            setting=f"N_epoch {n_epoch}", points=len(g)))
     if summary is None or summary.empty:
         return rows
     pooled = _pool_seeds(summary, ["dataset", "model", "n_epoch", "net"],
@@ -569,7 +578,8 @@ def claim_ifa(trajectories: pd.DataFrame, summary: pd.DataFrame | None, *, n_boo
             est = _binomial_trend(tcl["n_epoch"].to_numpy(), tcl[col].to_numpy(),
                                   tcl["n"].to_numpy(), n_boot=n_boot, rng=rng)
             rows.append(row(claim, est[0], est[1:], int(tcl["n"].iloc[0]), "test images",
-                            setting="N_epoch " + ", ".join(map(str, tcl["n_epoch"])), **panel))
+                            setting="N_epoch " + ", ".join(map(str, tcl["n_epoch"])),
+                            points=len(tcl), **panel))
     return rows
 
 
@@ -588,7 +598,7 @@ def claim_frequency(frequency: pd.DataFrame, *, n_boot: int, rng: np.random.Gene
         rows.append(row("hf_ratio_ta", value,
                         percentile_interval(spearman(acc_b, ratio_b), estimate=value), int(n[0]),
                         "test images", dataset=dataset, model=model,
-                        setting="epochs " + ", ".join(map(str, g.index))))
+                        setting="epochs " + ", ".join(map(str, g.index)), points=len(g)))
     return rows
 
 
@@ -619,8 +629,7 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
             trends[(dataset, model, level, col)] = (float(full), reps, m.shape[1],
                                                     panel["seeds"])
             rows.append(row(claim, float(full), percentile_interval(reps, estimate=full),
-                            m.shape[1],
-                            "dimensions", **panel))
+                            m.shape[1], "dimensions", points=len(e), **panel))
         sx, sp = _packet_matrix(g, "sigma_x"), _packet_matrix(g, "sigma_p")
         units = sx.shape[1]
         both = np.stack([sx.to_numpy()[-1], sp.to_numpy()[-1]])
@@ -654,7 +663,7 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
                 est = bootstrap(m.to_numpy(), trend(m.index), n_boot=n_boot, rng=rng)
                 rows.append(row(claim, est[0], est[1:], m.shape[1], f"class-{cls} test images",
                                 dataset=dataset, model=model, level="pixel", attack="pgd",
-                                seeds=h["seed"].nunique(),
+                                seeds=h["seed"].nunique(), points=len(m.index),
                                 setting="epochs " + ", ".join(map(str, m.index))))
     return rows
 
@@ -734,6 +743,7 @@ def claim_minimal(minimal: pd.DataFrame, *, n_boot: int, rng: np.random.Generato
             est = median_trend(mat.to_numpy(), epochs, n_boot=n_boot, rng=rng)
             rows.append(row("minimal_eps_falls", est[0], est[1:], mat.shape[1], "test images",
                             dataset=dataset, model=model, level="pixel", seeds=g["seed"].nunique(),
+                            points=len(epochs),
                             attack=str(g["attack"].iloc[0]), setting=setting))
     return rows
 
@@ -816,11 +826,12 @@ def summary_markdown(claims: pd.DataFrame) -> str:
     lines = [", ".join(f"{v}: {k}" for v, k in c.items()) + f" (of {len(claims)} rows)", "",
              f"{single} of the {int(decided.sum())} holds and fails rest on a single training run "
              "(their intervals resample test images, not training runs).", "",
-             "| # | claim | the papers say | source | holds | fails | inconclusive | n/a, not run |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| # | claim | the papers say | source | holds | fails | inconclusive | not testable | "
+             "n/a, not run |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in summary(claims).to_dict("records"):
         lines.append(f"| {r['number']} | {r['claim']} | {r['statement']} | {r['source']} | "
-                     f"{r['holds']} | {r['fails']} | {r['inconclusive']} | "
+                     f"{r['holds']} | {r['fails']} | {r['inconclusive']} | {r['not testable']} | "
                      f"{r['n/a'] + r['not run']} |")
     return "\n".join(lines) + "\n"
 
