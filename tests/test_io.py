@@ -158,3 +158,21 @@ def pq_meta(path):
     import pyarrow.parquet as pq
 
     return pq.read_schema(path).metadata
+
+
+def test_a_folder_read_sees_finished_tables_only_beside_a_resume_cache(tmp_path):
+    """A killed per-epoch job leaves its RowCache beside the finished tables: pandas reading the
+    folder (as a user does) returns the finished tables with their key columns, never the cache."""
+    import pandas as pd
+
+    done = tmp_path / "attacks" / "a.parquet"
+    io.write_table(done, pd.DataFrame({"epoch": [1, 2], "model": ["m", "m"]}), params={})
+    cache = io.RowCache(tmp_path / "attacks" / "b.parquet", key="k")
+    cache.add([{"epoch": 1, "robust_acc": 0.5}])  # job b killed after one epoch
+    assert cache.path.exists() and cache.path.name.startswith(".")
+    frame = pd.read_parquet(tmp_path / "attacks")
+    assert list(frame.columns) == ["epoch", "model"] and len(frame) == 2
+    again = io.RowCache(tmp_path / "attacks" / "b.parquet", key="k")  # the rerun resumes it
+    assert again.done("epoch", 1)
+    again.finish()
+    assert not cache.path.exists()

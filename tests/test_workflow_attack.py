@@ -44,7 +44,7 @@ def test_attack_tables(ci_run):
     for name in ("fig1", "fig2", "fig5", "robustness_eps"):
         assert (ci_run / f"results/figures/{name}.pdf").stat().st_size > 1000
         assert (ci_run / f"results/figures/{name}.png").stat().st_size > 1000
-    assert not list((ci_run / "results/attacks").rglob("*.partial.parquet"))
+    assert not list((ci_run / "results/attacks").rglob("*partial.parquet"))
 
 
 def test_worst_case_and_autoattack_on_the_ci_nets(ci_run):

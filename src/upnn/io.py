@@ -198,13 +198,16 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
 class RowCache:
     """Rows of a per-epoch job, saved after every epoch so a killed job resumes where it stopped.
 
-    Lives beside the job's output as ``<output>.partial.parquet`` (Snakemake does not know it, so
-    it survives a failed job). ``key`` fingerprints the job's settings: a cache written under other
-    settings is ignored. Call :meth:`finish` once the real output is written.
+    Lives beside the job's output as ``.<name>.partial.parquet`` (Snakemake does not know it, so
+    it survives a failed job). The leading dot hides it from pyarrow's dataset discovery, so
+    ``pandas.read_parquet(folder)`` reads finished tables only, while a job runs and after one was
+    killed. ``key`` fingerprints the job's settings: a cache written under other settings is
+    ignored. Call :meth:`finish` once the real output is written.
     """
 
     def __init__(self, output: str | os.PathLike, key: str) -> None:
-        self.path = Path(str(output) + ".partial.parquet")
+        output = Path(output)
+        self.path = output.with_name(f".{output.name}.partial.parquet")
         self.key = key
         self.rows: list[dict[str, Any]] = []
         if self.path.exists() and read_metadata(self.path).get("upnn_key") == key:
