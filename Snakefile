@@ -6,8 +6,8 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# The offline default, unless a --configfile is given: that one then stands alone (Snakemake
-# would otherwise merge it over this file, mixing e.g. the digits runs into the paper config).
+# The offline default; a --configfile is layered over it by rules/common.smk (a full config such
+# as paper.yaml stands alone; blocks that name datasets or nets are replaced, never merged).
 if not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"

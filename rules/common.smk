@@ -15,6 +15,18 @@ except ImportError:
 
 from upnn import config as upnn_config  # noqa: E402
 
+# --configfile FILE: a file holding only what it changes is layered over the default; a full
+# config (paper.yaml) stands alone; blocks naming datasets or nets are replaced, not merged
+# (upnn.config.layered, README "Configs").
+if workflow.overwrite_configfiles:
+    _layered = upnn_config.layered(
+        WORKFLOW_DIR / "config" / "config.yaml",
+        list(workflow.overwrite_configfiles),
+        dict(workflow.config_settings.config),
+    )
+    config.clear()
+    config.update(_layered)
+
 SCHEMA = upnn_config.load_yaml(WORKFLOW_DIR / "config" / "schema.yaml")
 # One validation: the schema (with the attack names from upnn.attacks.REGISTRY), then the
 # cross-field rules, each failure as one line.

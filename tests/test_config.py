@@ -181,3 +181,49 @@ def test_normalize_turns_command_line_seed_strings_into_integers():
     assert C.normalize({"seeds": ["0", "1", 2]})["seeds"] == [0, 1, 2]
     assert C.normalize({"seeds": ["a", "1.5"]})["seeds"] == ["a", "1.5"]  # left for check
     assert C.normalize({"device": "cpu"}) == {"device": "cpu"}
+
+
+# ------------------------------------------------------------------------------------------------
+# --configfile the Snakemake way: a partial file is layered over the default
+
+
+def test_a_one_line_override_changes_only_that_setting(tmp_path):
+    (tmp_path / "two.yaml").write_text("seeds: [0, 1]\n")
+    default = C.load_yaml(ROOT / "config" / "config.yaml")
+    got = C.layered(ROOT / "config" / "config.yaml", [tmp_path / "two.yaml"])
+    assert got["seeds"] == [0, 1]
+    assert {k: v for k, v in got.items() if k != "seeds"} == \
+        {k: v for k, v in default.items() if k != "seeds"}
+    C.check(got, SCHEMA)
+    assert len(C.runs(got)) == 2 * len(C.runs(default))
+
+
+def test_a_full_config_stands_alone():
+    got = C.layered(ROOT / "config" / "config.yaml", [ROOT / "config" / "paper.yaml"])
+    assert got == C.load_yaml(ROOT / "config" / "paper.yaml")  # nothing of the default mixed in
+
+
+def test_blocks_naming_datasets_are_replaced_and_the_rest_merged(tmp_path):
+    (tmp_path / "mixed.yaml").write_text(
+        "datasets: {mnist: {source: mnist_subset, limit_train: 500}}\n"
+        "experiments: {mnist: [cnn3]}\n"
+        "attacks: {models: [cnn3], feature_models: [], eps: {mnist: 0.05}}\n"
+        "train: {epochs: 4}\n")
+    got = C.layered(ROOT / "config" / "config.yaml", [tmp_path / "mixed.yaml"],
+                    {"train": {"lr": 0.01}})
+    assert got["datasets"] == {"mnist": {"source": "mnist_subset", "limit_train": 500}}
+    assert got["experiments"] == {"mnist": ["cnn3"]} and got["attacks"]["eps"] == {"mnist": 0.05}
+    default = C.load_yaml(ROOT / "config" / "config.yaml")
+    assert got["attacks"]["names"] == default["attacks"]["names"]  # merged, key by key
+    assert got["train"] == {**default["train"], "epochs": 4, "lr": 0.01}  # --config on top
+    assert "fashion32" not in got["datasets"]  # runs of other data never mix in
+
+
+def test_the_workflow_layers_a_one_line_configfile(tmp_path):
+    from conftest import planned_jobs, snakemake
+
+    (tmp_path / "two.yaml").write_text("seeds: [0, 1]\n")
+    run = snakemake(ROOT, "-n", "--directory", str(tmp_path / "wd"), "--configfile",
+                    str(tmp_path / "two.yaml"))
+    default = C.load_yaml(ROOT / "config" / "config.yaml")
+    assert planned_jobs(run)["train"] == 2 * len(C.runs(default))

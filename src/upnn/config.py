@@ -66,6 +66,45 @@ def _best(errors: list[jsonschema.ValidationError]) -> jsonschema.ValidationErro
     return err
 
 
+# A config file with every one of these blocks is a full config and stands alone (paper.yaml);
+# one with fewer holds only what it changes and is layered over config/config.yaml (:func:`layer`).
+FULL_CONFIG_KEYS = ("datasets", "experiments", "attacks", "figures", "uncertainty")
+# Blocks that name datasets or nets: an override replaces them whole instead of merging into the
+# default's, so runs of different data never mix.
+REPLACED = {("datasets",), ("experiments",), ("attacks", "eps"), ("attacks", "feature_eps"),
+            ("minimal", "max_eps"), ("uncertainty", "datasets")}
+
+
+def layer(base: Mapping[str, Any], over: Mapping[str, Any],
+          path: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``over`` merged into ``base``: nested blocks merge key by key, except the blocks of
+    :data:`REPLACED`, which ``over`` replaces whole; any other value of ``over`` wins."""
+    import copy
+
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        where = (*path, key)
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and \
+                where not in REPLACED:
+            out[key] = layer(out[key], value, where)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def layered(default: str | Path, files: list[str | Path],
+            overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The config of ``--configfile files`` (and ``--config`` ``overrides``), the Snakemake way:
+    each file is layered (:func:`layer`) over what came before, starting from ``default``
+    (config/config.yaml), except a full config (every block of :data:`FULL_CONFIG_KEYS`), which
+    starts afresh; then the command line's values on top."""
+    config: dict[str, Any] = load_yaml(default)
+    for f in files:
+        this = load_yaml(f)
+        config = this if all(k in this for k in FULL_CONFIG_KEYS) else layer(config, this)
+    return layer(config, overrides or {})
+
+
 def normalize(config: dict[str, Any]) -> dict[str, Any]:
     """Values given on the command line (``--config 'seeds=[0,1,2]'``) arrive as strings: seeds
     that spell integers become integers; anything else is left for :func:`check` to refuse."""
