@@ -1,8 +1,9 @@
 """The SLURM profile: a real single-node SLURM cluster, GPU requests on the paper config.
 
-`ci/slurm/start.sh` installs Debian's SLURM packages if they are missing and starts munged,
+`.ci/slurm/start.sh` installs Debian's SLURM packages if they are missing and starts munged,
 mariadbd, slurmdbd, slurmctld and slurmd on 127.0.0.1; the module fixture stops them again.
-Needs root and apt-get (or the packages already installed); skipped, saying so, otherwise.
+Needs root, and the packages installed or UPNN_INSTALL_SERVICES=1 (which .ci/run sets) to
+install them with apt-get; skipped, saying so, otherwise.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from snakemake_executor_plugin_slurm.utils import set_gres_string
 
 from upnn import io
 
-START, STOP = ROOT / "ci/slurm/start.sh", ROOT / "ci/slurm/stop.sh"
+START, STOP = ROOT / ".ci/slurm/start.sh", ROOT / ".ci/slurm/stop.sh"
 STATE = Path(os.environ.get("UPNN_SLURM_DIR", "/tmp/upnn-slurm"))
 # One cluster per machine (the jobs' nested srun reads /etc/slurm/slurm.conf): test sessions
 # running side by side take turns.
@@ -37,8 +38,13 @@ TIMING = re.compile(r"(^|_)(seconds|secs|time|elapsed|wall)($|_)")
 
 def _why_no_cluster() -> str | None:
     if os.geteuid() != 0:
-        return "SLURM test needs root (ci/slurm/start.sh installs packages and starts daemons)"
-    if not shutil.which("apt-get") and not shutil.which("slurmctld", path="/usr/sbin:/usr/bin"):
+        return "SLURM test needs root (.ci/slurm/start.sh installs packages and starts daemons)"
+    installed = shutil.which("slurmctld", path="/usr/sbin:/usr/bin")
+    if not installed and os.environ.get("UPNN_INSTALL_SERVICES") != "1":
+        # system services only where asked: .ci/run asks; a developer's `make test` does not
+        return ("SLURM test needs Debian's slurm packages; to install them and run it: "
+                "UPNN_INSTALL_SERVICES=1 make test (as root), or bash .ci/run")
+    if not installed and not shutil.which("apt-get"):
         return "SLURM test needs apt-get to install Debian's slurm packages (or them installed)"
     return None
 

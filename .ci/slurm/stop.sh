@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop the cluster that ci/slurm/start.sh started: each daemon by its own PID file only (the
+# Stop the cluster that .ci/slurm/start.sh started: each daemon by its own PID file only (the
 # PID must still belong to the expected binary), in reverse start order. Keeps the state dir
 # (logs) unless UPNN_SLURM_CLEAN=1. Safe to run when nothing is running.
 set -uo pipefail

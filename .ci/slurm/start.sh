@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Start a single-node SLURM cluster on this machine, from Debian's packages, for the tests.
 #
-#   sudo ci/slurm/start.sh            # installs the packages if missing, then starts everything
+#   sudo .ci/slurm/start.sh            # installs the packages if missing, then starts everything
 #   sinfo; sbatch --wrap hostname; sacct            # /etc/slurm/slurm.conf links to the config
-#   sudo ci/slurm/stop.sh
+#   sudo .ci/slurm/stop.sh
 #
 # Daemons (no systemd needed; each runs from its own binary with its own PID file):
 #   munged (auth) -> mariadbd (accounting DB) -> slurmdbd -> slurmctld -> slurmd (one node)
@@ -158,7 +158,7 @@ chown slurm:slurm "$STATE/etc/slurmdbd.conf"
 chmod 600 "$STATE/etc/slurmdbd.conf"
 
 cat >"$STATE/etc/slurm.conf" <<EOF
-# written by ci/slurm/start.sh
+# written by .ci/slurm/start.sh
 ClusterName=$CLUSTER
 SlurmctldHost=localhost(127.0.0.1)
 SlurmctldPort=$BASE
