@@ -28,10 +28,12 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION)
 
 $(RUN_STAMP): pyproject.toml $(LOCK) | $(BIN)/python
+	@echo "make: installing upnn's runtime from $(LOCK) into $(VENV) (104 packages, about 6 GB with PyPI's CUDA torch; minutes on a first run)"
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e .
 	touch $@
 
 $(TEST_STAMP): pyproject.toml $(LOCK) | $(BIN)/python
+	@echo "make: installing the whole $(LOCK) (runtime, test and llm extras) into $(VENV) (about 6.5 GB; minutes on a first run)"
 	$(BIN)/python -m pip install --quiet --no-deps -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@ $(RUN_STAMP)

@@ -853,13 +853,21 @@ def summary_markdown(claims: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _main() -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(description="Print the claims table's summary (README block).")
+    p = argparse.ArgumentParser(prog="upnn claims",
+                                description="Print a claims table: its per-claim summary, or every "
+                                "row (--full).")
     p.add_argument("table", nargs="?", default="results/claims.parquet")
-    print(summary_markdown(pd.read_parquet(p.parse_args().table)), end="")
+    p.add_argument("--full", action="store_true", help="every row, as results/claims.md")
+    a = p.parse_args(argv)
+    table = pd.read_parquet(a.table)
+    print(markdown(table) if a.full else summary_markdown(table), end="")
+    return 0
 
 
 if __name__ == "__main__":
-    _main()
+    import sys
+
+    sys.exit(main())

@@ -341,17 +341,21 @@ def read_split(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
     return x.to(device), y.to(device)
 
 
-def _main() -> None:
+def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(description="Pre-stage a torchvision dataset for offline use.")
+    p = argparse.ArgumentParser(prog="upnn data",
+                                description="Pre-stage a torchvision dataset for offline use.")
     p.add_argument("command", choices=["download"])
     p.add_argument("source", choices=[s for s in SOURCES if s not in OFFLINE])
     p.add_argument("--root", default="data/raw")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     download(a.source, a.root)
     print(f"{a.source} ready under {a.root}")
+    return 0
 
 
 if __name__ == "__main__":
-    _main()
+    import sys
+
+    sys.exit(main())
