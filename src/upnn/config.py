@@ -1,8 +1,10 @@
-"""Reading the pipeline config: schema check with one-line errors, and the derived run lists.
+"""Reading the pipeline config: layering, schema check with one-line errors, derived run lists.
 
-The Snakefile validates with ``snakemake.utils.validate`` against ``config/schema.yaml``; before
-that, :func:`check` runs the same schema and turns the first violation into a single line
-naming the bad value and the allowed ones (jsonschema's own report is a page long).
+``rules/common.smk`` builds the config with :func:`layered` (a ``--configfile`` holding only what
+it changes goes over ``config/config.yaml``; a full config stands alone), then validates it once
+with :func:`check`: ``config/schema.yaml`` (with the attack names from the code) and the
+cross-field rules, the first violation as a single line naming the bad value and the allowed ones
+(jsonschema's own report is a page long).
 """
 
 from __future__ import annotations
