@@ -32,8 +32,6 @@ STATE = Path(os.environ.get("UPNN_SLURM_DIR", "/tmp/upnn-slurm"))
 LOCK = Path("/tmp/upnn-slurm.lock")
 TARGET = "results/figures/fig2.pdf"
 FAILING_RULE = "upnn_ci_fails_on_purpose"
-# timing columns differ between any two runs; everything else must match exactly
-TIMING = re.compile(r"(^|_)(seconds|secs|time|elapsed|wall)($|_)")
 
 
 def _why_no_cluster() -> str | None:
@@ -87,13 +85,6 @@ def _sacct(env: dict, job_ids: list[str]) -> dict[str, dict[str, str]]:
                          env=env, capture_output=True, text=True, timeout=60, check=True).stdout
     rows = [dict(zip(fields, line.split("|"), strict=True)) for line in out.splitlines() if line]
     return {r["JobIDRaw"]: r for r in rows}
-
-
-def _same_table(a: Path, b: Path) -> bool:
-    ta, tb = io.read_table(a), io.read_table(b)
-    drop = [c for c in ta.column_names if TIMING.search(c)]
-    ta, tb = ta.drop_columns(drop), tb.drop_columns([c for c in drop if c in tb.column_names])
-    return ta.schema.remove_metadata() == tb.schema.remove_metadata() and ta.equals(tb)
 
 
 def test_workflow_runs_through_slurm_like_a_local_run(slurm_env, request, tmp_path):
@@ -157,7 +148,7 @@ def test_workflow_runs_through_slurm_like_a_local_run(slurm_env, request, tmp_pa
     assert any(str(p).startswith("results/train/") for p in tables), tables
     assert any(str(p).startswith("results/attacks/") for p in tables), tables
     for rel in tables:
-        assert _same_table(wd / rel, ci_run / rel), rel
+        assert io.same_table(wd / rel, ci_run / rel), rel
 
 
 # --- dry run on the paper config: the whole DAG, GPUs on the GPU rules -------------------------

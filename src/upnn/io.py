@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -223,6 +224,29 @@ class RowCache:
 
     def finish(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+# Columns that time a run: they differ between any two runs; every other column must match.
+TIMING = re.compile(r"(^|_)(seconds|secs|time|elapsed|wall)($|_)")
+
+
+def same_table(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two tables are equal bit for bit, timing columns (:data:`TIMING`) and the Parquet
+    metadata (provenance: commit, thread count) aside."""
+    ta, tb = read_table(a), read_table(b)
+    drop = [c for c in ta.column_names if TIMING.search(c)]
+    ta, tb = ta.drop_columns(drop), tb.drop_columns([c for c in drop if c in tb.column_names])
+    return ta.schema.remove_metadata() == tb.schema.remove_metadata() and ta.equals(tb)
+
+
+def differing_tables(a: str | os.PathLike, b: str | os.PathLike) -> list[str]:
+    """The Parquet tables (paths relative to the two results folders) that differ between two runs
+    (:func:`same_table`) or exist in only one of them; [] when the runs agree."""
+    a, b = Path(a), Path(b)
+    names = {p.relative_to(root).as_posix() for root in (a, b) for p in root.rglob("*.parquet")
+             if not is_temporary(p) and not p.name.startswith(".")}
+    return sorted(n for n in names
+                  if not ((a / n).exists() and (b / n).exists() and same_table(a / n, b / n)))
 
 
 def fingerprint(*parts: Any, tensors: tuple = ()) -> str:
