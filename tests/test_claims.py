@@ -285,13 +285,19 @@ def test_uncertainty_claims():
     table = pd.concat([packets("pixel", -0.001, 0.001), packets("feature", -0.02, 0.02)])
     rows = claims.claim_uncertainty(table, None, n_boot=500, rng=RNG(0))
     get = {(r["claim"], r["level"]): r for r in rows}
-    assert get[("dx_falls", "pixel")]["verdict"] == "holds"
+    # the pixel packets are flat (dx_not_flat fails), so their ΔX trend measures the interval
+    assert get[("dx_falls", "pixel")]["value"] == pytest.approx(-1.0)
+    assert get[("dx_falls", "pixel")]["verdict"] == "n/a"
+    assert "packets flat" in get[("dx_falls", "pixel")]["setting"]
+    assert get[("dx_falls", "feature")]["verdict"] == "holds"  # peaked packets keep a verdict
+    assert get[("dx_clearer_feature", "feature − pixel")]["verdict"] == "n/a"
     assert get[("dp_rises", "feature")]["verdict"] == "holds"
     assert get[("bound_share", "pixel")]["verdict"] == "fails"
     assert get[("bound_share", "pixel")]["value"] == 0
     # ΔX·ΔP = sqrt(Σσx)·sqrt(Σσp) over the 20 dimensions at the last epoch
     assert get[("bound_product", "pixel")]["value"] == pytest.approx(20 * np.sqrt(0.295 * 0.105),
                                                                      rel=0.02)
+    assert get[("bound_product", "pixel")]["verdict"] == "n/a"  # it grows with the 20 dims
     assert {"dx_clearer_feature", "dp_clearer_feature"} <= {r["claim"] for r in rows}
     assert get[("dx_not_flat", "pixel")]["verdict"] == "fails"  # flat: ΔX is the interval's
     assert get[("dx_not_flat", "feature")]["verdict"] == "holds"

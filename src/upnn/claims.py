@@ -633,7 +633,7 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
     """Claims 10–12. ΔX = (Σ_i σ_{x_i})^{1/2} (supp. Eq. 23) is monotone in the mean σ_x over the
     sampled dimensions, so its Spearman trend is that of the mean; the bootstrap resamples the
     dimensions (the same ones at every epoch)."""
-    rows, trends = [], {}
+    rows, trends, flat_panels = [], {}, set()
     for (dataset, model, level), g in packets.groupby(["dataset", "model", "level"]):
         groups = _packet_matrix(g, "sigma_x").columns.get_level_values("seed").to_numpy()
         panel = {"dataset": dataset, "model": model, "level": level,
@@ -652,14 +652,19 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
         both = np.stack([sx.to_numpy()[-1], sp.to_numpy()[-1]])
         est = bootstrap(both, lambda m, u=units: np.sqrt(u * m[:, 0]) * np.sqrt(u * m[:, 1]),
                         n_boot=n_boot, rng=rng, groups=groups)
-        rows.append(row("bound_product", est[0], est[1:], units, "dimensions",
-                        setting=f"epoch {sx.index[-1]}", **panel))
+        # ΔX·ΔP = u·√(mean σ_x · mean σ_p) grows with the u dimensions sampled, so its side of ½
+        # is set by n_dims, not by the net: reported, with no verdict
+        rows.append({**row("bound_product", est[0], est[1:], units, "dimensions",
+                           setting=f"epoch {sx.index[-1]}; grows with the {units} dimensions "
+                           "sampled, so no verdict", **panel), "verdict": "n/a"})
         flat = _packet_matrix(g, "sigma_x_flat")
         both = np.stack([sx.to_numpy()[-1], flat.to_numpy()[-1]])
         est = bootstrap(both, lambda m: 1 - m[:, 0] / m[:, 1], n_boot=n_boot, rng=rng,
                         groups=groups)
         rows.append(row("dx_not_flat", est[0], est[1:], units, "dimensions",
                         setting=f"epoch {sx.index[-1]}", **panel))
+        if rows[-1]["verdict"] == "fails":  # flat packets: ΔX is the interval's number
+            flat_panels.add((dataset, model, level))
         k, n = int(g["satisfies_bound"].sum()), len(g)
         rows.append(row("bound_share", k / n, wilson(k, n), n, "dimensions × epochs", **panel))
     for (dataset, model, level, col), (value, reps, units, seeds) in trends.items():
@@ -671,6 +676,12 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
                         percentile_interval(reps - p_reps, estimate=value - p_value),
                         min(units, p_units), "dimensions", dataset=dataset, model=model,
                         level="feature − pixel", seeds=seeds))
+    for r in rows:  # a ΔX trend of flat packets measures the integration interval: n/a
+        levels = ("pixel", "feature") if r["level"] == "feature − pixel" else (r["level"],)
+        if r["claim"] in ("dx_falls", "dx_clearer_feature") and any(
+                (r["dataset"], r["model"], lv) in flat_panels for lv in levels):
+            r.update(verdict="n/a", setting="packets flat (dx_not_flat fails): ΔX is the "
+                     "integration interval's, not the net's")
     if tsne is not None and not tsne.empty:
         target = tsne[tsne["label"] == tsne["target_class"]]
         for (dataset, model, cls), g in target.groupby(["dataset", "model", "target_class"]):
