@@ -76,6 +76,26 @@ def dry_run_changed(workdir: Path, tmp_path: Path,
     return planned_jobs(snakemake(workdir, "-n", "--configfile", str(path))), cfg
 
 
+def one_dataset_config(workdir: Path, name: str, spec: dict, *, eps: float, max_eps: float,
+                       **top: object) -> tuple[str, dict]:
+    """config/ci.yaml narrowed to one dataset ``name`` (``spec``) with cnn3 trained one epoch,
+    pixel attacks at ``eps`` and every per-dataset block pointed at it; written to
+    ``config/<name>.yaml`` in ``workdir``. Returns that path (relative) and the config."""
+    cfg = yaml.safe_load((workdir / "config/ci.yaml").read_text())
+    cfg.update(top, datasets={name: spec}, experiments={name: ["cnn3"]})
+    cfg["train"]["epochs"] = 1
+    for stage in ("ifa", "frequency"):  # epoch lists past the one trained epoch are a config error
+        cfg[stage]["epochs"] = [1]
+    cfg["attacks"].update(levels=["pixel"], feature_models=[], eps={name: eps})
+    cfg["figures"]["fig1"]["dataset"] = name
+    cfg["minimal"]["max_eps"] = {name: max_eps}
+    cfg["uncertainty"]["datasets"] = {name: cfg["uncertainty"]["datasets"]["digits"]}
+    cfg["uncertainty"]["tsne"].update(dataset=name, epochs=[1])
+    path = f"config/{name}.yaml"
+    (workdir / path).write_text(yaml.safe_dump(cfg))
+    return path, cfg
+
+
 @pytest.fixture(scope="session")
 def ci_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workflow copy on which the whole default target was built once with config/ci.yaml."""

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from conftest import copy_workflow, snakemake
+from conftest import copy_workflow, one_dataset_config, snakemake
 
 from upnn import data
 
@@ -29,23 +28,12 @@ def test_torchvision_loads_the_staged_real_files(tmp_path):
 
 def test_prepare_train_attack_chain_on_the_full_set(tmp_path):
     wd = copy_workflow(tmp_path / "wf")
-    cfg = yaml.safe_load((wd / "config/ci.yaml").read_text())
-    cfg["data_root"] = str(tmp_path / "raw")
-    cfg["datasets"] = {"fmnist": {"source": "fashion_mnist", "limit_train": 1000,
-                                  "limit_test": 200}}
-    cfg["experiments"] = {"fmnist": ["cnn3"]}
-    cfg["train"]["epochs"] = 1
-    for stage in ("ifa", "frequency"):  # epoch lists past the one trained epoch are a config error
-        cfg[stage]["epochs"] = [1]
+    path, cfg = one_dataset_config(
+        wd, "fmnist", {"source": "fashion_mnist", "limit_train": 1000, "limit_test": 200},
+        eps=0.1, max_eps=0.3, data_root=str(tmp_path / "raw"))
     a = cfg["attacks"]
-    a.update(levels=["pixel"], feature_models=[], eps={"fmnist": 0.1})
-    cfg["figures"]["fig1"]["dataset"] = "fmnist"
-    cfg["minimal"]["max_eps"] = {"fmnist": 0.3}
-    cfg["uncertainty"]["datasets"] = {"fmnist": cfg["uncertainty"]["datasets"]["digits"]}
-    cfg["uncertainty"]["tsne"].update(dataset="fmnist", epochs=[1])
-    (wd / "config/fmnist.yaml").write_text(yaml.safe_dump(cfg))
     snakemake(wd, "--cores", "2", "results/attacks/fmnist/cnn3/seed0/pixel.parquet",
-              "--configfile", "config/fmnist.yaml")
+              "--configfile", path)
     raw = tmp_path / "raw/FashionMNIST/raw"
     assert sorted(p.name for p in raw.iterdir()) == sorted(n for p in data.IDX_FILES.values()
                                                             for n in p)

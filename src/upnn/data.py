@@ -229,11 +229,8 @@ def _digits_split(split: str, test_fraction: float, split_seed: int) -> tuple[np
     bunch = load_digits()
     x = (bunch.images.astype(np.float32) / 16.0)[:, None]
     y = bunch.target.astype(np.int64)
-    rng = np.random.default_rng(split_seed)
-    test = np.zeros(len(y), dtype=bool)
-    for c in np.unique(y):  # stratified: the same share of every class goes to test
-        idx = rng.permutation(np.flatnonzero(y == c))
-        test[idx[: round(test_fraction * len(idx))]] = True
+    test = np.zeros(len(y), dtype=bool)  # stratified; each split keeps the source's order
+    test[stratified_split(y, test_fraction, split_seed)[1]] = True
     keep = test if split == "test" else ~test
     return x[keep], y[keep]
 
