@@ -43,6 +43,14 @@ GPU = 0 if config["device"] == "cpu" else 1
 
 from upnn import plan as upnn_plan  # noqa: E402
 
+# GPU jobs never share one GPU by accident: on a machine with a GPU, at most one GPU job runs at a
+# time unless the command or profile gives `--resources gpu=N` (profiles/slurm does: there the
+# limit counts the cluster's GPUs). Every job uses the first GPU it sees (upnn.plan.gpu_limit).
+_GPU_LIMIT = upnn_plan.gpu_limit(workflow.resource_settings.resources, upnn_plan.local_gpus())
+if _GPU_LIMIT is not None:
+    workflow.global_resources["gpu"] = _GPU_LIMIT
+    print(f"upnn: gpu={_GPU_LIMIT}: one GPU job at a time on this machine", file=sys.stderr)
+
 # The work planner (upnn.plan, docs/gpu.md): each job's SLURM runtime and memory from its counted
 # work and a rates file (config/rates/; $UPNN_RATES overrides), with a safety factor.
 PLAN_RATES = upnn_plan.default_rates(config, WORKFLOW_DIR)

@@ -152,3 +152,21 @@ def test_default_rates_follow_the_device(monkeypatch):
     assert plan.default_rates({"device": "cpu"}, here=True).name == plan.CPU_RATES.name
     monkeypatch.setenv("UPNN_RATES", "/x/mine.yaml")
     assert plan.default_rates({"device": "cpu"}) == Path("/x/mine.yaml")
+
+
+def test_local_gpus_reads_the_driver_listing_and_cuda_visible_devices(tmp_path, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert plan.local_gpus(tmp_path / "absent") == 0
+    for bus in ("0000:01:00.0", "0000:02:00.0", "0000:03:00.0"):
+        (tmp_path / bus).mkdir()
+    assert plan.local_gpus(tmp_path) == 3
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert plan.local_gpus(tmp_path) == 1
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert plan.local_gpus(tmp_path) == 0
+
+
+def test_gpu_limit_is_one_on_a_gpu_machine_unless_the_command_gives_one():
+    assert plan.gpu_limit({}, 2) == 1
+    assert plan.gpu_limit({}, 0) is None
+    assert plan.gpu_limit({"gpu": 4}, 2) is None

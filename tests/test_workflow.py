@@ -16,6 +16,7 @@ import yaml
 from conftest import ROOT, SNAKEMAKE, copy_workflow, dry_run_changed, planned_jobs, snakemake
 
 from upnn import checkpoint
+from upnn import plan as upnn_plan
 
 
 def test_lint_is_clean():
@@ -165,3 +166,32 @@ def test_seeds_from_the_command_line(tmp_path):
         assert proc.returncode != 0
         lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "upnn:" in line]
         assert lines == [f"upnn: config: {msg}"], proc.stdout + proc.stderr
+
+
+def test_one_gpu_job_at_a_time_on_a_machine_with_a_gpu(tmp_path):
+    """Issue 27 item 5: where the driver lists a GPU (faked here through upnn.plan.local_gpus)
+    the run's scheduler limits ``gpu`` to 1; a given ``--resources gpu=N`` or no GPU: no limit."""
+    wd = copy_workflow(tmp_path / "wf")
+    fake = tmp_path / "gpus"
+    for bus in ("0000:01:00.0", "0000:02:00.0"):
+        (fake / bus).mkdir(parents=True)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import upnn.plan as p\n_real = p.local_gpus\n"
+        f"p.local_gpus = lambda proc={str(fake)!r}: _real(proc)\n")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+
+    def dry(*args: str) -> str:
+        proc = subprocess.run([SNAKEMAKE, "-n", "--configfile", "config/paper.yaml", *args],
+                              cwd=wd, capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout + proc.stderr
+
+    assert "upnn: gpu=1: one GPU job at a time" in dry()
+    assert "upnn: gpu=" not in dry("--resources", "gpu=2")
+    assert "upnn: gpu=" not in dry("--profile", str(wd / "profiles" / "slurm"))
+    env["PYTHONPATH"] = ""  # this machine's own driver listing: none here (CI has no GPU)
+    if upnn_plan.local_gpus() == 0:
+        assert "upnn: gpu=" not in dry()

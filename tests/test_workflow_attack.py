@@ -1,9 +1,14 @@
 """Attack stage through the Snakemake CLI on config/ci.yaml."""
 
+import os
+import signal
+import subprocess
+import time
+
 import pandas as pd
 import pytest
 import yaml
-from conftest import dry_run_changed
+from conftest import ROOT, SNAKEMAKE, copy_workflow, dry_run_changed, snakemake
 
 COLUMNS = {"epoch", "attack", "eps", "eps_index", "bound", "alpha", "steps", "n", "clean_acc", "robust_acc",
            "mean_linf", "mean_l0", "seconds", "dataset", "model", "seed", "level",
@@ -89,3 +94,49 @@ def test_minimal_amplitude_tables(ci_run):
             assert set(df["image_index"]) == set(pixel["image_index"].iloc[0])  # same images
     claims = pd.read_parquet(ci_run / "results/claims.parquet")
     assert (claims.loc[claims["claim"] == "minimal_eps_falls", "verdict"] != "not run").all()
+
+
+def test_a_killed_attack_job_leaves_only_finished_tables_for_pandas(tmp_path):
+    """Issue 27: while an attack job runs and after it is killed mid-way, ``pd.read_parquet`` of
+    results/attacks reads the finished tables only, each with its key columns; the resume cache
+    (hidden by its leading dot) is there, and the rerun finishes the job from it."""
+    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg["experiments"] = {"digits": ["cnn3"]}
+    cfg["seeds"] = [0, 1]
+    cfg["train"]["epochs"] = 6
+    cfg["attacks"]["levels"] = ["pixel"]
+    wd = copy_workflow(tmp_path / "wf")
+    (wd / "c.yaml").write_text(yaml.safe_dump(cfg))
+    done = "results/attacks/digits/cnn3/seed0/pixel.parquet"
+    target = "results/attacks/digits/cnn3/seed1/pixel.parquet"
+    snakemake(wd, done, "results/train/digits/cnn3/seed1.parquet", "--cores", "2",
+              "--configfile", "c.yaml")
+    finished = pd.read_parquet(wd / done)
+    keys = ["dataset", "model", "seed", "level", "epoch", "attack"]
+
+    def read_folder() -> pd.DataFrame:
+        frame = pd.read_parquet(wd / "results/attacks")
+        assert frame[keys].notna().all().all() and len(frame) == len(finished)
+        assert set(frame["seed"].astype(int)) == {0}
+        return frame
+
+    cache = wd / "results/attacks/digits/cnn3/seed1/.pixel.parquet.partial.parquet"
+    proc = subprocess.Popen([SNAKEMAKE, target, "--cores", "2", "--configfile", "c.yaml"],
+                            cwd=wd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while not cache.exists():
+        assert proc.poll() is None, "the attack job finished before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    read_folder()  # during the running job
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert cache.exists() and not (wd / target).exists()
+    read_folder()  # after the kill
+
+    snakemake(wd, "--unlock", "--configfile", "c.yaml")
+    snakemake(wd, target, "--cores", "2", "--rerun-incomplete", "--configfile", "c.yaml")
+    assert not cache.exists()
+    both = pd.read_parquet(wd / "results/attacks")
+    assert set(both["seed"].astype(int)) == {0, 1} and both[keys].notna().all().all()

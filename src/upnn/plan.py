@@ -617,6 +617,28 @@ def planned_resource(config: Mapping[str, Any], rates_path: str | Path, rule: st
     return runtime_minutes(job, attempt) if what == "runtime" else mem_mb(job, attempt)
 
 
+def local_gpus(proc: str | Path = "/proc/driver/nvidia/gpus") -> int:
+    """NVIDIA GPUs on this machine as its driver lists them (0 without the driver), narrowed by
+    ``CUDA_VISIBLE_DEVICES``; read without importing torch, so a Snakemake start stays fast."""
+    import os
+
+    listed = len(list(Path(proc).iterdir())) if Path(proc).is_dir() else 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return listed
+    return min(listed, len([d for d in visible.split(",") if d.strip() not in ("", "-1")]))
+
+
+def gpu_limit(given: Mapping[str, Any], gpus: int) -> int | None:
+    """The scheduler's ``gpu`` limit for a run on this machine: what the command line or profile
+    gave (``--resources gpu=N``; None here: keep it), else 1 where the machine has a GPU, since
+    every job runs on the first GPU it sees (``device: auto``/``cuda``), so two GPU jobs would
+    share it. None without a GPU: no limit (there ``device: auto`` runs every job on the CPU)."""
+    if "gpu" in given or gpus == 0:
+        return None
+    return 1
+
+
 def runtime_minutes(job: Job, attempt: int = 1) -> int:
     """SLURM ``runtime``: SAFETY_FACTOR × the estimate + SAFETY_MINUTES, doubled per retry."""
     base = SAFETY_FACTOR * job.seconds / 60 + SAFETY_MINUTES
