@@ -1,6 +1,6 @@
 # Figures of the attack stage (v4 numbering): Fig. 1 examples, Fig. 2 pixel level, Fig. 5 feature.
 FIG1 = config["figures"]["fig1"]
-FIG1_SEED = config["seeds"][0]
+FIG1_SEED = upnn_config.first_seed(config, FIG1["model"])
 
 
 rule figure_fig1:

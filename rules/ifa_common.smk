@@ -14,17 +14,8 @@ def stage_epochs(block, model):
 
 
 def ifa_runs():
-    """(dataset, model, seed, N_epoch) of every IFA target: the trained runs of ``ifa.models``
-    at the configured N_epoch (``ifa.epochs``), on ``ifa.datasets`` (default: all)."""
-    if not IFA:
-        return []
-    datasets = IFA.get("datasets") or DATASETS
-    return [
-        (d, m, s, e)
-        for d, m, s in RUNS
-        if m in IFA["models"] and d in datasets
-        for e in stage_epochs("ifa", m)
-    ]
+    """(dataset, model, seed, N_epoch) of every IFA target (upnn.config.ifa_runs)."""
+    return upnn_config.ifa_runs(config)
 
 
 # One table kind per results folder (pandas.read_parquet of any folder reads one schema):

@@ -7,7 +7,7 @@ UNC = config["uncertainty"]
 UNC_LEVELS = list(UNC["levels"])
 UNC_RUNS = [(d, m, s) for d, m, s in RUNS if m in UNC["models"] and d in UNC["datasets"]]
 UNC_TSNE = UNC["tsne"]
-UNC_TSNE_SEED = config["seeds"][0]
+UNC_TSNE_SEED = upnn_config.first_seed(config, UNC_TSNE["model"])
 
 
 def uncertainty_settings(wildcards):

@@ -29,6 +29,13 @@ def test_every_parquet_output_opens_in_pandas(ci_run):
     assert tables
     for path in tables:
         assert len(pd.read_parquet(path)) > 0, path
+    # each stage's folder read whole, as a user would: exactly the rows of its finished tables
+    for folder in sorted({p.relative_to(ci_run / "results").parts[0] for p in tables}):
+        files = [p for p in tables if p.relative_to(ci_run / "results").parts[0] == folder]
+        if len(files) == 1 and files[0].parent == ci_run / "results":
+            continue  # a table at the top (results/claims.parquet) is no folder
+        whole = pd.read_parquet(ci_run / "results" / folder)
+        assert len(whole) == sum(len(pd.read_parquet(p)) for p in files), folder
 
 
 def test_train_outputs(ci_run):

@@ -295,9 +295,15 @@ def _check_epochs(config: Mapping[str, Any]) -> None:
 
 
 def runs(config: Mapping[str, Any]) -> list[tuple[str, str, int]]:
-    """Every (dataset, model, seed) that is trained."""
+    """Every (dataset, model, seed) that is trained: the model's own ``seeds`` where its
+    ``models`` entry gives them (more runs for the panels a verdict headlines), else ``seeds``."""
     return [(d, m, s) for d, ms in config["experiments"].items() for m in ms
-            for s in config["seeds"]]
+            for s in config["models"].get(m, {}).get("seeds", config["seeds"])]
+
+
+def first_seed(config: Mapping[str, Any], model: str) -> int:
+    """The first training seed of ``model`` (:func:`runs`): the run a one-run figure shows."""
+    return int(config["models"].get(model, {}).get("seeds", config["seeds"])[0])
 
 
 def train_settings(config: Mapping[str, Any], model: str) -> dict[str, Any]:
@@ -345,10 +351,25 @@ def attack_jobs(config: Mapping[str, Any]) -> list[tuple[str, str, int, str]]:
 
 
 def minimal_jobs(config: Mapping[str, Any]) -> list[tuple[str, str, int]]:
-    """Every (dataset, model, seed) whose minimal amplitudes are searched: the runs of
-    ``minimal.models`` (none when the block is absent)."""
+    """Every (dataset, model, seed) whose minimal amplitudes are searched: ``minimal.models``
+    (none when the block is absent) on each model's first seed (:func:`first_seed`), like IFA:
+    the bisection costs two attack sweeps a run, and extra seeds go to the attack panels."""
     wanted = (config.get("minimal") or {}).get("models") or []
-    return [(d, m, s) for d, m, s in runs(config) if m in wanted]
+    return [(d, m, s) for d, m, s in runs(config) if m in wanted and s == first_seed(config, m)]
+
+
+def ifa_runs(config: Mapping[str, Any]) -> list[tuple[str, str, int, int]]:
+    """(dataset, model, seed, N_epoch) of every IFA target (v3 §3): ``ifa.models`` on
+    ``ifa.datasets`` (default: all) at each ``ifa.epochs``, on the model's first seed only
+    (:func:`first_seed`): IFA and Pix2Pix train on top of one classifier run, and their own
+    training costs as much again per run, so extra seeds go to the attack panels."""
+    ifa = config.get("ifa")
+    if not ifa:
+        return []
+    datasets = ifa.get("datasets") or list(config["experiments"])
+    return [(d, m, s, e) for d, m, s in runs(config)
+            if m in ifa["models"] and d in datasets and s == first_seed(config, m)
+            for e in epoch_list(ifa["epochs"], epochs(config, m), "ifa.epochs", m)]
 
 
 def llm_slug(model: str) -> str:

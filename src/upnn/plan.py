@@ -283,7 +283,7 @@ def jobs(config: Mapping[str, Any]) -> list[Job]:
                 job.add("eval", times * k * fwd * f)
         out.append(job)
     fig1 = config["figures"]["fig1"]
-    seed0 = config["seeds"][0]
+    seed0 = cfg.first_seed(config, fig1["model"])
     n_tr, n_te, *_ = dataset_shape(config, fig1["dataset"])
     job = shaped("attack_examples", fig1["dataset"], fig1["model"], seed0, 2)
     f = sum(_flops(config, fig1["dataset"], fig1["model"]))
@@ -341,11 +341,7 @@ def jobs(config: Mapping[str, Any]) -> list[Job]:
 
     # IFA, Pix2Pix, TCL, frequency (v3)
     ifa = config.get("ifa")
-    ifa_runs = []
-    if ifa:
-        datasets = ifa.get("datasets") or list(config["experiments"])
-        ifa_runs = [(d, m, s, e) for d, m, s in runs if m in ifa["models"] and d in datasets
-                    for e in _epochs(ifa["epochs"], config, m)]
+    ifa_runs = cfg.ifa_runs(config)
     for d, m, s, e in ifa_runs:
         n_tr, n_te, c, size = dataset_shape(config, d)
         f = sum(_flops(config, d, m))
