@@ -17,7 +17,6 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/attack.smk"
-include: "rules/figures.smk"
 include: "rules/llm.smk"
 include: "rules/ifa.smk"
 include: "rules/pix2pix.smk"
@@ -32,4 +31,4 @@ include: "rules/summary.smk"
 rule all:
     default_target: True
     input:
-        TARGETS or train_tables(),
+        final_targets(),

@@ -2,11 +2,9 @@
 # and panel, from the tables of whichever stages the config runs. Reads tables only.
 
 
-include: "claims_common.smk"
-
-
 localrules:
     claims,
+    figure_claims,
 
 
 rule claims:
@@ -37,4 +35,24 @@ rule claims:
         "../scripts/claims.py"
 
 
-TARGETS += ["results/claims.parquet", "results/claims.md"]
+rule figure_claims:
+    input:
+        "results/claims.parquet",
+    output:
+        pdf=report(
+            "results/figures/claims.pdf",
+            caption="../report/claims_forest.rst",
+            category="Claims",
+        ),
+        png="results/figures/claims.png",
+    log:
+        "logs/figures/claims.log",
+    benchmark:
+        "benchmarks/figures/claims.tsv"
+    conda:
+        "../envs/upnn.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=planned("figure_claims", fallback=10),
+    script:
+        "../scripts/figure_claims.py"

@@ -142,5 +142,204 @@ def attack_tables(level):
     return [f"results/attacks/{d}/{m}/seed{s}/{lv}.parquet" for d, m, s, lv in ATTACK_JOBS if lv == level]
 
 
-# Each stage's .smk appends the figures (PDF and PNG) it builds; `rule all` asks for all of them.
-TARGETS = []
+# ------------------------------------------------------------------------------ attack figures
+# v4 Fig. 1: one net's examples under one attack (figures.fig1), from its first seed.
+FIG1 = config["figures"]["fig1"]
+FIG1_SEED = upnn_config.first_seed(config, FIG1["model"])
+
+
+# ------------------------------------------------------------------------------ IFA, Pix2Pix, frequency
+# Which (dataset, model, seed, N_epoch) runs exist and what each rule's params are
+# (rules/ifa.smk, rules/pix2pix.smk, rules/frequency.smk).
+
+IFA = config.get("ifa")
+
+
+def stage_epochs(block, model):
+    """``<block>.epochs`` for ``model`` (upnn.config.epoch_list: every one is trained, which
+    upnn.config.check made sure of when the workflow was read)."""
+    return upnn_config.epoch_list(
+        config[block]["epochs"], upnn_config.epochs(config, model), f"{block}.epochs", model
+    )
+
+
+def ifa_runs():
+    """(dataset, model, seed, N_epoch) of every IFA target (upnn.config.ifa_runs)."""
+    return upnn_config.ifa_runs(config)
+
+
+# One table kind per results folder (pandas.read_parquet of any folder reads one schema):
+# IFA_DIR holds the train/test Δ_N tables, the trajectories and Pix2Pix losses have their own.
+IFA_DIR = "results/ifa/{dataset}/{model}/seed{seed}/epoch{epoch}"
+IFA_TRAJECTORY = "results/ifa_trajectory/{dataset}/{model}/seed{seed}/epoch{epoch}.parquet"
+PIX2PIX_DIR = "results/pix2pix/{dataset}/{model}/seed{seed}/epoch{epoch}"
+PIX2PIX_TABLE = "results/pix2pix_losses/{dataset}/{model}/seed{seed}/epoch{epoch}.parquet"
+
+
+def ifa_paths(pattern):
+    return [pattern.format(dataset=d, model=m, seed=s, epoch=e) for d, m, s, e in ifa_runs()]
+
+
+def ifa_settings(wildcards):
+    """What Δ_N and the trajectory depend on (not the Pix2Pix or TCL-only settings)."""
+    keep = ("eps", "steps", "clip", "trajectory", "attack_eps", "limit_train", "limit_test", "batch_size")
+    return canonical({k: IFA[k] for k in keep})
+
+
+FREQUENCY = config.get("frequency")
+
+
+def frequency_runs(dataset):
+    """[{model, seed, epochs}] of ``dataset``: the trained runs of ``frequency.models`` with
+    the configured epochs (``frequency.epochs``)."""
+    if not FREQUENCY:
+        return []
+    runs = []
+    for d, m, s in RUNS:
+        if d == dataset and m in FREQUENCY["models"]:
+            runs.append({"model": m, "seed": s, "epochs": stage_epochs("frequency", m)})
+    return runs
+
+
+def frequency_datasets():
+    return [d for d in DATASETS if frequency_runs(d)]
+
+
+def frequency_inputs(kind):
+    """The training outputs the frequency runs need, in the order of the rule's ``runs`` param."""
+    pattern = {
+        "checkpoints": "results/checkpoints/{d}/{m}/seed{s}",
+        "tables": "results/train/{d}/{m}/seed{s}.parquet",
+    }[kind]
+    return [
+        pattern.format(d=d, m=r["model"], s=r["seed"])
+        for d in frequency_datasets()
+        for r in frequency_runs(d)
+    ]
+
+
+IFA_RUNS = ifa_runs()
+FREQUENCY_DATASETS = frequency_datasets()
+
+
+# ------------------------------------------------------------------------------ uncertainty
+# Which runs the uncertainty stage covers (rules/uncertainty.smk), its evaluated epochs
+# (upnn.config.epoch_list; upnn.config.check refuses untrained ones when the workflow is read)
+# and each rule's params.
+UNC = config["uncertainty"]
+UNC_LEVELS = list(UNC["levels"])
+UNC_RUNS = [(d, m, s) for d, m, s in RUNS if m in UNC["models"] and d in UNC["datasets"]]
+UNC_TSNE = UNC["tsne"]
+UNC_TSNE_SEED = upnn_config.first_seed(config, UNC_TSNE["model"])
+
+
+def uncertainty_settings(wildcards):
+    """Everything one run's job (all levels) depends on: a change reruns only what it touches."""
+    ds = UNC["datasets"][wildcards.dataset]
+    classes = ds["classes"]
+    settings = {
+        "epochs": upnn_config.epoch_list(
+            UNC["epochs"], upnn_config.epochs(config, wildcards.model), "uncertainty.epochs", wildcards.model
+        ),
+        "classes": list(range(10)) if classes == "all" else sorted(set(classes)),
+        "method": UNC["method"],
+        "n_dims": UNC["n_dims"],
+        "n_points": UNC["n_points"],
+        "n_test": UNC["n_test"],
+        "radius": UNC.get("radius"),
+        "attack": {k: ds[k] for k in ("eps", "alpha", "steps")},
+        "levels": UNC_LEVELS,
+    }
+    if "feature" in UNC_LEVELS:
+        settings["head"] = UNC["head"]
+    return canonical(settings)
+
+
+def tsne_settings(wildcards):
+    settings = {k: v for k, v in UNC_TSNE.items() if k not in ("dataset", "model")}
+    final = upnn_config.epochs(config, wildcards.model)
+    return canonical({**settings, "epochs": UNC_TSNE_EPOCHS, "final": final})
+
+
+def uncertainty_summaries():
+    return [
+        f"results/uncertainty_summary/{d}/{m}/seed{s}/{level}.parquet"
+        for d, m, s in UNC_RUNS
+        for level in UNC_LEVELS
+    ]
+
+
+UNC_TSNE_EPOCHS = upnn_config.epoch_list(
+    UNC_TSNE["epochs"],
+    upnn_config.epochs(config, UNC_TSNE["model"]),
+    "uncertainty.tsne.epochs",
+    UNC_TSNE["model"],
+)
+
+if (UNC_TSNE["dataset"], UNC_TSNE["model"], UNC_TSNE_SEED) not in RUNS:
+    sys.exit(
+        f"upnn: config: uncertainty.tsne = {UNC_TSNE['dataset']}/{UNC_TSNE['model']} "
+        f"is not trained; allowed: {', '.join(sorted({f'{d}/{m}' for d, m, _ in RUNS}))}"
+    )
+
+
+# ------------------------------------------------------------------------------ LLM (v4 Fig. 3)
+LLM = config.get("llm") or {}
+if LLM:
+    LLM_SLUG = upnn_config.llm_slug(LLM["model"])
+    LLM_TABLE = f"results/llm/{LLM_SLUG}.parquet"
+
+
+# ------------------------------------------------------------------------------ claims
+def claims_inputs():
+    """The tables each stage's claims read; a stage the config does not run has none."""
+    inputs = {"attacks": attack_tables("pixel") + attack_tables("feature")}
+    inputs["toy2d"] = ["results/toy2d/metrics.parquet"] if "toy2d" in config else []
+    inputs["words"] = ["results/words/similarity.parquet"] if "words" in config else []
+    inputs["ifa"] = ifa_paths(IFA_TRAJECTORY) if IFA_RUNS else []
+    inputs["ifa_summary"] = ["results/ifa_summary.parquet"] if IFA_RUNS else []
+    inputs["frequency"] = expand("results/frequency/{dataset}.parquet", dataset=FREQUENCY_DATASETS)
+    inputs["uncertainty"] = [
+        f"results/uncertainty/{d}/{m}/seed{s}/{level}.parquet" for d, m, s in UNC_RUNS for level in UNC_LEVELS
+    ]
+    inputs["uncertainty_summary"] = [
+        f"results/uncertainty_summary/{d}/{m}/seed{s}/{level}.parquet"
+        for d, m, s in UNC_RUNS
+        for level in UNC_LEVELS
+    ]
+    inputs["tsne"] = [
+        f"results/tsne_points/{UNC_TSNE['dataset']}/{UNC_TSNE['model']}/" f"seed{UNC_TSNE_SEED}.parquet"
+    ]
+    inputs["llm"] = [LLM_TABLE] if LLM and LLM["enabled"] else []
+    inputs["minimal"] = minimal_tables()
+    return inputs
+
+
+# ------------------------------------------------------------------------------ final targets
+def figure(name):
+    return [f"results/figures/{name}.pdf", f"results/figures/{name}.png"]
+
+
+def final_targets():
+    """What `rule all` builds: every figure of the stages the config runs, the claims table and
+    its forest plot, and the summary CSV."""
+    targets = figure("fig1") + figure("fig2")
+    if attack_tables("feature"):
+        targets += figure("fig5")
+    if MINIMAL_JOBS:
+        targets += figure("robustness_eps")
+    if LLM and LLM["enabled"]:
+        targets += figure("fig3")
+    if IFA_RUNS:
+        targets += figure("ifa_pix2pix") + figure("ifa_training")
+    if FREQUENCY_DATASETS:
+        targets += figure("ifa_frequency")
+    if UNC_RUNS:
+        targets += figure("conjugate_uncertainty")
+    targets += figure("conjugate_tsne")
+    if "toy2d" in config:
+        targets += figure("fig4")
+    if "words" in config:
+        targets += figure("fig6")
+    targets += ["results/claims.parquet", "results/claims.md"] + figure("claims")
+    return targets + ["results/summary.csv"]

@@ -2,8 +2,6 @@
 # v3 Fig. 7), from the classifier checkpoints the training stage already wrote (no extra
 # training). Config: the `frequency` block. Tables and choices: docs/ifa.md.
 
-FREQUENCY_DATASETS = frequency_datasets()
-
 
 # One job for every dataset: the work per checkpoint is one gradient step on the test set.
 rule frequency:
@@ -56,7 +54,3 @@ rule figure_ifa_frequency:
         figure="ifa_frequency",
     script:
         "../scripts/figure_ifa.py"
-
-
-if FREQUENCY_DATASETS:
-    TARGETS += ["results/figures/ifa_frequency.pdf", "results/figures/ifa_frequency.png"]

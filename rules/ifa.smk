@@ -7,12 +7,6 @@ wildcard_constraints:
     epoch=r"\d+",
 
 
-include: "ifa_common.smk"
-
-
-IFA_RUNS = ifa_runs()
-
-
 rule ifa:
     input:
         train="results/data/{dataset}/train.parquet",
@@ -116,9 +110,3 @@ use rule figure_ifa_pix2pix as figure_ifa_training with:
     localrule: True
     params:
         figure="ifa_training",
-
-
-if IFA_RUNS:
-    TARGETS += [
-        f"results/figures/{name}.{ext}" for name in ("ifa_pix2pix", "ifa_training") for ext in ("pdf", "png")
-    ]

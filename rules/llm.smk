@@ -1,11 +1,8 @@
 # v4 Fig. 3: an LLM's embedding output perturbed (none / random / FGSM / BIM), scored with lm-eval.
 # Weights and task data come from the Hugging Face hub: fig3 joins `rule all` only when
 # `llm.enabled` is true (never in the offline default). Needs the optional extra `upnn[llm]`.
-LLM = config.get("llm") or {}
 
 if LLM:
-    LLM_SLUG = upnn_config.llm_slug(LLM["model"])
-    LLM_TABLE = f"results/llm/{LLM_SLUG}.parquet"
 
     rule llm_eval:
         input:
@@ -53,6 +50,3 @@ if LLM:
             metric=LLM["metric"],
         script:
             "../scripts/figure_fig3.py"
-
-    if LLM["enabled"]:
-        TARGETS += ["results/figures/fig3.pdf", "results/figures/fig3.png"]

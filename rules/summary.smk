@@ -29,6 +29,3 @@ rule summary:
         seed=(config.get("claims") or {}).get("seed", 0),
     script:
         "../scripts/summary.py"
-
-
-TARGETS += ["results/summary.csv"]

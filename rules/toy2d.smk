@@ -47,7 +47,3 @@ rule figure_fig4:
         runtime=planned("figure_fig4", fallback=10),
     script:
         "../scripts/figure_fig4.py"
-
-
-if "toy2d" in config:
-    TARGETS.extend(["results/figures/fig4.pdf", "results/figures/fig4.png"])

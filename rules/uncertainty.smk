@@ -3,9 +3,6 @@
 # view of clean and attacked features. docs/uncertainty.md describes the tables.
 
 
-include: "uncertainty_common.smk"
-
-
 rule uncertainty:
     input:
         train="results/data/{dataset}/train.parquet",

@@ -47,7 +47,3 @@ rule figure_fig6:
         runtime=planned("figure_fig6", fallback=10),
     script:
         "../scripts/figure_fig6.py"
-
-
-if "words" in config:
-    TARGETS.extend(["results/figures/fig6.pdf", "results/figures/fig6.png"])

@@ -9,7 +9,7 @@ sm = snakemake  # noqa: F821
 with log.job(sm) as logger:
     tables = {}
     for stage in ("attacks", "toy2d", "words", "ifa", "ifa_summary", "frequency", "uncertainty",
-                  "tsne", "llm", "minimal"):
+                  "uncertainty_summary", "tsne", "llm", "minimal"):
         paths = list(sm.input.get(stage, []))
         tables[stage] = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True) \
             if paths else None

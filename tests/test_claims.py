@@ -454,3 +454,75 @@ def test_attack_rows_resample_seeds_and_say_how_many():
     table = claims.table({"attacks": one}, sources={"d": "mnist"}, config="c", n_boot=100)
     md = claims.markdown(table)
     assert "*(one run)*" in md and "rest on a single training run" in claims.summary_markdown(table)
+
+
+def test_ra_change_is_primary_over_the_trained_phase_with_the_window_and_ra_over_ta_beside():
+    """Issue 25 item 4: RA rises with TA while the net learns (epochs 1–3), then falls; the
+    primary row reads the trained phase (TA ≥ 90 % of its last value), the whole window is a
+    secondary row, and so is RA/TA."""
+    rng = RNG(0)
+    n, rows = 3000, []
+    ta = [0.3, 0.6, 0.85, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]
+    ra = [0.1, 0.45, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25]
+    for e, (t, r) in enumerate(zip(ta, ra, strict=True), start=1):
+        clean = rng.random(n) < t
+        robust = clean & (rng.random(n) < r / t)
+        rows.append({"dataset": "d", "model": "m", "seed": 0, "level": "pixel", "epoch": e,
+                     "attack": "bim", "eps_index": 0, "n": n, "image_index": np.arange(n),
+                     "clean_correct": clean, "robust_correct": robust, "worst_correct": robust})
+    got = claims.claim_attacks(pd.DataFrame(rows), {}, n_boot=300, rng=RNG(1))
+    claims.finish_primary(got)
+    change = [r for r in got if r["claim"] == "ra_change"]
+    prim = next(r for r in change if r["role"] == "primary")
+    assert prim["setting"] == "trained phase: epochs 3–10" and prim["verdict"] == "holds"
+    assert prim["value"] == pytest.approx(-0.35, abs=0.04)
+    whole = next(r for r in change if r["role"] == "secondary")
+    assert whole["setting"] == "whole window" and whole["p_holm"] != whole["p_holm"]  # NaN: no Holm
+    ratio = next(r for r in got if r["claim"] == "ra_ratio_change")
+    assert ratio["role"] == "secondary" and ratio["verdict"] == "holds"
+    assert claims.trained_phase(np.arange(1, 11), np.array(ta)[:, None]) == 3
+    assert next(r for r in got if r["claim"] == "ta_change")["verdict"] == "holds"
+
+
+def test_fgsm_drop_reads_the_papers_level_on_cifar10_only():
+    table = attack_table({"osnt": 0.0, "bim": 0.0}, base=0.05, n=2000)
+    for source, expected in (("cifar10", "holds"), ("mnist", "n/a")):
+        row = next(r for r in claims.claim_attacks(table, {"d": source}, n_boot=300, rng=RNG(0))
+                   if r["claim"] == "fgsm_drop")
+        assert row["attack"] == "osnt" and row["value"] == pytest.approx(0.05, abs=0.015)
+        assert row["verdict"] == expected
+    high = attack_table({"osnt": 0.0}, base=0.5, n=2000)
+    row = next(r for r in claims.claim_attacks(high, {"d": "cifar10"}, n_boot=300, rng=RNG(0))
+               if r["claim"] == "fgsm_drop")
+    assert row["verdict"] == "fails"
+
+
+def test_plain_classifier_over_n_epoch_v3_fig6a():
+    summary = pd.DataFrame([{"dataset": "d", "model": "m", "seed": 0, "n_epoch": ne, "net": "CL",
+                             "accuracy": acc, "robust_accuracy": ra, "n_test": 2000}
+                            for ne, acc, ra in ((1, 0.5, 0.3), (5, 0.6, 0.2), (50, 0.7, 0.1))])
+    traj = pd.DataFrame([{"dataset": "d", "model": "m", "seed": 0, "n_epoch": 1, "split": "train",
+                          "iteration": i, "accuracy": 0.5, "robust_accuracy": 0.3,
+                          "n_images": 1000} for i in range(5)])
+    rows = {r["claim"]: r for r in claims.claim_ifa(traj, summary, n_boot=500, rng=RNG(0))}
+    assert rows["cl_ta_rises"]["value"] == pytest.approx(0.2)
+    assert rows["cl_ra_falls"]["value"] == pytest.approx(-0.2)
+    assert rows["cl_ta_rises"]["verdict"] == "holds" == rows["cl_ra_falls"]["verdict"]
+    assert rows["cl_ta_rises"]["setting"] == "N_epoch 50 − 1"
+
+
+def test_pgd_rows_from_the_uncertainty_summaries_resample_seeds():
+    rows = []
+    for seed in (0, 1, 2):
+        for e in range(1, 11):
+            rows.append({"dataset": "d", "model": "m", "level": "pixel", "seed": seed,
+                         "epoch": e, "class": 0, "test_acc": 0.5 + 0.03 * e,
+                         "robust_acc": 0.5 - 0.03 * e + 0.01 * seed, "n_test": 500})
+    got = claims.finish_primary(claims.claim_pgd(pd.DataFrame(rows), n_boot=400, rng=RNG(0)))
+    by = {r["claim"]: r for r in got}
+    assert by["pgd_ta_rises"]["value"] == pytest.approx(0.27)
+    assert by["pgd_ra_falls"]["value"] == pytest.approx(-0.27)
+    assert by["pgd_ra_falls"]["verdict"] == "holds" and by["pgd_ra_falls"]["seeds"] == 3
+    assert by["pgd_ra_falls"]["stable"] is True
+    assert claims.claim_pgd(pd.DataFrame(rows).drop(columns="n_test"), n_boot=10,
+                            rng=RNG(0)) == []

@@ -195,7 +195,23 @@ def test_a_one_line_override_changes_only_that_setting(tmp_path):
     assert {k: v for k, v in got.items() if k != "seeds"} == \
         {k: v for k, v in default.items() if k != "seeds"}
     C.check(got, SCHEMA)
-    assert len(C.runs(got)) == 2 * len(C.runs(default))
+    own = {m for m, spec in default["models"].items() if "seeds" in spec}  # keep their own seeds
+    assert len([r for r in C.runs(got) if r[1] not in own]) == \
+        2 * len([r for r in C.runs(default) if r[1] not in own])
+    assert [r for r in C.runs(got) if r[1] in own] == [r for r in C.runs(default) if r[1] in own]
+
+
+def test_a_model_with_its_own_seeds_trains_those(tmp_path):
+    cfg = C.load_yaml(ROOT / "config" / "config.yaml")
+    cfg["seeds"] = [5]
+    cfg["models"]["cnn3"]["seeds"] = [0, 1, 2]
+    runs = C.runs(cfg)
+    assert {s for _, m, s in runs if m == "cnn3"} == {0, 1, 2}
+    assert {s for _, m, s in runs if m == "resnet9"} == {5}
+    assert C.first_seed(cfg, "cnn3") == 0 and C.first_seed(cfg, "resnet9") == 5
+    cfg["models"]["cnn3"]["seeds"] = []
+    with pytest.raises(C.ConfigError, match="seeds"):
+        C.check(cfg, SCHEMA)
 
 
 def test_a_full_config_stands_alone():
@@ -226,4 +242,6 @@ def test_the_workflow_layers_a_one_line_configfile(tmp_path):
     run = snakemake(ROOT, "-n", "--directory", str(tmp_path / "wd"), "--configfile",
                     str(tmp_path / "two.yaml"))
     default = C.load_yaml(ROOT / "config" / "config.yaml")
-    assert planned_jobs(run)["train"] == 2 * len(C.runs(default))
+    own = {m for m, spec in default["models"].items() if "seeds" in spec}  # keep their own seeds
+    assert planned_jobs(run)["train"] == len(C.runs(default)) + len(
+        [r for r in C.runs(default) if r[1] not in own])

@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from upnn import stats
+
 VERDICTS = ("holds", "fails", "inconclusive", "not testable", "not run", "n/a")
 # A rank trend over fewer points than this reads "not testable": an exact test of Spearman's ρ
 # over 3 points cannot go below p = 1/6 (over 4: 1/24 one-sided), and a bootstrap over the images
@@ -36,7 +38,8 @@ VERDICTS = ("holds", "fails", "inconclusive", "not testable", "not run", "n/a")
 MIN_POINTS = 5
 COLUMNS = ("number", "claim", "source", "statement", "dataset", "model", "level", "attack",
            "setting", "statistic", "value", "ci_low", "ci_high", "claimed", "n", "unit",
-           "seeds", "verdict", "config")
+           "seeds", "verdict", "role", "min_effect", "p_value", "p_holm", "stable",
+           "seed_verdicts", "config")
 Z95 = 1.959963984540054
 
 
@@ -53,6 +56,18 @@ class Claim:
 
 
 CLAIMS: dict[str, Claim] = {
+    "ta_change": Claim(1, "v4 §2.1, Fig. 2", "test accuracy rises with epochs (primary test)",
+                       "Theil–Sen change of TA over the window", (">", stats.MIN_EFFECT),
+                       "attacks"),
+    "ra_change": Claim(2, "v4 §2.1, Figs. 2, 5", "robust accuracy falls with epochs (primary "
+                       "test: the worst case of the papers' attacks)", "Theil–Sen change of the "
+                       "worst-case RA over the window", ("<", -stats.MIN_EFFECT), "attacks"),
+    "ra_ratio_change": Claim(2, "v4 §2.1, Figs. 2, 5", "robust accuracy falls relative to test "
+                             "accuracy (RA/TA of the worst case)", "Theil–Sen change of RA/TA "
+                             "over the trained phase", ("<", 0.0), "attacks"),
+    "fgsm_drop": Claim(3, "v4 Fig. 1; v3 Fig. 1", "FGSM at ε = 8/255 leaves a trained CIFAR-10 "
+                       "net about 10 % accuracy or less (v4: 89.37 % → 9.39 %; v3: 90.78 % → "
+                       "3.67 %)", "RA under FGSM (osnt), last epoch", ("<", np.nan), "attacks"),
     "ta_rises": Claim(1, "v4 §2.1, Fig. 2", "test accuracy rises with epochs",
                       "spearman(epoch, TA)", (">", 0.0), "attacks"),
     "ra_falls": Claim(2, "v4 §2.1, Figs. 2, 5", "robust accuracy falls with epochs",
@@ -94,12 +109,25 @@ CLAIMS: dict[str, Claim] = {
                              "TA(TCL) − TA(CL)", (">", 0.0), "ifa"),
     "tcl_beats_cl_ra": Claim(8, "v3 Fig. 6", "at the smallest N_epoch TCL's RA exceeds CL's",
                              "RA(TCL) − RA(CL)", (">", 0.0), "ifa"),
+    "cl_ta_rises": Claim(8, "v3 Fig. 6(a)", "the plain classifiers' TA rises with N_epoch",
+                         "TA(CL) at the largest − at the smallest N_epoch", (">", 0.0), "ifa"),
+    "cl_ra_falls": Claim(8, "v3 Fig. 6(a)", "the plain classifiers' RA falls as their TA rises "
+                         "with N_epoch", "RA(CL) at the largest − at the smallest N_epoch",
+                         ("<", 0.0), "ifa"),
     "tcl_ta_falls": Claim(8, "v3 Fig. 6", "TCL's TA falls as N_epoch grows",
                           "spearman(N_epoch, TA of TCL)", ("<", 0.0), "ifa"),
     "tcl_ra_falls": Claim(8, "v3 Fig. 6", "TCL's RA falls as N_epoch grows",
                           "spearman(N_epoch, RA of TCL)", ("<", 0.0), "ifa"),
     "hf_ratio_ta": Claim(9, "v3 Fig. 7", "the high-frequency ratio of Δ₁ grows with TA",
                          "spearman(TA, hf ratio) over epochs", (">", 0.0), "frequency"),
+    "pgd_ta_rises": Claim(10, "companion Fig. 2 (A, C, E, G, I, K)", "TA rises over epochs "
+                          "(the accuracy side of the trade-off, at pixel and feature level)",
+                          "Theil–Sen change of TA over the window", (">", stats.MIN_EFFECT),
+                          "uncertainty_summary"),
+    "pgd_ra_falls": Claim(10, "companion Fig. 2 (A, C, E, G, I, K)", "RA under PGD (ε 8/255, α "
+                          "2/255, 4 steps) falls over epochs while TA rises", "Theil–Sen change "
+                          "of RA over the window", ("<", -stats.MIN_EFFECT),
+                          "uncertainty_summary"),
     "dx_falls": Claim(10, "companion Fig. 2", "ΔX falls over epochs", "spearman(epoch, ΔX)",
                       ("<", 0.0), "uncertainty"),
     "dp_rises": Claim(10, "companion Fig. 2", "ΔP rises over epochs", "spearman(epoch, ΔP)",
@@ -147,6 +175,10 @@ def ta_level(source: str, model: str) -> tuple:
     """The claimed side of ``model``'s last-epoch TA on ``source`` (NaN: the papers state none)."""
     levels = TA_LEVELS.get(source, {})
     return levels.get(model, levels.get("*", (">", np.nan)))
+# v4 Fig. 1 (89.37 % → 9.39 %) and v3 Fig. 1 (90.78 % → 3.67 %): CIFAR-10 under FGSM at 8/255,
+# read as "about 10 % or less" (the larger of the two).
+FGSM_LEVELS = {"cifar10": ("<", 0.10)}
+
 CHANCE_TASKS = ("arc_challenge", "openbookqa", "winogrande")
 GRADIENT_CONDITIONS = ("fgsm", "bim")
 
@@ -272,12 +304,19 @@ def bootstrap(values: np.ndarray, stat: Callable[[np.ndarray], np.ndarray], *, n
     """(estimate, ci_low, ci_high) of ``stat`` (maps (B, K) entry means to (B,)) on ``values``
     (K, U): the estimate from the full sample, the interval from :func:`resample` (hierarchical
     over ``groups``, the units' seeds, when given) by :func:`percentile_interval`."""
+    est, reps = replicates(values, stat, n_boot=n_boot, rng=rng, groups=groups)
+    return (est, *percentile_interval(reps, level, est))
+
+
+def replicates(values: np.ndarray, stat: Callable[[np.ndarray], np.ndarray], *, n_boot: int,
+               rng: np.random.Generator, groups: np.ndarray | None = None
+               ) -> tuple[float, np.ndarray]:
+    """(estimate, replicates) of ``stat`` on ``values`` (K, U): :func:`bootstrap` before its
+    interval, for tests that need the replicates themselves (p-values, :mod:`upnn.stats`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an entry with no unit is NaN
         full = np.nanmean(np.asarray(values, dtype=float), axis=1)[None]
-    est = float(stat(full)[0])
-    reps = stat(resample(values, n_boot, rng, groups))
-    return (est, *percentile_interval(reps, level, est))
+    return float(stat(full)[0]), stat(resample(values, n_boot, rng, groups))
 
 
 def trend(x: Sequence[float] | np.ndarray, k: int = 1) -> Callable[[np.ndarray], np.ndarray]:
@@ -333,7 +372,83 @@ def row(claim: str, value: float, ci: tuple[float, float], n: int, unit: str,
             "ci_low": ci[0], "ci_high": ci[1], "claimed": describe(claimed), "n": int(n),
             "unit": unit, "seeds": int(panel.get("seeds", 0)),
             "verdict": "not testable" if panel.get("points", MIN_POINTS) < MIN_POINTS
-            else verdict(*ci, claimed)}
+            else verdict(*ci, claimed), "role": "", "min_effect": float("nan"),
+            "p_value": float("nan"), "p_holm": float("nan"), "stable": None, "seed_verdicts": ""}
+
+
+# The trained phase (issue 25): from the first epoch whose TA reaches this share of the last
+# epoch's. Before it the net is still learning, and since RA ≤ TA, RA is dragged up with TA:
+# the papers' trade-off (v4 §2.1: RA falls as training goes on) is a statement about after.
+TRAINED_SHARE = 0.9
+
+
+def trained_phase(epochs: np.ndarray, ta: np.ndarray) -> int:
+    """The first epoch whose TA (``ta``: epochs × units, NaN ignored; the mean over seeds and
+    images) reaches :data:`TRAINED_SHARE` of the last epoch's."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(np.asarray(ta, dtype=float), axis=1)
+    reached = np.flatnonzero(mean >= TRAINED_SHARE * mean[-1])
+    return int(epochs[reached[0]]) if len(reached) else int(epochs[-1])
+
+
+def primary(claim: str, values: np.ndarray, x: np.ndarray, groups: np.ndarray, *, n_boot: int,
+            rng: np.random.Generator, units: int, **panel: Any) -> dict[str, Any]:
+    """The primary row of a trend claim (``ta_change``, ``ra_change``) for one panel: the
+    Theil–Sen change over the window (:func:`upnn.stats.window_change`) of ``values`` (len(x),
+    U columns of (seed, image); ``groups`` their seeds), its hierarchical-bootstrap interval and
+    side p-values against the minimum effect; :func:`finish_primary` sets the verdict after
+    Holm's correction. For the stability column, the same test (uncorrected) on each seed alone
+    and, with three or more seeds, with each seed left out."""
+    stat = stats.window_change(x)
+
+    def draw(keep: np.ndarray) -> tuple[float, np.ndarray]:
+        cols = np.isin(groups, keep)
+        return replicates(values[:, cols], stat, n_boot=n_boot, rng=rng, groups=groups[cols])
+
+    return primary_row(claim, draw, np.unique(groups), units, "test images", points=len(x),
+                       **panel)
+
+
+def primary_row(claim: str, draw: Callable[[np.ndarray], tuple[float, np.ndarray]],
+                names: np.ndarray, n: int, unit: str, **panel: Any) -> dict[str, Any]:
+    """A primary row from ``draw(seeds) → (estimate, replicates)`` of the effect on those seeds:
+    its interval and side p-values on all seeds (``names``), and (stability column) the uncorrected
+    verdict on each seed alone and, with three or more, with each seed left out."""
+    sign = CLAIMS[claim].claimed[0]
+    est, reps = draw(names)
+    p_sides = stats.side_p_values(reps, sign)
+    out = row(claim, est, percentile_interval(reps, 0.95, est), n, unit, **panel)
+    subsets = []
+    if len(names) > 1:
+        picks = [(f"s{s}", [s]) for s in names]
+        if len(names) > 2:
+            picks += [(f"−s{s}", [t for t in names if t != s]) for s in names]
+        for label, keep in picks:
+            h, f = stats.side_p_values(draw(np.asarray(keep))[1], sign)
+            subsets.append((label, stats.decide(h, f, stats.two_sided(h, f))))
+    out.update(role="primary", min_effect=stats.MIN_EFFECT, p_value=stats.two_sided(*p_sides),
+               claimed=f"{sign} {'+' if sign == '>' else '−'}{stats.MIN_EFFECT:g} over the window",
+               _p_sides=p_sides, _subsets=subsets)
+    return out
+
+
+def finish_primary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Holm's correction across the run's primary rows (:func:`upnn.stats.holm`, family-wise
+    α = 0.05), each primary row's verdict from its adjusted p (:func:`upnn.stats.decide`), and
+    the stability column: ``stable`` is whether every seed subset's verdict equals the row's
+    (None with one seed), ``seed_verdicts`` lists them."""
+    prim = [r for r in rows if r.get("role") == "primary" and r["verdict"] != "not testable"]
+    adjusted = stats.holm([r["p_value"] for r in prim])
+    for r, p in zip(prim, adjusted, strict=True):
+        r["p_holm"] = float(p)
+        r["verdict"] = stats.decide(*r["_p_sides"], float(p))
+    for r in rows:
+        if r.get("role") == "primary":
+            subsets = r.get("_subsets") or []
+            r["seed_verdicts"] = "; ".join(f"{k}: {v}" for k, v in subsets)
+            r["stable"] = None if not subsets else all(v == r["verdict"] for _, v in subsets)
+    return rows
 
 
 def not_run(claim: str) -> dict[str, Any]:
@@ -411,28 +526,58 @@ def claim_attacks(attacks: pd.DataFrame, sources: Mapping[str, str], *, n_boot: 
         n_seeds = len(np.unique(seeds))
         panel["seeds"] = n_seeds
         if level == "pixel":
+            rows.append(primary("ta_change", ta.to_numpy(), epochs, seeds, n_boot=n_boot,
+                                rng=stream(base, "ta_change", dataset, model, level),
+                                units=units, **panel))
             est = bootstrap(ta.to_numpy(), trend(epochs), n_boot=n_boot, groups=seeds,
                             rng=stream(base, "ta_rises", dataset, model, level))
             rows.append(row("ta_rises", est[0], est[1:], units, "test images",
-                            points=len(epochs), **panel))
+                            points=len(epochs), **panel) | {"role": "secondary"})
         for name in names:
             est = bootstrap(ra.loc[name].reindex(epochs).to_numpy(), trend(epochs),
                             n_boot=n_boot, groups=seeds,
                             rng=stream(base, "ra_falls", dataset, model, level, name))
             rows.append(row("ra_falls", est[0], est[1:], units, "test images", attack=name,
-                            points=len(epochs), **panel))
+                            points=len(epochs), **panel) | {"role": "secondary"})
         w = worst[(dataset, model, level)]
         if w is not None and w.notna().any().any():
+            worst_name = "worst of the papers' attacks"
+            start = trained_phase(epochs, ta.to_numpy())
+            phase = epochs >= start
+            setting = f"trained phase: epochs {start}–{epochs[-1]}"
+            rows.append(primary("ra_change", w.to_numpy()[phase], epochs[phase], seeds,
+                                n_boot=n_boot, units=units, attack=worst_name, setting=setting,
+                                rng=stream(base, "ra_change", dataset, model, level), **panel))
+            whole = primary("ra_change", w.to_numpy(), epochs, seeds, n_boot=n_boot,
+                            rng=stream(base, "ra_change", dataset, model, level, "window"),
+                            units=units, attack=worst_name, setting="whole window", **panel)
+            rows.append(whole | {"role": "secondary", "verdict": verdict(
+                whole["ci_low"], whole["ci_high"], CLAIMS["ra_change"].claimed)
+                if whole["verdict"] != "not testable" else "not testable"})
+            both = np.concatenate([w.to_numpy()[phase], ta.to_numpy()[phase]])
+            n_phase = int(phase.sum())
+
+            def ratio(m, k=n_phase, x=epochs[phase]):
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    return stats.window_change(x)(m[:, :k] / m[:, k:])
+
+            est = bootstrap(both, ratio, n_boot=n_boot, groups=seeds,
+                            rng=stream(base, "ra_ratio_change", dataset, model, level))
+            rows.append(row("ra_ratio_change", est[0], est[1:], units, "test images",
+                            attack=worst_name, setting=setting, points=n_phase, **panel)
+                        | {"role": "secondary"})
             est = bootstrap(w.to_numpy(), trend(epochs), n_boot=n_boot, groups=seeds,
                             rng=stream(base, "ra_falls", dataset, model, level, "worst"))
             rows.append(row("ra_falls", est[0], est[1:], units, "test images",
-                            attack="worst of the papers' attacks", points=len(epochs), **panel))
+                            attack="worst of the papers' attacks", points=len(epochs), **panel)
+                        | {"role": "secondary"})
         stacked = np.concatenate([ra.loc[n].reindex(epochs).to_numpy() for n in names])
         k, e = len(names), len(epochs)
         est = bootstrap(stacked, trend(epochs, k), n_boot=n_boot, groups=seeds,
                         rng=stream(base, "ra_falls", dataset, model, level, "mean"))
         rows.append(row("ra_falls", est[0], est[1:], units, "test images",
-                        attack="mean of " + ", ".join(names), points=len(epochs), **panel))
+                        attack="mean of " + ", ".join(names), points=len(epochs), **panel)
+                    | {"role": "secondary"})
         if level == "pixel":
             source = sources.get(dataset, "")
             at = f"epoch {epochs[-1]}"
@@ -446,6 +591,13 @@ def claim_attacks(attacks: pd.DataFrame, sources: Mapping[str, str], *, n_boot: 
                                 groups=seeds, rng=stream(base, "ta_level", dataset, model))
             rows.append(row("ta_level", est[0], est[1:], units, "test images",
                             claimed=ta_level(source, model), setting=at, **panel))
+            for name in [n for n in names if n in ("osnt", "fgsm")][:1]:  # FGSM (v4 Fig. 1)
+                est = bootstrap(ra.loc[name].reindex(epochs).to_numpy()[-1:], lambda m: m[:, 0],
+                                n_boot=n_boot, groups=seeds,
+                                rng=stream(base, "fgsm_drop", dataset, model))
+                rows.append(row("fgsm_drop", est[0], est[1:], units, "test images",
+                                claimed=FGSM_LEVELS.get(source, ("<", np.nan)), attack=name,
+                                setting=at, **panel))
             last = np.concatenate([ta.to_numpy()[-1:], stacked.reshape(k, e, -1)[:, -1]])
             gap = ("in", *GAP_RANGES.get(source, (np.nan, np.nan)))
             est = bootstrap(last, lambda m: m[:, 0] - m[:, 1:].mean(1), n_boot=n_boot,
@@ -456,7 +608,8 @@ def claim_attacks(attacks: pd.DataFrame, sources: Mapping[str, str], *, n_boot: 
                 est = bootstrap(last[[0, i + 1]], lambda m: m[:, 0] - m[:, 1], n_boot=n_boot,
                                 groups=seeds, rng=stream(base, "gap_last_each", dataset, model, level, name))
                 rows.append(row("gap_last_each", est[0], est[1:], units, "test images",
-                                claimed=gap, attack=name, setting=at, **panel))
+                                claimed=gap, attack=name, setting=at, **panel)
+                            | {"role": "secondary"})
     for (dataset, model, level), (epochs, _, ra) in panels.items():
         if level != "feature" or (dataset, model, "pixel") not in panels:
             continue
@@ -590,7 +743,21 @@ def claim_ifa(trajectories: pd.DataFrame, summary: pd.DataFrame | None, *, n_boo
                                                 estimate=float(acc[0] - acc[1])),
                             int(n[0]), "test images",
                             setting=f"N_epoch {g['n_epoch'].min()}", **panel))
+        cl = g[g["net"] == "CL"].sort_values("n_epoch")
+        if len(cl) >= 2:  # v3 Fig. 6(a): the plain classifier, largest against smallest N_epoch
+            ends = cl.iloc[[-1, 0]]
+            for claim, col in (("cl_ta_rises", "accuracy"), ("cl_ra_falls", "robust_accuracy")):
+                acc, n = ends[col].to_numpy(), ends["n"].to_numpy()
+                reps = binomial_replicates(acc, n, n_boot, rng)
+                rows.append(row(claim, float(acc[0] - acc[1]),
+                                percentile_interval(reps[:, 0] - reps[:, 1],
+                                                    estimate=float(acc[0] - acc[1])),
+                                int(n[0]), "test images", seeds=int(cl["seeds"].max()),
+                                setting=f"N_epoch {cl['n_epoch'].iloc[-1]} − "
+                                f"{cl['n_epoch'].iloc[0]}", **panel))
         tcl = g[g["net"] == "TCL"].sort_values("n_epoch")
+        if tcl.empty:
+            continue
         for claim, col in (("tcl_ta_falls", "accuracy"), ("tcl_ra_falls", "robust_accuracy")):
             est = _binomial_trend(tcl["n_epoch"].to_numpy(), tcl[col].to_numpy(),
                                   tcl["n"].to_numpy(), n_boot=n_boot, rng=rng)
@@ -700,6 +867,41 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
 # LLM stage (v4 Fig. 3)
 
 
+def claim_pgd(summaries: pd.DataFrame, *, n_boot: int, rng: np.random.Generator) -> list[dict]:
+    """Companion Fig. 2's accuracy panels: TA and RA under PGD (the uncertainty stage's attack)
+    per epoch, per (dataset, model, level), read as primary trend rows (:func:`primary_row`).
+    Each (seed, epoch) accuracy is drawn binomially from its ``n_test`` images (Jeffreys at 0
+    and 1), seeds are resampled, and the mean over the drawn seeds makes each replicate's series."""
+    rows = []
+    if "n_test" not in summaries:  # tables written before 2026-12-06 lack it: rerun the stage
+        return rows
+    keys = ["dataset", "model", "level"]
+    per = summaries.groupby(keys + ["seed", "epoch"], sort=True)[
+        ["test_acc", "robust_acc", "n_test"]].first().reset_index()
+    for (dataset, model, level), g in per.groupby(keys, sort=True):
+        epochs = np.sort(g["epoch"].unique())
+        seeds = np.sort(g["seed"].unique())
+        panel = {"dataset": dataset, "model": model, "level": level, "attack": "pgd",
+                 "seeds": len(seeds), "points": len(epochs)}
+        n = g.pivot(index="seed", columns="epoch", values="n_test").reindex(
+            index=seeds, columns=epochs).to_numpy().astype(np.int64)
+        for claim, col in (("pgd_ta_rises", "test_acc"), ("pgd_ra_falls", "robust_acc")):
+            acc = g.pivot(index="seed", columns="epoch", values=col).reindex(
+                index=seeds, columns=epochs).to_numpy()
+            reps = binomial_replicates(acc.ravel(), n.ravel(), n_boot, rng).reshape(
+                n_boot, len(seeds), len(epochs))
+
+            def draw(keep, acc=acc, reps=reps, epochs=epochs, seeds=seeds):
+                idx = np.flatnonzero(np.isin(seeds, keep))
+                change = stats.window_change(epochs)
+                chosen = idx[rng.integers(0, len(idx), size=(n_boot, len(idx)))]  # seeds drawn
+                series = np.take_along_axis(reps, chosen[:, :, None], axis=1).mean(1)
+                return float(change(acc[idx].mean(0)[None])[0]), change(series)
+
+            rows.append(primary_row(claim, draw, seeds, int(n[0, 0]), "test images", **panel))
+    return rows
+
+
 def claim_llm(llm: pd.DataFrame, *, n_boot: int, rng: np.random.Generator) -> list[dict]:
     """Claim 13: per task and gradient attack, acc(random) − acc(attack) > 0 (binomial bootstrap);
     on ARC-Challenge, OpenBookQA and Winogrande, acc(attack) − chance < 0.05 (Wilson)."""
@@ -790,6 +992,7 @@ def table(tables: Mapping[str, pd.DataFrame | None], *, sources: Mapping[str, st
         "ifa": lambda t, kw: claim_ifa(t, tables.get("ifa_summary"), **kw),
         "frequency": lambda t, kw: claim_frequency(t, **kw),
         "uncertainty": lambda t, kw: claim_uncertainty(t, tables.get("tsne"), **kw),
+        "uncertainty_summary": lambda t, kw: claim_pgd(t, **kw),
         "llm": lambda t, kw: claim_llm(t, **kw),
         "minimal": lambda t, kw: claim_minimal(t, **kw),
     }
@@ -801,6 +1004,7 @@ def table(tables: Mapping[str, pd.DataFrame | None], *, sources: Mapping[str, st
         done = {r["claim"] for r in got}
         rows.extend(got)
         rows.extend(not_run(c) for c in STAGE_CLAIMS[stage] if c not in done)
+    finish_primary(rows)
     out = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "config"]).assign(config=config)
     return out.sort_values(["number", "claim", "dataset", "model", "level", "attack", "setting"],
                            kind="stable", ignore_index=True)
@@ -818,12 +1022,17 @@ def markdown(claims: pd.DataFrame) -> str:
     lines = [f"# Claims of the papers, checked on `{config}`", "",
              ", ".join(f"{v}: {k}" for v, k in c.items()) + f" (of {len(claims)} rows)", "",
              "Verdict: *holds* when the 95 % interval lies wholly on the claimed side, *fails* "
-             "when wholly on the other, *inconclusive* otherwise. docs/claims.md explains each "
-             "claim and statistic.", "",
+             "when wholly on the other, *inconclusive* otherwise. The primary rows of the trend "
+             "claims (`ta_change`, `ra_change`: the change over the window) need the interval "
+             f"beyond a minimum effect of {stats.MIN_EFFECT:g} on either side and a Holm-adjusted "
+             "p below 0.05 across the run's primary rows; *stable* says whether each seed alone "
+             "and each leave-one-seed-out subset gives the same verdict. docs/claims.md explains "
+             "each claim and statistic.", "",
              "A verdict marked *(one run)* rests on a single training run: its interval covers the "
              "test images' sampling, not the variation between training runs.", "",
-             "| # | claim | source | panel | statistic | value | 95 % interval | claimed | n | "
-             "verdict |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| # | claim | role | source | panel | statistic | value | 95 % interval | claimed | "
+             "n | p (Holm) | verdict | stable |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 
     def num(x: float) -> str:
         return "" if pd.isna(x) else f"{x:+.3f}"
@@ -833,8 +1042,12 @@ def markdown(claims: pd.DataFrame) -> str:
         ci = "" if pd.isna(r.ci_low) else f"[{num(r.ci_low)}, {num(r.ci_high)}]"
         n = f"{r.n} {r.unit}" if r.unit else ""
         runs = " *(one run)*" if r.seeds == 1 and r.verdict in ("holds", "fails") else ""
-        lines.append(f"| {r.number} | {r.claim} | {r.source} | {panel} | {r.statistic} | "
-                     f"{num(r.value)} | {ci} | {r.claimed} | {n} | **{r.verdict}**{runs} |")
+        p = "" if pd.isna(r.p_holm) else f"{r.p_holm:.3g}"
+        stable = "" if r.stable is None or pd.isna(r.stable) else ("yes" if r.stable else
+                                                                   f"no ({r.seed_verdicts})")
+        lines.append(f"| {r.number} | {r.claim} | {r.role} | {r.source} | {panel} | "
+                     f"{r.statistic} | {num(r.value)} | {ci} | {r.claimed} | {n} | {p} | "
+                     f"**{r.verdict}**{runs} | {stable} |")
     return "\n".join(lines) + "\n"
 
 
@@ -851,9 +1064,19 @@ def summary_markdown(claims: pd.DataFrame) -> str:
     c = counts(claims)
     decided = claims["verdict"].isin(["holds", "fails"])
     single = int((decided & (claims["seeds"] == 1)).sum())
+    prim = claims[claims["role"] == "primary"] if "role" in claims else claims.iloc[:0]
+    pc = prim["verdict"].value_counts()
+    seeded = prim[prim["seeds"] > 1]
+    stable = int(seeded["stable"].fillna(False).astype(bool).sum())
     lines = [", ".join(f"{v}: {k}" for v, k in c.items()) + f" (of {len(claims)} rows)", "",
              f"{single} of the {int(decided.sum())} holds and fails rest on a single training run "
              "(their intervals resample test images, not training runs).", "",
+             f"Primary trend rows (claims 1 and 2, change over the window beyond ±"
+             f"{stats.MIN_EFFECT:g}, Holm across {len(prim)} rows): "
+             + ", ".join(f"{v}: {int(pc.get(v, 0))}" for v in ("holds", "fails", "inconclusive",
+                                                              "not testable"))
+             + f"; of the {len(seeded)} with several seeds, {stable} give the same verdict on "
+             "every seed alone and with each seed left out.", "",
              "| # | claim | the papers say | source | holds | fails | inconclusive | not testable | "
              "n/a, not run |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]

@@ -450,8 +450,10 @@ def jobs(config: Mapping[str, Any]) -> list[Job]:
                                                      "pix2pix")]
     claims = Job("claims", needs=computed + keys("conjugate_tsne_maps"))
     summary = Job("summary", needs=keys("attack"))  # results/summary.csv (rules/summary.smk)
-    out += figures + [claims, summary]
-    out.append(Job("all", needs=[j.key for j in figures] + [claims.key, summary.key]))
+    forest = Job("figure_claims", needs=[claims.key])  # results/figures/claims.pdf
+    out += figures + [claims, forest, summary]
+    out.append(Job("all", needs=[j.key for j in figures] + [claims.key, forest.key,
+                                                             summary.key]))
     return out
 
 

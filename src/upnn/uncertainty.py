@@ -241,7 +241,8 @@ def evaluate_checkpoint(
     seed: int = 0,
     batch_size: int = 8192,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """One checkpoint at one level: the :func:`packet_table` table and {test_acc, robust_acc}.
+    """One checkpoint at one level: the :func:`packet_table` table and {test_acc, robust_acc,
+    n_test} (n_test: how many test images both were measured on).
 
     The integration interval of each dimension is the data box (pixels [0, 1], features their
     training range) or, with ``radius``, :func:`interval` around X_base.
@@ -274,7 +275,7 @@ def evaluate_checkpoint(
     dims = packet_dims(lo_t, hi_t, n_dims, seed=seed)
     frame = packet_table(net, x_base, classes, dims, lo_t, hi_t, method=method, n_points=n_points,
                     seed=seed, batch_size=batch_size)
-    return frame, {"test_acc": ta, "robust_acc": ra}
+    return frame, {"test_acc": ta, "robust_acc": ra, "n_test": len(y_te)}
 
 
 # ------------------------------------------------------------------------------ t-SNE (Fig. 1)

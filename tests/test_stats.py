@@ -1,0 +1,83 @@
+"""upnn.stats: Theil–Sen, Holm, the side p-values and the primary trend test on simulated
+panels (issue 25: no trend → at most 5 % hold and 5 % fail; the papers' trend → ≥ 80 % hold)."""
+
+import numpy as np
+import pytest
+
+from upnn import claims, stats
+
+
+def test_theil_sen_is_the_median_pairwise_slope_and_ignores_one_outlier():
+    x = np.arange(1, 6)
+    y = np.array([[0.0, 1.0, 2.0, 3.0, 4.0], [0.0, 1.0, 2.0, 30.0, 4.0]])
+    np.testing.assert_allclose(stats.theil_sen(x, y), [1.0, 1.0])
+    np.testing.assert_allclose(stats.window_change(x)(y), [4.0, 4.0])
+
+
+def test_holm_matches_the_step_down_rule_and_skips_nan():
+    p = [0.01, 0.04, 0.03, 0.005, np.nan]
+    np.testing.assert_allclose(stats.holm(p)[:4], [0.03, 0.06, 0.06, 0.02])
+    assert np.isnan(stats.holm(p)[4])
+    assert stats.holm([0.9, 0.8]).max() == 1.0
+
+
+def test_side_p_values_and_decide_need_the_minimum_effect():
+    reps = np.full(999, -0.05)  # every replicate: RA fell by 5 points
+    h, f = stats.side_p_values(reps, "<")
+    assert h == pytest.approx(1 / 1000) and f == 1.0
+    assert stats.decide(h, f, stats.two_sided(h, f)) == "holds"
+    small = np.full(999, -0.01)  # a fall smaller than δ = 0.02 decides nothing
+    h, f = stats.side_p_values(small, "<")
+    assert stats.decide(h, f, stats.two_sided(h, f)) == "inconclusive"
+    h, f = stats.side_p_values(-reps, "<")  # RA rose by 5 points: the claim fails
+    assert stats.decide(h, f, stats.two_sided(h, f)) == "fails"
+    assert stats.decide(h, f, 0.2) == "inconclusive"  # Holm-adjusted p too large
+
+
+def simulated_panel(rng, change, *, seeds=3, epochs=10, images=200, level=0.6, wobble=0.03):
+    """Per-image outcomes (epochs, seeds × images) of a series with ``change`` over the window
+    plus seed-to-seed wobble of ``wobble`` at every checkpoint (the real cnn3 series wobbles
+    0.02–0.04 about its line), and the seed of each column."""
+    x = np.arange(1, epochs + 1)
+    cols, groups = [], []
+    for s in range(seeds):
+        p = level + change * (x - 1) / (epochs - 1) + rng.normal(0, wobble, epochs)
+        cols.append(rng.random((epochs, images)) < np.clip(p, 0, 1)[:, None])
+        groups += [s] * images
+    return x, np.concatenate(cols, axis=1).astype(float), np.array(groups)
+
+
+def verdicts(change, trials, seed):
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in range(trials):
+        x, values, groups = simulated_panel(rng, change)
+        r = claims.primary("ra_change", values, x, groups, n_boot=400,
+                           rng=claims.stream(seed, t), units=200)
+        claims.finish_primary([r])  # one row: Holm changes nothing
+        out.append(r["verdict"])
+    return np.array(out)
+
+
+def test_no_trend_rarely_holds_or_fails():
+    v = verdicts(0.0, 120, 1)
+    assert (v == "holds").mean() <= 0.05 and (v == "fails").mean() <= 0.05, \
+        {k: int((v == k).sum()) for k in set(v)}
+
+
+def test_a_fall_of_the_papers_size_holds():
+    # v4 Fig. 2: RA falls by tens of points over training; 15 points here
+    v = verdicts(-0.15, 60, 2)
+    assert (v == "holds").mean() >= 0.8, {k: int((v == k).sum()) for k in set(v)}
+
+
+def test_stability_column_lists_each_seed_and_each_leave_one_out():
+    rng = np.random.default_rng(3)
+    x, values, groups = simulated_panel(rng, -0.3, wobble=0.0)
+    r = claims.finish_primary([claims.primary("ra_change", values, x, groups, n_boot=400,
+                                              rng=claims.stream(3), units=200)])[0]
+    assert r["verdict"] == "holds" and r["stable"] is True
+    assert r["seed_verdicts"].count("holds") == 6  # s0, s1, s2, −s0, −s1, −s2
+    one = claims.finish_primary([claims.primary("ra_change", values[:, :200], x, groups[:200],
+                                                n_boot=400, rng=claims.stream(3), units=200)])[0]
+    assert one["stable"] is None and one["seed_verdicts"] == ""
