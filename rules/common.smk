@@ -109,7 +109,7 @@ def attack_params(wildcards):
     a = config["attacks"]
     return canonical(
         {
-            "specs": upnn_config.attack_specs(config),
+            "specs": upnn_config.attack_specs(config, wildcards.model, wildcards.seed),
             "eps": upnn_config.attack_eps(config, wildcards.dataset, wildcards.level),
             "n_test": a["n_test"],
             "subset_seed": a["subset_seed"],

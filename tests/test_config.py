@@ -245,3 +245,19 @@ def test_the_workflow_layers_a_one_line_configfile(tmp_path):
     own = {m for m, spec in default["models"].items() if "seeds" in spec}  # keep their own seeds
     assert planned_jobs(run)["train"] == len(C.runs(default)) + len(
         [r for r in C.runs(default) if r[1] not in own])
+
+
+def test_an_attack_with_seeds_first_runs_on_each_nets_first_seed_only():
+    cfg = C.load_yaml(ROOT / "config" / "config.yaml")
+    cfg["models"]["cnn3"]["seeds"] = [3, 4]
+    cfg["attacks"]["settings"]["autoattack"] = {"n": 20, "epochs": "last", "seeds": "first"}
+    C.check(cfg, SCHEMA)
+    names = [s["name"] for s in C.attack_specs(cfg, "cnn3", 3)]
+    assert "autoattack" in names and "autoattack" not in [
+        s["name"] for s in C.attack_specs(cfg, "cnn3", 4)]
+    assert all("seeds" not in s for s in C.attack_specs(cfg, "cnn3", 3))
+    assert [s["name"] for s in C.attack_specs(cfg, "cnn3", 4)] == [n for n in names
+                                                                    if n != "autoattack"]
+    cfg["attacks"]["settings"]["autoattack"]["seeds"] = "some"
+    with pytest.raises(C.ConfigError, match="some"):
+        C.check(cfg, SCHEMA)

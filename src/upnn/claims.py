@@ -1067,12 +1067,13 @@ def summary_markdown(claims: pd.DataFrame) -> str:
     prim = claims[claims["role"] == "primary"] if "role" in claims else claims.iloc[:0]
     pc = prim["verdict"].value_counts()
     seeded = prim[prim["seeds"] > 1]
-    stable = int(seeded["stable"].fillna(False).astype(bool).sum())
+    stable = int(seeded["stable"].eq(True).sum())
     lines = [", ".join(f"{v}: {k}" for v, k in c.items()) + f" (of {len(claims)} rows)", "",
              f"{single} of the {int(decided.sum())} holds and fails rest on a single training run "
              "(their intervals resample test images, not training runs).", "",
-             f"Primary trend rows (claims 1 and 2, change over the window beyond ±"
-             f"{stats.MIN_EFFECT:g}, Holm across {len(prim)} rows): "
+             f"Primary trend rows (TA rises, RA falls: claims 1, 2 and the companion's PGD "
+             f"rows; change over the window beyond ±{stats.MIN_EFFECT:g}, Holm across "
+             f"{len(prim)} rows): "
              + ", ".join(f"{v}: {int(pc.get(v, 0))}" for v in ("holds", "fails", "inconclusive",
                                                               "not testable"))
              + f"; of the {len(seeded)} with several seeds, {stable} give the same verdict on "

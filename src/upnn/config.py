@@ -335,10 +335,18 @@ def attack_eps(config: Mapping[str, Any], dataset: str, level: str) -> list[floa
     return eps_list(a["eps"][dataset])
 
 
-def attack_specs(config: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """``attacks.names`` with each attack's settings: the specs upnn.robustness takes."""
+def attack_specs(config: Mapping[str, Any], model: str | None = None,
+                 seed: int | None = None) -> list[dict[str, Any]]:
+    """``attacks.names`` with each attack's settings: the specs upnn.robustness takes. Given the
+    job's ``model`` and ``seed``, an attack with ``seeds: first`` is left out of every seed but
+    the model's first (:func:`first_seed`), and the key itself is dropped."""
     settings = config["attacks"].get("settings", {})
-    return [{"name": n, **settings.get(n, {})} for n in config["attacks"]["names"]]
+    specs = [{"name": n, **settings.get(n, {})} for n in config["attacks"]["names"]]
+    if model is None:
+        return specs
+    first = seed is None or int(seed) == first_seed(config, model)
+    return [{k: v for k, v in s.items() if k != "seeds"} for s in specs
+            if first or s.get("seeds", "all") == "all"]
 
 
 def attack_jobs(config: Mapping[str, Any]) -> list[tuple[str, str, int, str]]:

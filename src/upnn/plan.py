@@ -261,8 +261,8 @@ def jobs(config: Mapping[str, Any]) -> list[Job]:
     from upnn import attacks
 
     a = config["attacks"]
-    specs = cfg.attack_specs(config)
     for d, m, s, level in cfg.attack_jobs(config):
+        specs = cfg.attack_specs(config, m, s)
         n_tr, n_te, *_ = dataset_shape(config, d)
         ff, fh = _flops(config, d, m)
         n = _count(a["n_test"], n_te)
