@@ -42,6 +42,7 @@ MODELS = sorted({m for _, m, _ in RUNS})
 GPU = 0 if config["device"] == "cpu" else 1
 
 from upnn import plan as upnn_plan  # noqa: E402
+from upnn import external as upnn_external  # noqa: E402
 
 # GPU jobs never share one GPU by accident: on a machine with a GPU, at most one GPU job runs at a
 # time unless the command or profile gives `--resources gpu=N` (profiles/slurm does: there the
@@ -97,6 +98,27 @@ def download_input(wildcards):
     return f"{config['data_root']}/{source}.downloaded"
 
 
+# Nets trained here, and nets whose checkpoints a researcher already has (upnn.external): each
+# model name is made by exactly one of rule train and rule import_checkpoints.
+_IMPORTED = sorted({m for _, m, _ in upnn_config.imported_runs(config)})
+TRAINED_MODELS = "|".join(m for m in MODELS if m not in _IMPORTED) or "(?!)"
+IMPORTED_MODELS = "|".join(_IMPORTED) or "(?!)"
+for _d, _m, _s in upnn_config.imported_runs(config):  # one line before any job, not a traceback
+    try:
+        upnn_external.epoch_files(config["models"][_m]["checkpoints"], upnn_config.epochs(config, _m), _s)
+    except upnn_external.ExternalCheckpointError as err:
+        sys.exit(f"upnn: config: models.{_m}.{err}")
+
+
+def imported_files(wildcards):
+    """The checkpoint files a researcher's run brings (their change reruns the import)."""
+    spec = config["models"][wildcards.model]
+    files = upnn_external.epoch_files(
+        spec["checkpoints"], upnn_config.epochs(config, wildcards.model), int(wildcards.seed)
+    )
+    return [str(f) for f in files.values()]
+
+
 def train_tables():
     return [f"results/train/{d}/{m}/seed{s}.parquet" for d, m, s in RUNS]
 
@@ -111,6 +133,11 @@ def attack_params(wildcards):
         {
             "specs": upnn_config.attack_specs(config, wildcards.model, wildcards.seed),
             "eps": upnn_config.attack_eps(config, wildcards.dataset, wildcards.level),
+            **(
+                {"extra_eps_epochs": a["extra_eps_epochs"]}
+                if a.get("extra_eps_epochs", "all") != "all"
+                else {}
+            ),
             "n_test": a["n_test"],
             "subset_seed": a["subset_seed"],
             "batch_size": a["batch_size"],

@@ -28,7 +28,8 @@ with log.job(sm) as logger:
                                       sm.config.get("precision", "fp32"), dev)
         rows = robustness.evaluate_checkpoint(
             model, w.level, x_te, y_te, x_tr,
-            robustness.at_epoch(p["specs"], epoch, max(sm.params.epochs)), eps=p["eps"],
+            robustness.at_epoch(p["specs"], epoch, max(sm.params.epochs)),
+            eps=robustness.amplitudes_at(p["eps"], epoch, p.get("extra_eps_epochs", "all")),
             seed=p["subset_seed"] + epoch, batch_size=p["batch_size"])
         # image_index: the test-set index of each entry of clean_correct / robust_correct
         cache.add([{"epoch": epoch, **r, "image_index": idx[: r["n"]].cpu().numpy()}

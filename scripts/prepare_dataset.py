@@ -12,6 +12,7 @@ with log.job(sm) as logger:
             channels=spec.get("channels"), image_size=spec.get("image_size"),
             test_fraction=spec.get("test_fraction", 0.25), split_seed=spec.get("split_seed", 0),
             limit=spec.get(f"limit_{split}"),
+            folders={k: spec[k] for k in data.SPLITS if k in spec} or None,
         )
         data.write_split(sm.output[split], x, y, source=spec["source"], split=split, params=sm)
         logger.info("%s %s: %s %s", sm.wildcards.dataset, split, x.shape, x.dtype)

@@ -24,7 +24,8 @@ with log.job(sm) as logger:
                 sm.wildcards.dataset, sm.wildcards.seed, dev, cfg)
     rows = train.train(sm.wildcards.model, (x_tr, y_tr, x_te, y_te), cfg, work_dir,
                        seed=int(sm.wildcards.seed), width=float(sm.params.width), device=dev,
-                       precision=sm.config.get("precision", "fp32"))
+                       precision=sm.config.get("precision", "fp32"),
+                       reference=sm.params.reference)
     checkpoint.finish(work_dir, out_dir, cfg.epochs)  # exactly this run's epochs, in one rename
     table = pd.DataFrame(rows).assign(dataset=sm.wildcards.dataset, model=sm.wildcards.model,
                                       seed=int(sm.wildcards.seed))

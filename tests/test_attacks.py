@@ -534,3 +534,60 @@ def test_a_new_attack_is_one_registry_entry(monkeypatch, model, data):
     cfg["attacks"]["names"].append("nope")
     with pytest.raises(C.ConfigError, match="'nope' is not allowed; allowed: osnt, .*, half"):
         C.check(cfg, C.load_yaml(ROOT / "config" / "schema.yaml"))
+
+
+# ------------------------------------------------------------------------------ success rule
+
+
+class RowCounter(nn.Module):
+    """Wraps a net and counts the images it is run on (the work an attack does)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net, self.rows = net, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.rows += len(x)
+        return self.net(x)
+
+
+@pytest.mark.parametrize("name", ITERATIVE)
+def test_success_any_is_never_above_final_and_does_less_work(trained, name):
+    """Issue 26: under *any* an image is broken once any iterate misclassifies it; robust under
+    *any* implies robust under *final* (all iterates correct ⇒ the last one correct), per image,
+    and the broken images leave the batch, so the attack runs the net on fewer images."""
+    net, x, y = trained
+    clean = predicted(net, x) == y
+    counted = RowCounter(net).eval()
+    out = {}
+    for rule in ("final", "any"):
+        counted.rows = 0
+        x_adv = attack(name, counted, x, y, 0.15, steps=10, alpha=0.03, success=rule)
+        assert (x_adv - x).abs().amax() <= 0.15 + 1e-6 and 0 <= x_adv.min() <= x_adv.max() <= 1
+        out[rule] = ((predicted(net, x_adv) == y) & clean, counted.rows)
+    (robust_final, work_final), (robust_any, work_any) = out["final"], out["any"]
+    assert not (robust_any & ~robust_final).any()
+    assert robust_final.sum() > robust_any.sum() or robust_final.sum() == robust_any.sum()
+    assert work_any < work_final
+
+
+def test_success_final_is_the_default_and_bit_identical(trained):
+    net, x, y = trained
+    for name in ITERATIVE:
+        assert torch.equal(attack(name, net, x, y, 0.1), attack(name, net, x, y, 0.1,
+                                                                   success="final"))
+
+
+def test_success_any_with_per_sample_eps_keeps_each_ball(trained):
+    net, x, y = trained
+    eps = torch.linspace(0.0, 0.3, len(x))
+    x_adv = attack("bim", net, x, y, eps, alpha=eps / 5, steps=5, success="any")
+    assert ((x_adv - x).flatten(1).abs().amax(1) <= eps + 1e-6).all()
+
+
+def test_unknown_success_rule_is_refused_with_one_line(trained):
+    net, x, y = trained
+    with pytest.raises(ValueError, match=r"unknown success rule 'some'; allowed: final, any"):
+        attack("pgd", net, x, y, 0.1, success="some")
+    with pytest.raises(TypeError, match="success"):
+        attack("osnt", net, x, y, 0.1, success="any")  # one step: no iterates to choose from

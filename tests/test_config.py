@@ -83,6 +83,8 @@ def test_llm_slug():
 
 def test_attack_jobs_follow_attacks_models_and_feature_models():
     cfg = C.load_yaml(ROOT / "config" / "config.yaml")
+    cfg["experiments"]["fashion32"].append("googlenet")
+    cfg["models"]["googlenet"] = {"width": 0.0625}
     jobs = C.attack_jobs(cfg)
     assert ("fashion32", "googlenet", 0, "pixel") not in jobs  # trained, not attacked
     assert ("fashion32", "resnet9", 0, "feature") in jobs
@@ -142,8 +144,8 @@ def test_attacks_models_must_be_trained():
      "ifa.epochs = [50] exceed the 10 trained epochs of cnn4; allowed: 1..10"),
     (lambda c: c["frequency"].update(epochs=[1, 2, 3, 5, 10, 50]),
      "frequency.epochs = [50] exceed the 10 trained epochs of cnn4; allowed: 1..10"),
-    (lambda c: c["models"]["googlenet"].update(train={"epochs": 4}),
-     "frequency.epochs = [5, 10] exceed the 4 trained epochs of googlenet; allowed: 1..4"),
+    (lambda c: c["models"]["cnn4"].update(train={"epochs": 4}),
+     "ifa.epochs = [5, 10] exceed the 4 trained epochs of cnn4; allowed: 1..4"),
     (lambda c: c["toy2d"]["landscape"].update(epochs=[100, 600]),
      "toy2d.landscape.epochs = [600] exceed the 500 trained epochs of toy2d; allowed: 1..500"),
 ])
@@ -171,7 +173,7 @@ def test_all_is_allowed_for_every_epoch_list_and_covers_the_trained_epochs():
     C.check(cfg, SCHEMA)
     assert C.attack_epochs(cfg, "cnn3") == list(range(1, 11))
     settings = {(where, m): value for where, value, _, m in C.epoch_settings(cfg)}
-    assert settings[("frequency.epochs", "googlenet")] == "all"
+    assert settings[("frequency.epochs", "resnet9")] == "all"
     assert {w for w, _ in settings} == {"attacks.epochs", "uncertainty.epochs",
                                         "uncertainty.tsne.epochs", "ifa.epochs", "frequency.epochs",
                                         "toy2d.landscape.epochs"}
@@ -261,3 +263,30 @@ def test_an_attack_with_seeds_first_runs_on_each_nets_first_seed_only():
     cfg["attacks"]["settings"]["autoattack"]["seeds"] = "some"
     with pytest.raises(C.ConfigError, match="some"):
         C.check(cfg, SCHEMA)
+
+
+def test_success_any_goes_into_the_iterative_attacks_specs_only():
+    cfg = C.load_yaml(ROOT / "config" / "config.yaml")
+    assert all("success" not in s for s in C.attack_specs(cfg))  # final: specs as before
+    cfg["attacks"]["success"] = "any"
+    C.check(cfg, SCHEMA)
+    got = {s["name"]: s.get("success") for s in C.attack_specs(cfg)}
+    assert got == {"ost": None, "osnt": None, "bim": "any", "illc": "any", "pgd": "any",
+                   "sparsefool": None, "autoattack": None}
+    cfg["attacks"]["success"] = "first"
+    with pytest.raises(C.ConfigError, match="first"):
+        C.check(cfg, SCHEMA)
+
+
+def test_an_extra_at_an_epoch_that_is_not_trained_is_refused_with_one_line():
+    cfg = C.load_yaml(ROOT / "config" / "config.yaml")  # 10 epochs
+    cfg["attacks"]["settings"]["autoattack"]["epochs"] = [1, 10, 20]
+    with pytest.raises(C.ConfigError, match=r"attacks.settings.autoattack.epochs = \[20\] exceed "
+                                            r"the 10 trained epochs of \w+; allowed: 1..10$"):
+        C.check(cfg, SCHEMA)
+    cfg["attacks"]["settings"]["autoattack"]["epochs"] = [1, 10]
+    cfg["attacks"]["extra_eps_epochs"] = [5, 11]
+    with pytest.raises(C.ConfigError, match=r"attacks.extra_eps_epochs = \[11\] exceed"):
+        C.check(cfg, SCHEMA)
+    cfg["attacks"]["extra_eps_epochs"] = [1, 10]
+    C.check(cfg, SCHEMA)

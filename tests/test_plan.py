@@ -170,3 +170,26 @@ def test_gpu_limit_is_one_on_a_gpu_machine_unless_the_command_gives_one():
     assert plan.gpu_limit({}, 2) == 1
     assert plan.gpu_limit({}, 0) is None
     assert plan.gpu_limit({"gpu": 4}, 2) is None
+
+
+def test_the_report_prices_the_papers_grid_and_each_extra_apart():
+    cfg = upnn_config.normalize(upnn_config.load_yaml(ROOT / "config" / "paper.yaml"))
+    rates = plan.load_rates(ROOT / "config" / "rates" / "gpu-h100.yaml")
+
+    def extras(c):
+        jobs = plan.estimate(c, rates)
+        names = {e for j in jobs for e in j.extras}
+        return {e: sum(plan.extra_seconds(j, rates, e) for j in jobs) for e in names}
+
+    now = extras(cfg)
+    assert {"autoattack", "extra amplitudes"} <= set(now)
+    every = copy.deepcopy(cfg)
+    every["attacks"]["settings"]["autoattack"]["epochs"] = "all"
+    every["attacks"].pop("extra_eps_epochs")
+    before = extras(every)
+    # 6 of 50 epochs: the extras cost 6/50 of their every-epoch work (overheads aside)
+    assert now["autoattack"] == pytest.approx(before["autoattack"] * 6 / 50, rel=1e-6)
+    assert now["extra amplitudes"] == pytest.approx(before["extra amplitudes"] * 6 / 50, rel=1e-6)
+    text = plan.report(plan.estimate(cfg, rates), rates)
+    assert "| the papers' grid (all but the extras below) |" in text
+    assert "| extra: autoattack |" in text

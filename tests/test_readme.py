@@ -31,6 +31,10 @@ def test_block_reads_the_mnist_row_against_the_papers_numbers(table):
     assert f"| m | {ta['value']:.3f} [{ta['ci_low']:.3f}, {ta['ci_high']:.3f}] " \
            f"*{ta['verdict']}*" in text
     assert claims.summary_markdown(table).splitlines()[0] in text
+    prim = table[table["role"] == "primary"]
+    assert list(prim["claim"]) == ["ta_change"]  # no worst-case column here: no ra_change
+    assert "| ta_change | mnist / m / pixel | 1 |" in text and "one run |" in text
+    assert "| # | claim | the papers say |" not in text  # the per-claim table is in docs/
 
 
 def test_update_and_check_round_trip(tmp_path, table):

@@ -213,3 +213,17 @@ def test_an_image_misclassified_clean_is_never_robust(batch, monkeypatch):
     for r in robustness.attack_rows(net, x, y, [{"name": "illc"}, {"name": "ost"}], eps=0.1):
         assert (r["robust_correct"] == clean.numpy()).all()  # not robust where wrong clean
         assert r["robust_acc"] == pytest.approx(r["clean_acc"])
+
+
+def test_extras_at_a_stated_subset_of_epochs():
+    from upnn import robustness as R
+
+    specs = [{"name": "bim"}, {"name": "autoattack", "epochs": [1, 10]},
+             {"name": "sparsefool", "epochs": "last"}]
+    assert [s["name"] for s in R.at_epoch(specs, 1, 10)] == ["bim", "autoattack"]
+    assert [s["name"] for s in R.at_epoch(specs, 5, 10)] == ["bim"]
+    assert [s["name"] for s in R.at_epoch(specs, 10, 10)] == ["bim", "autoattack", "sparsefool"]
+    assert all("epochs" not in s for s in R.at_epoch(specs, 10, 10))
+    assert R.amplitudes_at([0.1, 0.05, 0.2], 5, [1, 10]) == [0.1]
+    assert R.amplitudes_at([0.1, 0.05, 0.2], 10, [1, 10]) == [0.1, 0.05, 0.2]
+    assert R.amplitudes_at([0.1, 0.05], 5, "all") == [0.1, 0.05]

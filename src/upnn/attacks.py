@@ -101,9 +101,15 @@ def _per_sample(value: float | Tensor | None, x: Tensor) -> float | Tensor | Non
 def _grad_sign(model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
     """sign ∇x CE(f(x), target), CE averaged over the batch as in torchattacks (the sign of each
     sample's gradient does not depend on the 1/N factor)."""
+    return _logits_and_grad_sign(model, x, target)[1]
+
+
+def _logits_and_grad_sign(model: nn.Module, x: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """(f(x), sign ∇x CE(f(x), target)) from one forward and one backward pass."""
     x = x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(F.cross_entropy(model(x), target), x)
-    return grad.sign()
+    logits = model(x)
+    (grad,) = torch.autograd.grad(F.cross_entropy(logits, target), x)
+    return logits.detach(), grad.sign()
 
 
 @torch.no_grad()
@@ -119,26 +125,67 @@ def _fgsm(model: nn.Module, x: Tensor, target: Tensor, eps: float | Tensor, lo: 
     return torch.clamp(x - step if targeted else x + step, lo, hi)
 
 
+def _rows(v: Bound, idx: Tensor | None, x: Tensor) -> Bound:
+    """The rows ``idx`` of a per-sample tensor (one row per sample of ``x``, as many dims, the
+    rule of :func:`attack_batched`); anything else, or every row (``idx`` None), unchanged."""
+    if idx is None or not (isinstance(v, Tensor) and v.dim() == x.dim() and len(v) == len(x) > 1):
+        return v
+    return v[idx]
+
+
+def _iterate(model: nn.Module, x_adv: Tensor, target: Tensor, steps: int,
+             step: Callable[[Tensor, Tensor, Tensor | None], Tensor],
+             y_true: Tensor | None) -> Tensor:
+    """``steps`` updates x_adv ← step(x_adv, sign ∇ CE(f(x_adv), target), rows) (rows None:
+    all of them).
+
+    ``y_true`` None (success rule *final*, the papers' BIM/PGD): every image takes every step
+    and the last iterate decides. Given (rule *any*, as AutoAttack counts): an image whose
+    current iterate is misclassified (its label ``y_true``) leaves the batch at once and keeps
+    that iterate, since it is broken whatever later steps do; its remaining steps are not
+    computed. The misclassification is read from the logits of the same forward pass."""
+    if y_true is None:
+        for _ in range(steps):
+            x_adv = step(x_adv, _grad_sign(model, x_adv, target), None)
+        return x_adv
+    x_adv = x_adv.clone()
+    active = torch.arange(len(x_adv), device=x_adv.device)
+    for _ in range(steps):
+        logits, sign = _logits_and_grad_sign(model, x_adv[active], target[active])
+        keep = logits.argmax(1) == y_true[active]
+        active, sign = active[keep], sign[keep]
+        if len(active) == 0:
+            break
+        x_adv[active] = step(x_adv[active], sign, active)
+    return x_adv
+
+
 def _bim(model: nn.Module, x: Tensor, target: Tensor, eps: float | Tensor,
          alpha: float | Tensor, steps: int,
-         lo: Bound, hi: Bound, targeted: bool) -> Tensor:
+         lo: Bound, hi: Bound, targeted: bool, y_true: Tensor | None = None) -> Tensor:
     """Kurakin, Goodfellow, Bengio 2017 ("Adversarial examples in the physical world"), §2.2-2.3:
     X_{n+1} = Clip_{X,eps}{X_n ± alpha·sign ∇X J(X_n, y)}, + for the true label (BIM), - for the
-    least-likely class (ILLC); Clip_{X,eps} is the element-wise min/max against X ± eps."""
-    x_adv, lower, upper = x, x - eps, x + eps
-    for _ in range(steps):
-        step = alpha * _grad_sign(model, x_adv, target)
-        x_adv = x_adv - step if targeted else x_adv + step
-        x_adv = torch.clamp(torch.minimum(torch.maximum(x_adv, lower), upper), lo, hi)
-    return x_adv
+    least-likely class (ILLC); Clip_{X,eps} is the element-wise min/max against X ± eps.
+    ``y_true``: the success rule *any* (:func:`_iterate`)."""
+    lower, upper = x - eps, x + eps
+
+    def step(xa: Tensor, sign: Tensor, rows: Tensor | None) -> Tensor:
+        a = _rows(alpha, rows, x)
+        xa = xa - a * sign if targeted else xa + a * sign
+        xa = torch.minimum(torch.maximum(xa, _rows(lower, rows, x)), _rows(upper, rows, x))
+        return torch.clamp(xa, _rows(lo, rows, x), _rows(hi, rows, x))
+
+    return _iterate(model, x, target, steps, step, y_true)
 
 
 def _pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float | Tensor, alpha: float | Tensor,
          steps: int,
-         lo: Bound, hi: Bound, gen: torch.Generator | None) -> Tensor:
+         lo: Bound, hi: Bound, gen: torch.Generator | None,
+         y_true: Tensor | None = None) -> Tensor:
     """PGD (Madry et al. 2018): x^{t+1} = Π_{x+S}(x^t + alpha·sign ∇x L(θ, x^t, y)), S the
     l∞ ball of radius eps, Π applied as x + clamp(x^{t+1} - x, ±eps) then the box; starts from a
-    uniform random point of x+S (in the box) when ``gen`` is given."""
+    uniform random point of x+S (in the box) when ``gen`` is given. ``y_true``: the success
+    rule *any* (:func:`_iterate`)."""
     x_adv = x
     if gen is not None:
         if isinstance(eps, Tensor):
@@ -146,10 +193,14 @@ def _pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float | Tensor, alpha: flo
         else:
             noise = torch.empty_like(x).uniform_(-eps, eps, generator=gen)
         x_adv = torch.clamp(x + noise, lo, hi)
-    for _ in range(steps):
-        x_adv = x_adv + alpha * _grad_sign(model, x_adv, y)
-        x_adv = torch.clamp(x + torch.clamp(x_adv - x, -eps, eps), lo, hi)
-    return x_adv
+
+    def step(xa: Tensor, sign: Tensor, rows: Tensor | None) -> Tensor:
+        e, x0 = _rows(eps, rows, x), _rows(x, rows, x)
+        xa = xa + _rows(alpha, rows, x) * sign
+        return torch.clamp(x0 + torch.clamp(xa - x0, -e, e), _rows(lo, rows, x),
+                           _rows(hi, rows, x))
+
+    return _iterate(model, x_adv, y, steps, step, y_true)
 
 
 def _autoattack(model: nn.Module, x: Tensor, y: Tensor, eps: float, lo: Bound, hi: Bound,
@@ -377,8 +428,26 @@ def _run_sparsefool(model, x, y, *, eps, steps, lo, hi, alpha=None, gen=None, ra
     return _sparsefool(model, x, y, lo, hi, **options)
 
 
-def _run_pgd(model, x, y, *, eps, alpha, steps, lo, hi, gen, random_start, **_):
-    return _pgd(model, x, y, eps, alpha, steps, lo, hi, gen if random_start else None)
+def _run_pgd(model, x, y, *, eps, alpha, steps, lo, hi, gen, random_start, success="final", **_):
+    return _pgd(model, x, y, eps, alpha, steps, lo, hi, gen if random_start else None,
+                _success(success, y))
+
+
+SUCCESS = ("final", "any")
+
+
+def _success(rule: str, y: Tensor) -> Tensor | None:
+    """The success rule of an iterative attack: ``final`` (the papers' BIM/PGD: the last iterate
+    decides) → None; ``any`` (an image is broken once any iterate misclassifies it, as AutoAttack
+    counts; it then leaves the batch) → its true labels, for :func:`_iterate`."""
+    if rule not in SUCCESS:
+        raise ValueError(f"unknown success rule {rule!r}; allowed: {', '.join(SUCCESS)}")
+    return y if rule == "any" else None
+
+
+def _run_bim(model, x, y, *, eps, alpha, steps, lo, hi, targeted, success="final", **_):
+    target = _least_likely(model, x) if targeted else y
+    return _bim(model, x, target, eps, alpha, steps, lo, hi, targeted, _success(success, y))
 
 
 #: name → :class:`Attack`. Adding an attack is one entry here (and its test); the config schema's
@@ -390,13 +459,14 @@ REGISTRY: dict[str, Attack] = {
                    one_step),
     "ost": Attack(lambda m, x, y, *, eps, lo, hi, **_: _fgsm(m, x, _least_likely(m, x), eps, lo,
                                                               hi, True), one_step),
-    "bim": Attack(lambda m, x, y, *, eps, alpha, steps, lo, hi, **_: _bim(
-        m, x, y, eps, alpha, steps, lo, hi, False), kurakin_steps),
-    "illc": Attack(lambda m, x, y, *, eps, alpha, steps, lo, hi, **_: _bim(
-        m, x, _least_likely(m, x), eps, alpha, steps, lo, hi, True), kurakin_steps),
-    "pgd": Attack(_run_pgd, quarter_steps, ("random_start",)),
-    "ifgsm": Attack(lambda m, x, y, *, eps, alpha, steps, lo, hi, **_: _pgd(
-        m, x, y, eps, alpha, steps, lo, hi, None), quarter_steps),
+    "bim": Attack(lambda m, x, y, **kw: _run_bim(m, x, y, targeted=False, **kw), kurakin_steps,
+                  ("success",)),
+    "illc": Attack(lambda m, x, y, **kw: _run_bim(m, x, y, targeted=True, **kw), kurakin_steps,
+                   ("success",)),
+    "pgd": Attack(_run_pgd, quarter_steps, ("random_start", "success")),
+    "ifgsm": Attack(lambda m, x, y, *, eps, alpha, steps, lo, hi, success="final", **_: _pgd(
+        m, x, y, eps, alpha, steps, lo, hi, None, _success(success, y)), quarter_steps,
+        ("success",)),
     "sparsefool": Attack(_run_sparsefool, adaptive,
                          ("lambda_", "overshoot", "max_iter", "df_max_iter", "bound")),
     "random": Attack(lambda m, x, y, *, eps, lo, hi, gen, **_: _random(x, eps, lo, hi, gen),

@@ -1088,6 +1088,23 @@ def summary_markdown(claims: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def primary_markdown(claims: pd.DataFrame) -> str:
+    """The primary rows (one test per claim and panel) as a Markdown table: panel, seeds, the
+    change over the window with its 95 % interval, the Holm-adjusted p, verdict and stability."""
+    prim = claims[claims["role"] == "primary"] if "role" in claims else claims.iloc[:0]
+    lines = ["| claim | panel | seeds | change [95 % interval] | p (Holm) | verdict | stable |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in prim.itertuples():
+        panel = " / ".join(str(p) for p in (r.dataset, r.model, r.level, r.setting) if p)
+        ci = "" if pd.isna(r.ci_low) else f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
+        p = "" if pd.isna(r.p_holm) else f"{r.p_holm:.3g}"
+        stable = "one run" if r.stable is None or pd.isna(r.stable) else (
+            "yes" if r.stable else "no")
+        lines.append(f"| {r.claim} | {panel} | {r.seeds} | {r.value:+.3f}{ci} | {p} | "
+                     f"**{r.verdict}** | {stable} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 

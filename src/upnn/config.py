@@ -20,7 +20,7 @@ import yaml
 # real images (data/README of each), relative to the workflow's base directory.
 SHIPPED_SUBSETS = {"fashion_mnist_subset": "data/fashion_mnist_subset",
                    "mnist_subset": "data/mnist_subset"}
-OFFLINE_SOURCES = ("digits", *SHIPPED_SUBSETS)
+OFFLINE_SOURCES = ("digits", "imagefolder", *SHIPPED_SUBSETS)
 
 
 class ConfigError(ValueError):
@@ -130,10 +130,30 @@ def with_code_enums(schema: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def referenced_models(config: Mapping[str, Any]) -> list[str]:
+    """The names of the config's own nets (``models.<name>.ref``), allowed beside the built-ins."""
+    return [m for m, spec in (config.get("models") or {}).items()
+            if isinstance(spec, dict) and "ref" in spec]
+
+
+def model_reference(config: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """What :func:`upnn.models.build` needs to rebuild ``model`` beyond its shape: the ``ref``,
+    ``kwargs``, ``head`` and ``normalize`` of a referenced net; {} for a built-in one."""
+    spec = config["models"].get(model, {})
+    return {k: spec[k] for k in ("ref", "kwargs", "head", "normalize") if k in spec}
+
+
+def imported_runs(config: Mapping[str, Any]) -> list[tuple[str, str, int]]:
+    """The runs whose checkpoints a researcher already has (``models.<name>.checkpoints``):
+    imported, not trained."""
+    return [(d, m, s) for d, m, s in runs(config) if "checkpoints" in config["models"][m]]
+
+
 def check(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
     """Raise :class:`ConfigError` (one line) if ``config`` violates ``schema``; then cross-check
     that every experiment names a configured dataset and model."""
     schema = with_code_enums(schema)
+    schema["$defs"]["model_name"]["enum"] += referenced_models(config)
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
     if errors:
         raise ConfigError(explain(_best(errors)))
@@ -250,6 +270,13 @@ def epoch_settings(config: Mapping[str, Any]) -> list[tuple[str, Any, int, str]]
     if a:
         for m in sorted({m for _, m, _, _ in attack_jobs(config)}):
             out.append(("attacks.epochs", a["epochs"], epochs(config, m), m))
+            if isinstance(a.get("extra_eps_epochs"), list):
+                out.append(("attacks.extra_eps_epochs", a["extra_eps_epochs"],
+                            epochs(config, m), m))
+            for name, spec in (a.get("settings") or {}).items():
+                if name in a["names"] and isinstance(spec.get("epochs"), list):
+                    out.append((f"attacks.settings.{name}.epochs", spec["epochs"],
+                                epochs(config, m), m))
     unc = config.get("uncertainty")
     if unc:
         for m in sorted({m for d, m, _ in trained if m in unc["models"] and d in unc["datasets"]}):
@@ -339,9 +366,15 @@ def attack_specs(config: Mapping[str, Any], model: str | None = None,
                  seed: int | None = None) -> list[dict[str, Any]]:
     """``attacks.names`` with each attack's settings: the specs upnn.robustness takes. Given the
     job's ``model`` and ``seed``, an attack with ``seeds: first`` is left out of every seed but
-    the model's first (:func:`first_seed`), and the key itself is dropped."""
+    the model's first (:func:`first_seed`), and the key itself is dropped. ``attacks.success:
+    any`` goes into the specs of the attacks that take it (upnn.attacks: bim, illc, pgd, ifgsm)."""
+    from upnn.attacks import REGISTRY
+
     settings = config["attacks"].get("settings", {})
     specs = [{"name": n, **settings.get(n, {})} for n in config["attacks"]["names"]]
+    if config["attacks"].get("success", "final") != "final":  # absent under the default rule,
+        specs = [{**s, "success": config["attacks"]["success"]}  # so its tables stay as they are
+                 if "success" in REGISTRY[s["name"]].options else s for s in specs]
     if model is None:
         return specs
     first = seed is None or int(seed) == first_seed(config, model)

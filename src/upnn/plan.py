@@ -63,6 +63,7 @@ KINDS = ("train", "attack", "eval", "mlp", "tsne", "llm", "io")
 # stage of each rule (the table's second grouping)
 STAGES = {
     "download_dataset": "data", "prepare_dataset": "data", "train": "train",
+    "import_checkpoints": "train",
     "attack": "attack", "attack_examples": "attack", "minimal": "attack",
     "uncertainty": "uncertainty", "conjugate_tsne_maps": "uncertainty",
     "ifa": "ifa", "pix2pix": "ifa", "ifa_summary": "ifa", "frequency": "ifa",
@@ -90,6 +91,7 @@ class Job:
     needs: list[str] = field(default_factory=list)
     mem_bytes: float = 0.0
     seconds: float = 0.0
+    extras: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -100,25 +102,39 @@ class Job:
     def stage(self) -> str:
         return STAGES.get(self.rule, "figures/claims")
 
-    def add(self, kind: str, amount: float) -> None:
+    def add(self, kind: str, amount: float, extra: str | None = None) -> None:
+        """Add work; ``extra`` names the extra of ours it belongs to (AutoAttack, the extra
+        amplitudes), so the report can price the papers' grid and each extra apart."""
         self.work[kind] = self.work.get(kind, 0.0) + float(amount)
+        if extra:
+            bucket = self.extras.setdefault(extra, {})
+            bucket[kind] = bucket.get(kind, 0.0) + float(amount)
 
 
 # ------------------------------------------------------------------------------ FLOPs per image
 
 
 @functools.cache
-def model_flops(name: str, channels: int, size: int, width: float) -> tuple[float, float]:
+def model_flops(name: str, channels: int, size: int, width: float,
+                reference: str = "{}") -> tuple[float, float]:
     """(features, head) forward FLOPs per image of model ``name`` (FlopCounterMode: 2 per
-    multiply-add of every convolution and matmul; BatchNorm, ReLU and pooling not counted)."""
+    multiply-add of every convolution and matmul; BatchNorm, ReLU and pooling not counted).
+    ``reference``: a referenced net's ``ref``, ``kwargs``, ``head``, ``normalize`` as JSON
+    (:func:`upnn.config.model_reference`): its work is counted from the net itself."""
+    import contextlib
+    import json
+
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from upnn import models
 
-    with torch.device("meta"):  # shapes only: no weights are initialised, nothing is computed
+    ref = json.loads(reference)
+    # shapes only for the built-in nets (no weights initialised); a referenced net is built for
+    # real once, since its split is checked on a batch
+    with contextlib.nullcontext() if ref else torch.device("meta"):
         net = models.build(name, in_channels=channels, image_size=size, num_classes=NUM_CLASSES,
-                           width=width).eval()
+                           width=width, **ref).eval()
         x = torch.zeros(1, channels, size, size)
     with torch.no_grad():
         with FlopCounterMode(display=False) as counter:
@@ -161,7 +177,16 @@ def mlp_flops(sizes: Sequence[int]) -> float:
 def dataset_shape(config: Mapping[str, Any], dataset: str) -> tuple[int, int, int, int]:
     """(train images, test images, channels, size) of a configured dataset."""
     spec = config["datasets"][dataset]
-    n_tr, n_te, c, s = SOURCES[spec["source"]]
+    if spec["source"] == "imagefolder":  # counted from the folders themselves
+        from upnn.data import IMAGE_SUFFIXES
+
+        def count(folder: str) -> int:
+            return sum(1 for f in Path(folder).glob("*/*") if f.suffix.lower() in IMAGE_SUFFIXES)
+
+        n_tr, n_te = count(spec["train"]), count(spec["test"])
+        c, s = spec.get("channels", 3), spec["image_size"]
+    else:
+        n_tr, n_te, c, s = SOURCES[spec["source"]]
     if spec["source"] == "digits":
         n_te = round(n_tr * spec.get("test_fraction", 0.25))
         n_tr -= n_te
@@ -173,8 +198,11 @@ def dataset_shape(config: Mapping[str, Any], dataset: str) -> tuple[int, int, in
 
 
 def _flops(config: Mapping[str, Any], dataset: str, model: str) -> tuple[float, float]:
+    import json
+
     _, _, c, s = dataset_shape(config, dataset)
-    return model_flops(model, c, s, float(config["models"][model].get("width", 1.0)))
+    return model_flops(model, c, s, float(config["models"][model].get("width", 1.0)),
+                       json.dumps(cfg.model_reference(config, model), sort_keys=True))
 
 
 def _epochs(value: Any, config: Mapping[str, Any], model: str) -> list[int]:
@@ -223,8 +251,11 @@ def jobs(config: Mapping[str, Any]) -> list[Job]:
     runs = cfg.runs(config)
     used = sorted({d for d, _, _ in runs})
 
+    imported = set(cfg.imported_runs(config))
+
     def train_key(d: str, m: str, s: int) -> str:
-        return f"train[dataset={d},model={m},seed={s}]"
+        rule = "import_checkpoints" if (d, m, int(s)) in imported else "train"
+        return f"{rule}[dataset={d},model={m},seed={s}]"
 
     # data
     for source in sorted({config["datasets"][d]["source"] for d in used}):
@@ -244,16 +275,19 @@ def jobs(config: Mapping[str, Any]) -> list[Job]:
         return Job(rule, {"dataset": d, "model": m, "seed": str(s),
                           **{k: str(v) for k, v in wild.items()}},
                    threads=threads, gpu=gpu, model=m, mem_bytes=(n_tr + n_te) * c * size**2 * 4,
-                   needs=[f"prepare_dataset[dataset={d}]"] if rule == "train"
-                   else [train_key(d, m, s)])
+                   needs=[f"prepare_dataset[dataset={d}]"]
+                   if rule in ("train", "import_checkpoints") else [train_key(d, m, s)])
 
     # training
     for d, m, s in runs:
         n_tr, n_te, *_ = dataset_shape(config, d)
         f = sum(_flops(config, d, m))
         e = cfg.epochs(config, m)
-        job = shaped("train", d, m, s, 2)
-        job.add("train", e * n_tr * TRAIN_PASS * f)
+        if (d, m, s) in imported:  # a researcher's checkpoints: read, scored on the test set
+            job = shaped("import_checkpoints", d, m, s, 1)
+        else:
+            job = shaped("train", d, m, s, 2)
+            job.add("train", e * n_tr * TRAIN_PASS * f)
         job.add("eval", e * n_te * f)
         out.append(job)
 
@@ -267,20 +301,27 @@ def jobs(config: Mapping[str, Any]) -> list[Job]:
         ff, fh = _flops(config, d, m)
         n = _count(a["n_test"], n_te)
         epochs = cfg.attack_epochs(config, m)
+        extra_at = a.get("extra_eps_epochs", "all")
         job = shaped("attack", d, m, s, 2, level=level)
         f = ff + fh if level == "pixel" else fh
         if level == "feature":
             job.add("eval", len(epochs) * (n_tr + n) * ff)
-        for eps in cfg.attack_eps(config, d, level):
-            job.add("eval", len(epochs) * n * f)  # clean prediction
+        for i, eps in enumerate(cfg.attack_eps(config, d, level)):
+            at = epochs if i == 0 or extra_at == "all" else [e for e in epochs if e in extra_at]
+            amp = None if i == 0 else "extra amplitudes"
+            job.add("eval", len(at) * n * f, amp)  # clean prediction
             for spec in specs:
-                if level not in getattr(attacks.REGISTRY[spec["name"]], "levels", (level,)):
+                registered = attacks.REGISTRY[spec["name"]]
+                if level not in registered.levels:
                     continue  # e.g. autoattack: pixel level only
                 grad, fwd = attack_passes(spec["name"], spec, eps)
                 k = _count(spec.get("n"), n)
-                times = 1 if spec.get("epochs") == "last" else len(epochs)
-                job.add("attack", times * k * grad * GRAD_PASS * f)
-                job.add("eval", times * k * fwd * f)
+                when = spec.get("epochs", "all")
+                times = len(at) if when == "all" else int(epochs[-1] in at) if when == "last" \
+                    else len([e for e in at if e in when])
+                extra = amp or (None if registered.papers else spec["name"])
+                job.add("attack", times * k * grad * GRAD_PASS * f, extra)
+                job.add("eval", times * k * fwd * f, extra)
         out.append(job)
     fig1 = config["figures"]["fig1"]
     seed0 = cfg.first_seed(config, fig1["model"])
@@ -662,6 +703,28 @@ def _fmt(s: float) -> str:
     return f"{s:.1f} s"
 
 
+def extra_seconds(job: Job, rates: Mapping[str, Any], extra: str) -> float:
+    """The seconds of ``job`` spent on one extra of ours: its share of the job's work time."""
+    cores = int(rates["cores"])
+    threads = 1.0 if (job.gpu and rates.get("gpus")) else cores / max(1, min(job.threads, cores))
+    work = job.extras.get(extra, {}) if extra != "minimal stage" else (
+        job.work if job.rule == "minimal" else {})
+    return sum(w / rate(rates, k, job.model) * threads for k, w in work.items() if w)
+
+
+def extras_table(plan: Sequence[Job], rates: Mapping[str, Any]) -> str:
+    """The papers' grid against each extra of ours (AutoAttack, the extra amplitudes, the
+    minimal stage), in summed job time: what each choice costs."""
+    names = sorted({e for j in plan for e in j.extras}) + (
+        ["minimal stage"] if any(j.rule == "minimal" for j in plan) else [])
+    total = sum(j.seconds for j in plan)
+    cost = {e: sum(extra_seconds(j, rates, e) for j in plan) for e in names}
+    lines = ["| work | sum of job times |", "| --- | --- |",
+             f"| the papers' grid (all but the extras below) | {_fmt(total - sum(cost.values()))} |"]
+    lines += [f"| extra: {e} | {_fmt(c)} |" for e, c in cost.items()]
+    return "\n".join(lines)
+
+
 def report(plan: Sequence[Job], rates: Mapping[str, Any], *, name: str = "") -> str:
     """The per-job and per-stage tables and the totals, as Markdown."""
     lines = [f"# plan{f' for {name}' if name else ''} on {rates['machine']} "
@@ -680,6 +743,7 @@ def report(plan: Sequence[Job], rates: Mapping[str, Any], *, name: str = "") -> 
     for st, js in stages.items():
         flops = sum(v for j in js for k, v in j.work.items() if k not in ("tsne", "io"))
         lines.append(f"| {st} | {len(js)} | {flops / 1e12:.2f} | {_fmt(sum(j.seconds for j in js))} |")
+    lines += ["", extras_table(plan, rates)]
     total = sum(j.seconds for j in plan)
     makespan, critical = schedule(plan, rates)
     lines += ["", f"jobs: {len(plan)}; sum of job times: {_fmt(total)} ({total:.0f} s); "

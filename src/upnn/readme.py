@@ -1,7 +1,8 @@
 """The README's numbers, generated from the claims table, never typed.
 
 The README holds one block between the markers :data:`BEGIN` and :data:`END`: the verdict
-counts, one line per claim (:func:`upnn.claims.summary_markdown`) and the papers' MNIST row read
+counts (:func:`upnn.claims.summary_markdown`; its per-claim table goes to docs/results/), the
+primary rows (:func:`upnn.claims.primary_markdown`) and the papers' MNIST row read
 against the papers' numbers (v4 §2.1: TA over 98 % for every net; TA − RA 10–15 points at the
 last epoch, per attack and for the mean over attacks). It is rendered from the committed copy of
 the offline default's claims table, ``docs/results/claims_default.parquet``:
@@ -72,9 +73,12 @@ def mnist_table(table: pd.DataFrame) -> str:
 def block(table: pd.DataFrame) -> str:
     """The generated README block (without its markers)."""
     config = table["config"].iloc[0] if len(table) else ""
+    summary = claims.summary_markdown(table).split("\n\n")
     parts = [f"From `{config}`'s claims table ([docs/results/claims_default.md]"
-             "(docs/results/claims_default.md), every row with its interval):", "",
-             claims.summary_markdown(table).rstrip(), ""]
+             "(docs/results/claims_default.md): the count per claim, and every row with its "
+             "interval):", "", *[t for t in summary if not t.startswith("|")], "",
+             "The primary rows (TA rises, RA falls; the one test per claim and panel, "
+             "docs/claims.md):", "", claims.primary_markdown(table).rstrip(), ""]
     mnist = mnist_table(table)
     if mnist:
         parts += [mnist.rstrip(), ""]
@@ -97,7 +101,7 @@ def update(source: str | Path, readme: Path = README, table_path: Path = TABLE) 
     with io.atomic_path(table_path) as tmp:
         shutil.copyfile(source, tmp)
     with io.atomic_path(table_path.with_suffix(".md")) as tmp:
-        tmp.write_text(claims.markdown(table))
+        tmp.write_text(claims.summary_markdown(table) + "\n" + claims.markdown(table))
     with io.atomic_path(readme) as tmp:
         tmp.write_text(render(readme.read_text(), table))
 

@@ -111,15 +111,26 @@ def worst_case(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def at_epoch(specs: Sequence[Mapping[str, Any]], epoch: int, last: int) -> list[dict[str, Any]]:
     """The specs that run at ``epoch`` (of ``last`` trained): an attack's ``epochs`` setting is
-    "all" (default) or "last" (a costly attack, e.g. autoattack on the offline default)."""
+    "all" (default), "last" (a costly attack, e.g. autoattack on the offline default) or a list
+    of epochs (an extra at a stated subset, e.g. first, every tenth and last)."""
     out = []
     for spec in specs:
         when = spec.get("epochs") or "all"
-        if when not in ("all", "last"):
-            raise ValueError(f"attack {spec['name']!r}: epochs = {when!r}; allowed: all, last")
-        if when == "all" or epoch == last:
+        if not isinstance(when, list) and when not in ("all", "last"):
+            raise ValueError(f"attack {spec['name']!r}: epochs = {when!r}; allowed: all, last, "
+                             "a list of epochs")
+        if when == "all" or (when == "last" and epoch == last) or \
+                (isinstance(when, list) and epoch in when):
             out.append({k: v for k, v in spec.items() if k != "epochs"})
     return out
+
+
+def amplitudes_at(eps: Sequence[float], epoch: int, extra_epochs: str | Sequence[int]
+                  ) -> list[float]:
+    """The amplitudes attacked at ``epoch``: the papers' (the first) always, the extra ones at
+    ``extra_epochs`` ("all", or a list of epochs: ``attacks.extra_eps_epochs``)."""
+    extra = extra_epochs == "all" or epoch in extra_epochs
+    return list(eps) if extra else list(eps[:1])
 
 
 def evaluate_checkpoint(

@@ -67,6 +67,11 @@ def learning_rate(cfg: TrainConfig, epoch: int) -> float:
     return cfg.lr
 
 
+def num_classes(*labels: Tensor) -> int:
+    """The number of classes, from the data: the largest label of any split, plus one."""
+    return int(max(int(y.max()) for y in labels if len(y))) + 1
+
+
 @torch.no_grad()
 @torch.no_grad()
 def predict(model: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
@@ -136,6 +141,7 @@ def train(
     progress: bool = True,
     after_epoch: Callable[[int], None] | None = None,
     precision: str = "fp32",
+    reference: Mapping[str, Any] | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model_name`` on ``data`` = (x_train, y_train, x_test, y_test) for ``cfg.epochs``,
     writing ``epoch{NNN}.pt`` into ``checkpoint_dir`` after each epoch. The folder is claimed for
@@ -146,6 +152,9 @@ def train(
     training forward passes; another precision is another fingerprint, except fp32 (the
     fingerprint of runs from before the setting existed).
 
+    ``reference``: a referenced net's ``ref``, ``kwargs``, ``head``, ``normalize``
+    (:func:`upnn.models.build`). The number of classes comes from the labels.
+
     Returns one row per epoch: epoch, train_loss, train_acc, test_acc, seconds.
     """
     device = torch.device(device)
@@ -153,7 +162,8 @@ def train(
     x_tr, y_tr, x_te, y_te = (t.to(device) for t in data)
     torch.manual_seed(seed)
     model = models.build(model_name, in_channels=x_tr.shape[1], image_size=x_tr.shape[-1],
-                         num_classes=10, width=width).to(device)
+                         num_classes=num_classes(y_tr, y_te), width=width,
+                         **dict(reference or {})).to(device)
     opt = make_optimizer(model, cfg)
     gen = torch.Generator().manual_seed(seed)
     meta = model.meta if precision == "fp32" else {**model.meta, "precision": precision}

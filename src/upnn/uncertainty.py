@@ -301,7 +301,7 @@ def knn_grid(
     k = max(1, min(k, len(points)))
     dist, idx = NearestNeighbors(n_neighbors=k).fit(points).kneighbors(nodes)
     w = 1.0 / np.maximum(dist, 1e-12)
-    votes = np.zeros((len(nodes), NUM_CLASSES))
+    votes = np.zeros((len(nodes), max(NUM_CLASSES, int(pred.max()) + 1)))
     np.add.at(votes, (np.repeat(np.arange(len(nodes)), k), pred[idx].ravel()), w.ravel())
     return pd.DataFrame({"gx": nodes[:, 0], "gy": nodes[:, 1], "pred": votes.argmax(1),
                          "conf": (w * conf[idx]).sum(1) / w.sum(1)})
