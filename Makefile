@@ -33,7 +33,7 @@ $(RUN_STAMP): pyproject.toml $(LOCK) | $(BIN)/python
 	touch $@
 
 $(TEST_STAMP): pyproject.toml $(LOCK) | $(BIN)/python
-	@echo "make: installing the whole $(LOCK) (runtime, test and llm extras) into $(VENV) (about 6.5 GB; minutes on a first run)"
+	@echo "make: installing the whole $(LOCK) (runtime, test, llm and timm extras) into $(VENV) (about 6.5 GB; minutes on a first run)"
 	$(BIN)/python -m pip install --quiet --no-deps -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@ $(RUN_STAMP)
@@ -56,9 +56,9 @@ lock:
 	rm -rf $(LOCK_VENV)
 	$(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install --quiet pip==$(PIP_VERSION)
-	$(LOCK_VENV)/bin/python -m pip install --quiet -e '.[test,llm]'
+	$(LOCK_VENV)/bin/python -m pip install --quiet -e '.[test,llm,timm]'
 	$(LOCK_VENV)/bin/python -m pip install --quiet --no-deps $(TORCHATTACKS)
-	{ echo "# requirements.lock: every package of upnn[test,llm] + $(TORCHATTACKS) (no deps), resolved"; \
+	{ echo "# requirements.lock: every package of upnn[test,llm,timm] + $(TORCHATTACKS) (no deps), resolved"; \
 	  echo "# for Python 3.11 on Linux x86_64. Regenerate with 'make lock'; tests/test_lock.py checks it."; \
 	  $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable; } > $(LOCK).tmp
 	mv $(LOCK).tmp $(LOCK)

@@ -262,3 +262,29 @@ def test_stratified_split_is_disjoint_and_mixes_classes():
     assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == 100
     assert np.bincount(labels[test]).tolist() == [2, 4, 6, 8]
     assert not (np.diff(labels[train]) >= 0).all()  # not sorted by class
+
+
+@pytest.mark.parametrize("classes", [3, 12])
+def test_an_image_folder_of_any_number_of_classes_and_sizes(tmp_path, classes):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, per in (("train", 3), ("test", 2)):
+        for k in range(classes):
+            folder = tmp_path / split / f"class_{k:02d}"
+            folder.mkdir(parents=True)
+            for i in range(per):
+                w, h = int(rng.integers(20, 60)), int(rng.integers(20, 60))
+                Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
+                    folder / f"{i}.png")
+    folders = {"train": str(tmp_path / "train"), "test": str(tmp_path / "test")}
+    x, y = data.load_split("imagefolder", "train", folders=folders, image_size=16, channels=3)
+    assert x.shape == (3 * classes, 3, 16, 16) and x.dtype == np.uint8
+    assert sorted(set(y.tolist())) == list(range(classes))
+    xt, yt = data.load_split("imagefolder", "test", folders=folders, image_size=16, channels=1)
+    assert xt.shape == (2 * classes, 1, 16, 16)
+    (tmp_path / "test" / "stranger").mkdir()
+    with pytest.raises(ValueError, match=r"classes \['stranger'\] that the training split lacks"):
+        data.load_split("imagefolder", "test", folders=folders, image_size=16)
+    with pytest.raises(ValueError, match="imagefolder needs `train` and `test` folders"):
+        data.load_split("imagefolder", "train", image_size=16)

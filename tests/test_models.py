@@ -85,3 +85,57 @@ def test_bad_name_and_width():
         models.build("vgg", in_channels=1, image_size=28)
     with pytest.raises(ValueError, match="width must be > 0"):
         models.build("cnn3", in_channels=1, image_size=28, width=0)
+
+
+# ------------------------------------------------------------------------------ by reference
+
+
+def tiny_python_net(num_classes: int = 4) -> torch.nn.Module:
+    """A net a researcher defines in their own module (``python:`` reference)."""
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(),
+                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                               torch.nn.Linear(4, num_classes))
+
+
+def test_a_torchvision_reference_is_split_at_its_head_with_normalize_inside():
+    norm = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+    model = models.build("mine", in_channels=3, image_size=32, num_classes=3,
+                         ref="torchvision:resnet18", kwargs={"num_classes": 3}, head="fc",
+                         normalize=norm).eval()
+    x = torch.rand(2, 3, 32, 32)
+    feats = model.features(x)
+    assert feats.shape == (2, 512) and isinstance(model.head, torch.nn.Linear)
+    torch.testing.assert_close(model(x), model.head(feats))
+    assert model.meta["ref"] == "torchvision:resnet18" and model.meta["normalize"] == norm
+    # the checkpoint round trip rebuilds the same net
+    again = models.from_checkpoint({"meta": model.meta, "model": model.state_dict()})
+    torch.testing.assert_close(again(x), model(x))
+    # inputs stay in [0, 1]: the first feature layer is the stated normalisation
+    first = model.features[0]
+    torch.testing.assert_close(first(torch.full((1, 3, 2, 2), 0.75)), torch.ones(1, 3, 2, 2))
+
+
+def test_a_python_reference_and_a_head_that_is_not_the_last_step():
+    ref = "python:test_models:tiny_python_net"
+    model = models.build("mine", in_channels=3, image_size=16, ref=ref,
+                         kwargs={"num_classes": 4}, head="4")
+    assert model(torch.rand(3, 3, 16, 16)).shape == (3, 4)
+    with pytest.raises(ValueError, match=r"'1' is not the net's last step"):
+        models.build("mine", in_channels=3, image_size=16, ref=ref, head="1")
+    with pytest.raises(ValueError, match=r"no module 'head' to split at"):
+        models.build("mine", in_channels=3, image_size=16, ref=ref, head="head")
+    with pytest.raises(ValueError, match=r"allowed: torchvision:..., timm:..., python:..."):
+        models.build("mine", in_channels=3, image_size=16, ref="keras:resnet")
+
+
+def test_a_timm_reference_needs_the_extra():
+    try:
+        import timm  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match=r"pip install 'upnn\[timm\]'"):
+            models.build("mine", in_channels=3, image_size=32, ref="timm:resnet18")
+        pytest.skip("timm is not installed (the optional extra upnn[timm])")
+    model = models.build("mine", in_channels=3, image_size=32, ref="timm:resnet18",
+                         kwargs={"num_classes": 3}).eval()
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(model(x), model.head(model.features(x)))

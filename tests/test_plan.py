@@ -193,3 +193,14 @@ def test_the_report_prices_the_papers_grid_and_each_extra_apart():
     text = plan.report(plan.estimate(cfg, rates), rates)
     assert "| the papers' grid (all but the extras below) |" in text
     assert "| extra: autoattack |" in text
+
+
+def test_the_planner_counts_a_referenced_net_from_the_net_itself(tmp_path):
+    import json
+
+    ref = {"ref": "torchvision:resnet18", "kwargs": {"num_classes": 3}, "head": "fc"}
+    feats, head = plan.model_flops("mine", 3, 32, 1.0, json.dumps(ref, sort_keys=True))
+    assert head == 2 * 512 * 3  # the fc layer: 512 → 3
+    assert 5e7 < feats < 1e9  # ResNet-18 at 32×32: about 0.07 GFLOP a forward pass
+    small = plan.model_flops("mine", 3, 16, 1.0, json.dumps(ref, sort_keys=True))[0]
+    assert small < feats / 2  # a quarter of the pixels: less than half the work
