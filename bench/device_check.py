@@ -179,13 +179,13 @@ def throughput(net: dict[str, Any], dev: torch.device, precisions: list[str], qu
 def accuracies(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
                quick: bool) -> dict[str, float]:
     """TA and RA (in points) under the check's attacks."""
-    acc = {"TA": 100 * train.accuracy(model, x, y)}
+    acc = {"TA": 100 * models.accuracy(model, x, y)}
     for name in CHECK_ATTACKS:
         steps = {"fgsm": None, "bim": 4 if quick else 10, "pgd": 4}[name]
         alpha = None if steps is None else eps / steps * (1.25 if name == "bim" else 1)
         kw = {} if steps is None else {"alpha": alpha, "steps": steps}
         x_adv = attacks.attack_batched(name, model, x, y, eps, batch_size=512, **kw)
-        acc[f"RA {name}"] = 100 * train.accuracy(model, x_adv, y)
+        acc[f"RA {name}"] = 100 * models.accuracy(model, x_adv, y)
     return acc
 
 

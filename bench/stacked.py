@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
-from upnn import attacks, packets, stacked, toy2d, train, words
+from upnn import attacks, models, packets, stacked, toy2d, train, words
 from upnn.device import resolve
 
 
@@ -114,10 +114,10 @@ def bench_toy(args: argparse.Namespace, device: torch.device) -> None:
     def seq_full() -> None:
         for net, opt, g in zip(nets, opts, gens_seq, strict=True):
             train.train_epoch(net, opt, x_tr, y_tr, cfg.batch_size, g)
-            train.accuracy(net, x_te, y_te)
+            models.accuracy(net, x_te, y_te)
             adv = attacks.attack(cfg.attack, net, x_te, y_te, cfg.eps, steps=cfg.attack_steps,
                                  bounds=toy2d.BOX)
-            train.accuracy(net, adv, y_te)
+            models.accuracy(net, adv, y_te)
             for label in (0, 1):
                 packets.network_moments(net, zero, label, dims, lo, hi, method="quadrature",
                                         n_points=cfg.n_points)

@@ -22,7 +22,7 @@ from torch import nn
 
 from upnn import checkpoint, data, models
 from upnn.attacks import attack_batched
-from upnn.train import predict
+from upnn.models import predict
 
 
 class Counted(nn.Module):

@@ -10,7 +10,7 @@ from pathlib import Path
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd
 
-from upnn import checkpoint, data, device, frequency, ifa, io, log, models, train
+from upnn import checkpoint, data, device, frequency, ifa, io, log, models
 
 sm = snakemake  # noqa: F821
 with log.job(sm) as logger:
@@ -36,7 +36,7 @@ with log.job(sm) as logger:
                                                        channel=channel)
                 rows.append({"dataset": dataset, "model": run["model"], "seed": run["seed"],
                              "epoch": epoch,
-                             "test_acc": train.accuracy(model, x, y, p["batch_size"]),
+                             "test_acc": models.accuracy(model, x, y, p["batch_size"]),
                              "hf_ratio_mean": ratio.mean().item(),
                              "hf_ratio_std": ratio.std().item(), "n_images": len(y),
                              "channel": -1 if channel is None else channel})

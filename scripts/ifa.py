@@ -4,7 +4,7 @@ training-set TA/RA along the IFA trajectory."""
 
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 
-from upnn import checkpoint, data, device, ifa, io, log, models, train
+from upnn import checkpoint, data, device, ifa, io, log, models
 
 sm = snakemake  # noqa: F821
 with log.job(sm) as logger:
@@ -37,8 +37,8 @@ with log.job(sm) as logger:
         else:
             delta, _ = ifa.ifa_delta(model, x, y, p["eps"], p["steps"], clip=clip,
                                      batch_size=p["batch_size"], progress=True)
-        pred_clean = train.predict(model, x, p["batch_size"]).argmax(1)
-        pred_ifa = train.predict(model, x + delta, p["batch_size"]).argmax(1)
+        pred_clean = models.predict(model, x, p["batch_size"]).argmax(1)
+        pred_ifa = models.predict(model, x + delta, p["batch_size"]).argmax(1)
         io.write_table(getattr(sm.output, split),
                        {"index": idx.numpy(), "label": y.cpu().numpy(),
                         "pred_clean": pred_clean.cpu().numpy(), "pred_ifa": pred_ifa.cpu().numpy()},

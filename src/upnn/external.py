@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from upnn import checkpoint, models
-from upnn.train import accuracy
+from upnn.models import accuracy
 
 
 class ExternalCheckpointError(ValueError):

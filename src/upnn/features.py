@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from upnn.train import predict
+from upnn.models import predict
 
 LEVELS = ("pixel", "feature")
 

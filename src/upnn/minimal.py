@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from upnn import attacks
-from upnn.train import predict
+from upnn.models import predict
 
 SEARCH_ATTACKS = ("bim", "fgsm", "osnt", "pgd", "ifgsm")
 

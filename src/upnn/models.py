@@ -52,6 +52,34 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             m.training = flag
 
 
+# Prediction and accuracy live beside eval_mode: every stage that scores a net comes here.
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
+    """Logits of ``x`` in eval mode, in chunks, without a graph; the training flag is restored."""
+    with eval_mode(model):
+        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> float:
+    """Share of ``x`` that ``model`` classifies as ``y`` (test accuracy, TA, when x is the test set)."""
+    if len(y) == 0:
+        return float("nan")
+    return (predict(model, x, batch_size).argmax(1) == y).float().mean().item()
+
+
+def robust_accuracy(model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor,
+                    batch_size: int = 1024) -> float:
+    """RA: share of images classified as ``y`` both clean (``x``) and attacked (``x_adv``), so
+    RA ≤ TA (AutoAttack's and RobustBench's definition, used by every stage)."""
+    if len(y) == 0:
+        return float("nan")
+    ok = (predict(model, x, batch_size).argmax(1) == y) & \
+        (predict(model, x_adv, batch_size).argmax(1) == y)
+    return ok.float().mean().item()
+
+
 def _feature_shape(features: nn.Module, in_channels: int, image_size: int) -> torch.Size:
     with torch.no_grad(), eval_mode(features):
         out = features(torch.zeros(1, in_channels, image_size, image_size))

@@ -24,8 +24,7 @@ from torch import Tensor, nn
 
 from upnn import attacks, checkpoint, io
 from upnn.device import device_of
-from upnn.models import eval_mode
-from upnn.train import accuracy, robust_accuracy
+from upnn.models import accuracy, eval_mode, robust_accuracy
 
 __all__ = [
     "CombinedNet",

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from upnn import attacks, features
-from upnn.train import predict
+from upnn.models import predict
 
 
 def attack_rows(

@@ -72,32 +72,6 @@ def num_classes(*labels: Tensor) -> int:
     return int(max(int(y.max()) for y in labels if len(y))) + 1
 
 
-@torch.no_grad()
-@torch.no_grad()
-def predict(model: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
-    """Logits of ``x`` in eval mode, in chunks, without a graph; the training flag is restored."""
-    with models.eval_mode(model):
-        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-
-
-def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> float:
-    """Share of ``x`` that ``model`` classifies as ``y`` (test accuracy, TA, when x is the test set)."""
-    if len(y) == 0:
-        return float("nan")
-    return (predict(model, x, batch_size).argmax(1) == y).float().mean().item()
-
-
-def robust_accuracy(model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor,
-                    batch_size: int = 1024) -> float:
-    """RA: share of images classified as ``y`` both clean (``x``) and attacked (``x_adv``), so
-    RA ≤ TA (AutoAttack's and RobustBench's definition, used by every stage)."""
-    if len(y) == 0:
-        return float("nan")
-    ok = (predict(model, x, batch_size).argmax(1) == y) & \
-        (predict(model, x_adv, batch_size).argmax(1) == y)
-    return ok.float().mean().item()
-
-
 def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tensor,
                 batch_size: int, gen: torch.Generator,
                 precision: str = "fp32") -> tuple[float, float]:
@@ -186,7 +160,7 @@ def train(
             group["lr"] = learning_rate(cfg, epoch)
         t0 = time.perf_counter()
         loss, acc = train_epoch(model, opt, x_tr, y_tr, cfg.batch_size, gen, precision)
-        test_acc = accuracy(model, x_te, y_te, cfg.eval_batch_size)
+        test_acc = models.accuracy(model, x_te, y_te, cfg.eval_batch_size)
         rows.append({"epoch": epoch, "train_loss": loss, "train_acc": acc, "test_acc": test_acc,
                      "seconds": time.perf_counter() - t0})
         bar.set_postfix(loss=f"{loss:.3f}", test_acc=f"{test_acc:.3f}")

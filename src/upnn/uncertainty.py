@@ -36,9 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from upnn import attacks, features, packets, train
+from upnn import attacks, features, packets
 from upnn.data import subset
-from upnn.train import accuracy, predict
+from upnn.models import accuracy, predict
+from upnn.models import robust_accuracy as _robust_accuracy
 
 NUM_CLASSES = 10
 
@@ -106,7 +107,7 @@ def robust_accuracy(
         bounds = features.unit_bounds(inputs)
     x_adv = attacks.attack_batched("pgd", target, inputs, y, eps, alpha=alpha, steps=steps,
                                    bounds=bounds, seed=seed, batch_size=batch_size)
-    return train.robust_accuracy(target, inputs, x_adv, y)
+    return _robust_accuracy(target, inputs, x_adv, y)
 
 
 def interval(x_base: Tensor, lo: Tensor, hi: Tensor, radius: float | None) -> tuple[Tensor, Tensor]:
