@@ -2,7 +2,6 @@
 panels (issue 25: no trend → at most 5 % hold and 5 % fail; the papers' trend → ≥ 80 % hold)."""
 
 import numpy as np
-import pytest
 
 from upnn import claims, stats
 
@@ -22,16 +21,27 @@ def test_holm_matches_the_step_down_rule_and_skips_nan():
 
 
 def test_side_p_values_and_decide_need_the_minimum_effect():
-    reps = np.full(999, -0.05)  # every replicate: RA fell by 5 points
-    h, f = stats.side_p_values(reps, "<")
-    assert h == pytest.approx(1 / 1000) and f == 1.0
+    rng = np.random.default_rng(0)
+    reps = -0.05 + 0.005 * rng.standard_normal(999)  # RA fell by 5 points, se 0.005
+    h, f = stats.side_p_values(-0.05, reps, "<")
+    assert h < 1e-6 and f > 0.999
     assert stats.decide(h, f, stats.two_sided(h, f)) == "holds"
-    small = np.full(999, -0.01)  # a fall smaller than δ = 0.02 decides nothing
-    h, f = stats.side_p_values(small, "<")
+    h, f = stats.side_p_values(-0.01, reps + 0.04, "<")  # a fall smaller than δ = 0.02
     assert stats.decide(h, f, stats.two_sided(h, f)) == "inconclusive"
-    h, f = stats.side_p_values(-reps, "<")  # RA rose by 5 points: the claim fails
+    h, f = stats.side_p_values(0.05, -reps, "<")  # RA rose by 5 points: the claim fails
     assert stats.decide(h, f, stats.two_sided(h, f)) == "fails"
     assert stats.decide(h, f, 0.2) == "inconclusive"  # Holm-adjusted p too large
+    h, f = stats.side_p_values(0.05, -reps, ">")  # the same rise, claimed: holds
+    assert stats.decide(h, f, stats.two_sided(h, f)) == "holds"
+
+
+def test_side_p_values_move_smoothly_not_by_counts_of_replicates():
+    """The p of a row near the Holm bar must not jump with one replicate more or less past δ."""
+    rng = np.random.default_rng(1)
+    reps = 0.09 + 0.02 * rng.standard_normal(2000)
+    a = stats.side_p_values(0.09, reps, ">")[0]
+    b = stats.side_p_values(0.0901, reps, ">")[0]
+    assert a > b and (a - b) / a < 0.05  # a small change of the estimate, a small change of p
 
 
 def simulated_panel(rng, change, *, seeds=3, epochs=10, images=200, level=0.6, wobble=0.03):

@@ -417,7 +417,7 @@ def primary_row(claim: str, draw: Callable[[np.ndarray], tuple[float, np.ndarray
     verdict on each seed alone and, with three or more, with each seed left out."""
     sign = CLAIMS[claim].claimed[0]
     est, reps = draw(names)
-    p_sides = stats.side_p_values(reps, sign)
+    p_sides = stats.side_p_values(est, reps, sign)
     out = row(claim, est, percentile_interval(reps, 0.95, est), n, unit, **panel)
     subsets = []
     if len(names) > 1:
@@ -425,8 +425,7 @@ def primary_row(claim: str, draw: Callable[[np.ndarray], tuple[float, np.ndarray
         if len(names) > 2:
             picks += [(f"−s{s}", [t for t in names if t != s]) for s in names]
         for label, keep in picks:
-            h, f = stats.side_p_values(draw(np.asarray(keep))[1], sign)
-            subsets.append((label, stats.decide(h, f, stats.two_sided(h, f))))
+            subsets.append((label, *stats.side_p_values(*draw(np.asarray(keep)), sign)))
     out.update(role="primary", min_effect=stats.MIN_EFFECT, p_value=stats.two_sided(*p_sides),
                claimed=f"{sign} {'+' if sign == '>' else '−'}{stats.MIN_EFFECT:g} over the window",
                _p_sides=p_sides, _subsets=subsets)
@@ -436,18 +435,23 @@ def primary_row(claim: str, draw: Callable[[np.ndarray], tuple[float, np.ndarray
 def finish_primary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Holm's correction across the run's primary rows (:func:`upnn.stats.holm`, family-wise
     α = 0.05), each primary row's verdict from its adjusted p (:func:`upnn.stats.decide`), and
-    the stability column: ``stable`` is whether every seed subset's verdict equals the row's
-    (None with one seed), ``seed_verdicts`` lists them."""
+    the stability column: ``stable`` is whether every seed subset's verdict, under the row's own
+    Holm factor, equals the row's (None with one seed), ``seed_verdicts`` lists them."""
     prim = [r for r in rows if r.get("role") == "primary" and r["verdict"] != "not testable"]
     adjusted = stats.holm([r["p_value"] for r in prim])
     for r, p in zip(prim, adjusted, strict=True):
         r["p_holm"] = float(p)
         r["verdict"] = stats.decide(*r["_p_sides"], float(p))
     for r in rows:
-        if r.get("role") == "primary":
-            subsets = r.get("_subsets") or []
-            r["seed_verdicts"] = "; ".join(f"{k}: {v}" for k, v in subsets)
-            r["stable"] = None if not subsets else all(v == r["verdict"] for _, v in subsets)
+        if r.get("role") != "primary":
+            continue
+        # each subset faces the row's own corrected bar: its p times the row's Holm factor
+        factor = r["p_holm"] / r["p_value"] if r["p_value"] > 0 and np.isfinite(r["p_holm"]) \
+            else 1.0
+        subsets = [(k, stats.decide(h, f, min(1.0, stats.two_sided(h, f) * factor)))
+                   for k, h, f in r.get("_subsets") or []]
+        r["seed_verdicts"] = "; ".join(f"{k}: {v}" for k, v in subsets)
+        r["stable"] = None if not subsets else all(v == r["verdict"] for _, v in subsets)
     return rows
 
 
