@@ -348,8 +348,8 @@ def figure(name):
 
 
 def final_targets():
-    """What `rule all` builds: every figure of the stages the config runs, the claims table and
-    its forest plot, and the summary CSV."""
+    """The default target's inputs: every figure of the stages the config runs, the claims
+    table and its forest plot, and the summary CSV."""
     targets = figure("fig1") + figure("fig2")
     if attack_tables("feature"):
         targets += figure("fig5")
