@@ -121,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="exit 1 when the README block is not the committed table's rendering")
     a = p.parse_args(argv)
     if a.update:
+        if not Path(a.update).is_file():
+            print(f"upnn readme: no claims table {a.update}; build it with `snakemake "
+                  "results/claims.parquet`", file=sys.stderr)
+            return 2
         update(a.update)
         print(f"README.md and {TABLE.relative_to(ROOT)} updated from {a.update}")
         return 0
