@@ -325,12 +325,17 @@ def runs(config: Mapping[str, Any]) -> list[tuple[str, str, int]]:
     """Every (dataset, model, seed) that is trained: the model's own ``seeds`` where its
     ``models`` entry gives them (more runs for the panels a verdict headlines), else ``seeds``."""
     return [(d, m, s) for d, ms in config["experiments"].items() for m in ms
-            for s in config["models"].get(m, {}).get("seeds", config["seeds"])]
+            for s in model_seeds(config, m)]
+
+
+def model_seeds(config: Mapping[str, Any], model: str) -> list[int]:
+    """``model``'s training seeds: its own ``models.<model>.seeds``, else the top-level ``seeds``."""
+    return config["models"].get(model, {}).get("seeds", config["seeds"])
 
 
 def first_seed(config: Mapping[str, Any], model: str) -> int:
     """The first training seed of ``model`` (:func:`runs`): the run a one-run figure shows."""
-    return int(config["models"].get(model, {}).get("seeds", config["seeds"])[0])
+    return int(model_seeds(config, model)[0])
 
 
 def train_settings(config: Mapping[str, Any], model: str) -> dict[str, Any]:

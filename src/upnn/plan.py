@@ -104,7 +104,8 @@ class Job:
 
     def add(self, kind: str, amount: float, extra: str | None = None) -> None:
         """Add work; ``extra`` names the extra of ours it belongs to (AutoAttack, the extra
-        amplitudes), so the report can price the papers' grid and each extra apart."""
+        amplitudes, the minimal stage), so the report can price the papers' grid and each extra
+        apart."""
         self.work[kind] = self.work.get(kind, 0.0) + float(amount)
         if extra:
             bucket = self.extras.setdefault(extra, {})
@@ -345,8 +346,8 @@ def jobs(config: Mapping[str, Any]) -> list[Job]:
         df = min(DEEPFOOL_ITERS, mini["deepfool"]["max_iter"])
         job = shaped("minimal", d, m, s, 2)
         job.add("attack", len(epochs) * n * (searches * steps + df * NUM_CLASSES / GRAD_PASS)
-                * GRAD_PASS * f)
-        job.add("eval", len(epochs) * n * (1 + searches + 2 * df) * f)
+                * GRAD_PASS * f, "minimal stage")
+        job.add("eval", len(epochs) * n * (1 + searches + 2 * df) * f, "minimal stage")
         out.append(job)
 
     # uncertainty (companion paper)
@@ -537,14 +538,21 @@ def overhead(rates: Mapping[str, Any], job: Job) -> float:
 
 def seconds(job: Job, rates: Mapping[str, Any], precision: str = "fp32") -> float:
     """Estimated wall seconds of one job on the rates' machine: its overhead plus its work at
-    the rates (× the rates file's ``speedup`` of ``precision``, where it lists one), a job of
-    fewer threads than the machine's cores at that share of the rate (on a GPU machine
-    ``cores`` only matters for the CPU-only jobs)."""
+    the rates (:func:`work_seconds`)."""
+    return overhead(rates, job) + work_seconds(job, job.work, rates, precision)
+
+
+def work_seconds(job: Job, work: Mapping[str, float], rates: Mapping[str, Any],
+                 precision: str = "fp32") -> float:
+    """Seconds of ``work`` (kind → amount, all or part of ``job``'s) at the rates (× the rates
+    file's ``speedup`` of ``precision``, where it lists one), a job of fewer threads than the
+    machine's cores at that share of the rate (on a GPU machine ``cores`` only matters for the
+    CPU-only jobs)."""
     cores = int(rates["cores"])
     share = 1.0 if (job.gpu and rates.get("gpus")) else cores / max(1, min(job.threads, cores))
     speedup = (rates.get("speedup") or {}).get(precision, {}) if job.gpu else {}
-    return overhead(rates, job) + sum(w / (rate(rates, k, job.model) * speedup.get(k, 1.0))
-                                      * share for k, w in job.work.items() if w)
+    return sum(w / (rate(rates, k, job.model) * speedup.get(k, 1.0)) * share
+               for k, w in work.items() if w)
 
 
 def estimate(config: Mapping[str, Any], rates: Mapping[str, Any]) -> list[Job]:
@@ -704,19 +712,14 @@ def _fmt(s: float) -> str:
 
 
 def extra_seconds(job: Job, rates: Mapping[str, Any], extra: str) -> float:
-    """The seconds of ``job`` spent on one extra of ours: its share of the job's work time."""
-    cores = int(rates["cores"])
-    threads = 1.0 if (job.gpu and rates.get("gpus")) else cores / max(1, min(job.threads, cores))
-    work = job.extras.get(extra, {}) if extra != "minimal stage" else (
-        job.work if job.rule == "minimal" else {})
-    return sum(w / rate(rates, k, job.model) * threads for k, w in work.items() if w)
+    """The seconds of ``job`` spent on one extra of ours (:meth:`Job.add`'s ``extra``)."""
+    return work_seconds(job, job.extras.get(extra, {}), rates)
 
 
 def extras_table(plan: Sequence[Job], rates: Mapping[str, Any]) -> str:
     """The papers' grid against each extra of ours (AutoAttack, the extra amplitudes, the
     minimal stage), in summed job time: what each choice costs."""
-    names = sorted({e for j in plan for e in j.extras}) + (
-        ["minimal stage"] if any(j.rule == "minimal" for j in plan) else [])
+    names = sorted({e for j in plan for e in j.extras})
     total = sum(j.seconds for j in plan)
     cost = {e: sum(extra_seconds(j, rates, e) for j in plan) for e in names}
     lines = ["| work | sum of job times |", "| --- | --- |",

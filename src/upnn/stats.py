@@ -4,8 +4,9 @@ p-value for each side, and Holm's correction across a run's primary rows.
 A trend claim of the papers ("TA rises", "RA falls", v4 §2.1, Fig. 2) is read as the change of
 the series over the window, the Theil–Sen slope (Sen 1968: the median of the pairwise slopes,
 robust to one odd checkpoint) times the window's length, in points of accuracy. It *holds* when
-the whole interval lies beyond the minimum effect on the claimed side, *fails* when it lies beyond
-it on the other side, and is *inconclusive* otherwise; a flat series is therefore neither.
+the estimate lies beyond the minimum effect on the claimed side, *fails* when beyond it on the
+other side, each by a z-test on the bootstrap standard error that survives Holm's correction, and
+is *inconclusive* otherwise; a flat series is therefore neither.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def two_sided(p_holds: float, p_fails: float) -> float:
 def decide(p_holds: float, p_fails: float, p_adjusted: float, alpha: float = ALPHA) -> str:
     """The verdict of a primary row: *holds* or *fails* (the side with the smaller p) when its
     Holm-adjusted two-sided p is below α; else *inconclusive*. Uncorrected, p < 0.05 is the
-    same as the 95 % percentile interval clearing ±δ."""
+    normal-theory 95 % interval (estimate ± 1.96 bootstrap standard errors) clearing ±δ."""
     if np.isnan(p_adjusted) or p_adjusted >= alpha:
         return "inconclusive"
     return "holds" if p_holds <= p_fails else "fails"
