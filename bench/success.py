@@ -18,23 +18,11 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from upnn import checkpoint, data, models
 from upnn.attacks import attack_batched
 from upnn.models import predict
-
-
-class Counted(nn.Module):
-    """The net, counting the images it is run on."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net, self.rows = net, 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.rows += len(x)
-        return self.net(x)
+from upnn.work import Counted
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ with log.job(sm) as logger:
     x_te, y_te, idx = data.read_subset(sm.input.test, p["n_test"], p["subset_seed"], dev)
     stamp = Path(sm.input.table).stat().st_mtime
     cache = io.RowCache(sm.output[0], io.fingerprint(p, w.level, sm.params.epochs, stamp,
-                                                    "per-image", "worst", "in_papers",
+                                                    "per-image", "worst", "in_papers", "exact-cut",
                                                     "robust-and-clean"))
     for epoch in tqdm(sm.params.epochs, desc=f"attack {w.model} {w.level}"):
         if cache.done("epoch", epoch):

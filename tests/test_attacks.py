@@ -21,13 +21,15 @@ from upnn.attacks import (
     attack_batched,
     default_steps,
 )
+from upnn.work import Counted
 
 EPS = 8 / 255
 ITERATIVE = ("bim", "illc", "pgd", "ifgsm")
-# Exact torchattacks comparisons: both sides run the same float ops in the same order (mean CE,
-# sign, eps·sign added, same clamps), so results agree to the last bit; sign(0) = 0 on both
-# sides, so zero-gradient elements need no special handling. atol=1e-6 still catches any sign
-# flip (a flipped element is off by 2·alpha).
+# Exact torchattacks comparisons: both sides run the same float ops in the same order (sign,
+# eps·sign added, same clamps; we sum CE where torchattacks averages it, which scales each
+# gradient but keeps its sign), so results agree to the last bit; sign(0) = 0 on both sides, so
+# zero-gradient elements need no special handling. atol=1e-6 still catches any sign flip (a
+# flipped element is off by 2·alpha).
 EXACT = {"atol": 1e-6, "rtol": 0.0}
 
 
@@ -539,18 +541,6 @@ def test_a_new_attack_is_one_registry_entry(monkeypatch, model, data):
 # ------------------------------------------------------------------------------ success rule
 
 
-class RowCounter(nn.Module):
-    """Wraps a net and counts the images it is run on (the work an attack does)."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net, self.rows = net, 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.rows += len(x)
-        return self.net(x)
-
-
 @pytest.mark.parametrize("name", ITERATIVE)
 def test_success_any_is_never_above_final_and_does_less_work(trained, name):
     """Issue 26: under *any* an image is broken once any iterate misclassifies it; robust under
@@ -558,7 +548,7 @@ def test_success_any_is_never_above_final_and_does_less_work(trained, name):
     and the broken images leave the batch, so the attack runs the net on fewer images."""
     net, x, y = trained
     clean = predicted(net, x) == y
-    counted = RowCounter(net).eval()
+    counted = Counted(net).eval()
     out = {}
     for rule in ("final", "any"):
         counted.rows = 0
@@ -591,3 +581,61 @@ def test_unknown_success_rule_is_refused_with_one_line(trained):
         attack("pgd", net, x, y, 0.1, success="some")
     with pytest.raises(TypeError, match="success"):
         attack("osnt", net, x, y, 0.1, success="any")  # one step: no iterates to choose from
+
+
+# ------------------------------------------------------------------ the exact cut (issue 26)
+
+CUT = [n for n, a in REGISTRY.items() if a.cut]
+
+
+@pytest.fixture(scope="module")
+def mislabelled(trained):
+    """The trained net with every fourth label moved to the next class: those images are
+    misclassified clean."""
+    net, x, y = trained
+    y = torch.where(torch.arange(len(y)) % 4 == 0, (y + 1) % 10, y)
+    return net, x, y
+
+
+@pytest.mark.parametrize("success", ["final", "any"])
+@pytest.mark.parametrize("name", CUT)
+def test_the_cut_attacks_only_clean_correct_images_and_changes_none_of_their_floats(
+        mislabelled, name, success):
+    """Issue 26: given the shared clean pass, an attack leaves out the images it misclassifies
+    (they are not robust whatever it does); every other image gets bit-identical floats, and
+    the net runs on fewer images."""
+    if success == "any" and name not in ITERATIVE:
+        pytest.skip("one-step and adaptive attacks have no success rule")
+    net, x, y = mislabelled
+    logits = net(x).detach()
+    clean = logits.argmax(1) == y
+    assert 0 < (~clean).sum() < len(x)  # the net misclassifies some: there is a cut to make
+    kw = {"success": success} if name in ITERATIVE else {}
+    counted = Counted(net).eval()
+    full = attack(name, counted, x, y, 0.15, seed=3, **kw)
+    work_full, counted.rows = counted.rows, 0
+    cut = attack(name, counted, x, y, 0.15, seed=3, clean_logits=logits, **kw)
+    assert torch.equal(cut[clean], full[clean])
+    assert torch.equal(cut[~clean], x[~clean])
+    assert counted.rows < work_full
+
+
+def test_the_cut_keeps_pgds_random_start_of_every_attacked_image(mislabelled):
+    net, x, y = mislabelled
+    logits = net(x).detach()
+    clean = logits.argmax(1) == y
+    full = attack("pgd", net, x, y, 0.15, steps=0, seed=5)  # zero steps: the start itself
+    cut = attack("pgd", net, x, y, 0.15, steps=0, seed=5, clean_logits=logits)
+    assert torch.equal(cut[clean], full[clean]) and not torch.equal(full[clean], x[clean])
+
+
+def test_the_cut_over_chunks_and_per_sample_bounds(mislabelled):
+    net, x, y = mislabelled
+    logits = net(x).detach()
+    lo, hi = (x - 0.2).clamp(0, 1), (x + 0.1).clamp(0, 1)
+    for name in ("pgd", "illc", "sparsefool"):
+        full = attack_batched(name, net, x, y, 0.1, batch_size=32, bounds=(lo, hi))
+        cut = attack_batched(name, net, x, y, 0.1, batch_size=32, bounds=(lo, hi),
+                             clean_logits=logits)
+        clean = logits.argmax(1) == y
+        assert torch.equal(cut[clean], full[clean])

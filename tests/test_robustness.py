@@ -227,3 +227,24 @@ def test_extras_at_a_stated_subset_of_epochs():
     assert R.amplitudes_at([0.1, 0.05, 0.2], 5, [1, 10]) == [0.1]
     assert R.amplitudes_at([0.1, 0.05, 0.2], 10, [1, 10]) == [0.1, 0.05, 0.2]
     assert R.amplitudes_at([0.1, 0.05], 5, "all") == [0.1, 0.05]
+
+
+@pytest.mark.parametrize("level", ["pixel", "feature"])
+def test_the_exact_cut_leaves_every_outcome_bit_identical(trained_resnet, level):
+    """Issue 26: images misclassified clean are neither attacked nor predicted again; RA, the
+    worst case and every per-image outcome are those of the uncut computation, on a trained net
+    that misclassifies some of its test images."""
+    net, d = trained_resnet
+    y = d[3][:40].clone()
+    y[::4] = (y[::4] + 1) % 10  # every fourth label moved: those images are misclassified clean
+    specs = SPECS + [{"name": "ifgsm"}, {"name": "random"}]
+    out = {cut: robustness.evaluate_checkpoint(net, level, d[2][:40], y, d[0], specs,
+                                               eps=[0.1, 0.05], seed=2, cut=cut)
+           for cut in (True, False)}
+    assert 0 < out[True][0]["clean_acc"] < 1
+    for a, b in zip(out[True], out[False], strict=True):
+        assert (a["attack"], a["eps"]) == (b["attack"], b["eps"])
+        assert a["robust_acc"] == b["robust_acc"] and a["robust_acc_worst"] == b["robust_acc_worst"]
+        for key in ("clean_correct", "robust_correct", "worst_correct"):
+            assert np.array_equal(a[key], b[key]), (a["attack"], key)
+        assert a["mean_linf"] == b["mean_linf"] and a["mean_l0"] == b["mean_l0"]

@@ -99,8 +99,9 @@ def _per_sample(value: float | Tensor | None, x: Tensor) -> float | Tensor | Non
 
 
 def _grad_sign(model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
-    """sign ∇x CE(f(x), target), CE averaged over the batch as in torchattacks (the sign of each
-    sample's gradient does not depend on the 1/N factor)."""
+    """sign ∇x CE(f(x), target), CE summed over the batch (torchattacks averages: the sign is the
+    same, and with the sum each sample's backward does not depend on which other samples share
+    the batch, so attacking a subset of a batch gives those samples the same floats)."""
     return _logits_and_grad_sign(model, x, target)[1]
 
 
@@ -108,13 +109,15 @@ def _logits_and_grad_sign(model: nn.Module, x: Tensor, target: Tensor) -> tuple[
     """(f(x), sign ∇x CE(f(x), target)) from one forward and one backward pass."""
     x = x.detach().requires_grad_(True)
     logits = model(x)
-    (grad,) = torch.autograd.grad(F.cross_entropy(logits, target), x)
+    (grad,) = torch.autograd.grad(F.cross_entropy(logits, target, reduction="sum"), x)
     return logits.detach(), grad.sign()
 
 
 @torch.no_grad()
-def _least_likely(model: nn.Module, x: Tensor) -> Tensor:
-    return model(x).argmin(dim=1)
+def _least_likely(model: nn.Module, x: Tensor, y_ll: Tensor | None = None) -> Tensor:
+    """y_LL, the least-likely class of the clean logits: ``y_ll`` when the shared clean pass
+    gave it (:func:`attack`'s ``clean_logits``), else one forward pass of x."""
+    return model(x).argmin(dim=1) if y_ll is None else y_ll
 
 
 def _fgsm(model: nn.Module, x: Tensor, target: Tensor, eps: float | Tensor, lo: Bound, hi: Bound,
@@ -180,19 +183,14 @@ def _bim(model: nn.Module, x: Tensor, target: Tensor, eps: float | Tensor,
 
 def _pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float | Tensor, alpha: float | Tensor,
          steps: int,
-         lo: Bound, hi: Bound, gen: torch.Generator | None,
+         lo: Bound, hi: Bound, start: Tensor | None,
          y_true: Tensor | None = None) -> Tensor:
     """PGD (Madry et al. 2018): x^{t+1} = Π_{x+S}(x^t + alpha·sign ∇x L(θ, x^t, y)), S the
-    l∞ ball of radius eps, Π applied as x + clamp(x^{t+1} - x, ±eps) then the box; starts from a
-    uniform random point of x+S (in the box) when ``gen`` is given. ``y_true``: the success
-    rule *any* (:func:`_iterate`)."""
-    x_adv = x
-    if gen is not None:
-        if isinstance(eps, Tensor):
-            noise = (torch.empty_like(x).uniform_(-1, 1, generator=gen) * eps)
-        else:
-            noise = torch.empty_like(x).uniform_(-eps, eps, generator=gen)
-        x_adv = torch.clamp(x + noise, lo, hi)
+    l∞ ball of radius eps, Π applied as x + clamp(x^{t+1} - x, ±eps) then the box; starts from
+    the random point x + eps·``start`` of x+S (in the box), ``start`` uniform on [-1, 1]
+    (:func:`attack` draws it), or from x when None. ``y_true``: the success rule *any*
+    (:func:`_iterate`)."""
+    x_adv = x if start is None else torch.clamp(x + start * eps, lo, hi)
 
     def step(xa: Tensor, sign: Tensor, rows: Tensor | None) -> Tensor:
         e, x0 = _rows(eps, rows, x), _rows(x, rows, x)
@@ -402,25 +400,29 @@ def adaptive(eps: float, alpha: float | None) -> tuple[None, None]:
 @dataclass(frozen=True)
 class Attack:
     """One attack, defined in one place: ``run(model, x, y, *, eps, alpha, steps, lo, hi, gen,
-    seed, random_start, **options)`` returns x_adv (it may ignore what it does not use),
+    seed, start, y_ll, **options)`` returns x_adv (it may ignore what it does not use; ``start``
+    is pgd's random start, ``y_ll`` the least-likely class from the shared clean pass or None),
     ``steps`` is its (alpha, steps) rule, ``options`` the extra keywords it takes (its config
     settings), ``papers`` whether the papers use it (their RA envelope and the worst case
     ``robust_acc_worst`` count only those; others are drawn apart as "not in the papers"),
-    ``levels`` the levels it can attack."""
+    ``levels`` the levels it can attack, ``cut`` whether :func:`attack` may leave out the images
+    the shared clean pass misclassifies (False: the attack does no model work, or makes that
+    cut itself)."""
 
     run: Callable[..., Tensor]
     steps: Callable[[float, float | None], tuple[float | None, int | None]]
     options: tuple[str, ...] = ()
     papers: bool = True
     levels: tuple[str, ...] = ("pixel", "feature")
+    cut: bool = True
 
     @property
     def iterative(self) -> bool:
         return self.steps not in (one_step, adaptive)
 
 
-def _run_sparsefool(model, x, y, *, eps, steps, lo, hi, alpha=None, gen=None, random_start=None, seed=None,
-                    **options):
+def _run_sparsefool(model, x, y, *, eps, steps, lo, hi, alpha=None, gen=None, start=None, y_ll=None,
+                    seed=None, **options):
     if steps is not None:
         options.setdefault("max_iter", steps)
     if check_sparsefool_bound(str(options.pop("bound", "eps"))) == "eps":
@@ -428,9 +430,8 @@ def _run_sparsefool(model, x, y, *, eps, steps, lo, hi, alpha=None, gen=None, ra
     return _sparsefool(model, x, y, lo, hi, **options)
 
 
-def _run_pgd(model, x, y, *, eps, alpha, steps, lo, hi, gen, random_start, success="final", **_):
-    return _pgd(model, x, y, eps, alpha, steps, lo, hi, gen if random_start else None,
-                _success(success, y))
+def _run_pgd(model, x, y, *, eps, alpha, steps, lo, hi, start, success="final", **_):
+    return _pgd(model, x, y, eps, alpha, steps, lo, hi, start, _success(success, y))
 
 
 SUCCESS = ("final", "any")
@@ -445,8 +446,9 @@ def _success(rule: str, y: Tensor) -> Tensor | None:
     return y if rule == "any" else None
 
 
-def _run_bim(model, x, y, *, eps, alpha, steps, lo, hi, targeted, success="final", **_):
-    target = _least_likely(model, x) if targeted else y
+def _run_bim(model, x, y, *, eps, alpha, steps, lo, hi, targeted, success="final", y_ll=None,
+             **_):
+    target = _least_likely(model, x, y_ll) if targeted else y
     return _bim(model, x, target, eps, alpha, steps, lo, hi, targeted, _success(success, y))
 
 
@@ -457,8 +459,8 @@ REGISTRY: dict[str, Attack] = {
                    one_step),
     "fgsm": Attack(lambda m, x, y, *, eps, lo, hi, **_: _fgsm(m, x, y, eps, lo, hi, False),
                    one_step),
-    "ost": Attack(lambda m, x, y, *, eps, lo, hi, **_: _fgsm(m, x, _least_likely(m, x), eps, lo,
-                                                              hi, True), one_step),
+    "ost": Attack(lambda m, x, y, *, eps, lo, hi, y_ll=None, **_: _fgsm(
+        m, x, _least_likely(m, x, y_ll), eps, lo, hi, True), one_step),
     "bim": Attack(lambda m, x, y, **kw: _run_bim(m, x, y, targeted=False, **kw), kurakin_steps,
                   ("success",)),
     "illc": Attack(lambda m, x, y, **kw: _run_bim(m, x, y, targeted=True, **kw), kurakin_steps,
@@ -470,9 +472,10 @@ REGISTRY: dict[str, Attack] = {
     "sparsefool": Attack(_run_sparsefool, adaptive,
                          ("lambda_", "overshoot", "max_iter", "df_max_iter", "bound")),
     "random": Attack(lambda m, x, y, *, eps, lo, hi, gen, **_: _random(x, eps, lo, hi, gen),
-                     one_step, papers=False),
+                     one_step, papers=False, cut=False),
+    # AutoAttack makes the cut itself: it attacks only the points it classifies correctly
     "autoattack": Attack(lambda m, x, y, *, eps, lo, hi, seed, **_: _autoattack(
-        m, x, y, eps, lo, hi, seed), adaptive, papers=False, levels=("pixel",)),
+        m, x, y, eps, lo, hi, seed), adaptive, papers=False, levels=("pixel",), cut=False),
 }
 #: the attacks of the papers (their RA envelope; ``robust_acc_worst`` is taken over these)
 PAPERS: tuple[str, ...] = tuple(n for n, a in REGISTRY.items() if a.papers)
@@ -494,11 +497,20 @@ def attack(
     bounds: Bounds = (0.0, 1.0),
     seed: int = 0,
     random_start: bool = True,
+    clean_logits: Tensor | None = None,
     **kwargs: float | str,
 ) -> Tensor:
     """The ``name`` adversarial example of (x, y) within eps (l∞), clamped to ``bounds``.
 
-    ``alpha``/``steps`` default as in :func:`default_steps`; ``random_start`` only affects pgd.
+    ``alpha``/``steps`` default as in :func:`default_steps`; ``random_start`` only affects pgd
+    (its start is drawn for every image of x, attacked or not, so leaving images out moves no
+    other image's start).
+    ``clean_logits``: the logits of x from a clean pass shared by every attack (the exact cut):
+    y_LL is read from them, and the images they misclassify are not attacked (returned as x,
+    clamped): they are not robust whatever the attack does, as RA counts an image robust only
+    when it is classified correctly clean and attacked. Every attacked image gets the same
+    floats as without the cut (CE is summed per sample; batches of one image aside, where the
+    BLAS takes another path) unless the attack's ``cut`` is False (random, autoattack).
     sparsefool ignores alpha, takes ``lambda_`` (3), ``overshoot`` (0.02), ``max_iter``
     (20; ``steps`` is used when it is not given), ``df_max_iter`` (50, DeepFool's cap) and
     ``bound``: "eps" (default) keeps every element within eps of x (:func:`eps_box`), "none" only
@@ -527,10 +539,25 @@ def attack(
         default_steps(name, eps, alpha)
     n_steps = n_steps if steps is None else steps
     gen = torch.Generator(device=x.device).manual_seed(seed)
+    start = None
+    if random_start and "random_start" in spec.options:
+        start = torch.empty_like(x).uniform_(-1, 1, generator=gen)
+    kw = dict(eps=eps, alpha=step_size, steps=steps if spec.steps is adaptive else n_steps,
+              lo=lo, hi=hi, start=start, y_ll=None, **kwargs)
+    rows = None
+    if clean_logits is not None:
+        clean_logits = clean_logits.to(x.device)
+        kw["y_ll"] = clean_logits.argmin(1)
+        if spec.cut:
+            rows = (clean_logits.argmax(1) == y).nonzero().squeeze(1)
     with _attack_mode(model):
-        out = spec.run(model, x, y, eps=eps, alpha=step_size,
-                       steps=steps if spec.steps is adaptive else n_steps, lo=lo, hi=hi, gen=gen,
-                       seed=seed, random_start=random_start, **kwargs)
+        if rows is None:
+            out = spec.run(model, x, y, gen=gen, seed=seed, **kw)
+        else:
+            out = x.clone()
+            if len(rows):
+                sub = {k: v[rows] if k == "y_ll" else _rows(v, rows, x) for k, v in kw.items()}
+                out[rows] = spec.run(model, x[rows], y[rows], gen=gen, seed=seed, **sub)
     return torch.clamp(out, lo, hi).detach()  # a no-op except for steps=0 on x outside the box
 
 
@@ -558,7 +585,8 @@ def attack_batched(
     """:func:`attack` over chunks of ``batch_size``; chunk i uses seed ``seed + i``.
 
     Chunks run on the model's device and the result is returned on x's device, so a large set can
-    stay on the CPU. Tensor bounds with one row per sample (leading dim len(x)) are chunked too.
+    stay on the CPU. Tensor bounds with one row per sample (leading dim len(x)) are chunked too,
+    and so are ``clean_logits`` (one row per sample).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -581,6 +609,8 @@ def attack_batched(
         sl = slice(start, start + batch_size)
         box = None if bounds is None else (chunk(bounds[0], sl), chunk(bounds[1], sl))
         extra = {**kw, "alpha": chunk_1d(kw["alpha"], sl)} if "alpha" in kw else kw
+        if kw.get("clean_logits") is not None:
+            extra = {**extra, "clean_logits": kw["clean_logits"][sl].to(device)}
         out = attack(name, model, x[sl].to(device), y[sl].to(device), chunk_1d(eps, sl),
                      bounds=box, seed=seed + i, **extra)
         outs.append(out.to(x.device))

@@ -68,7 +68,10 @@ def minimal_eps(model: nn.Module, x: Tensor, y: Tensor, *, attack: str = "bim", 
     n = len(x)
     clean_wrong = predict(model, x, batch_size).argmax(1) != y
     full = torch.full((n,), float(max_eps), device=x.device)
-    reach = fooled(model, x, y, full, **kw) | clean_wrong
+    reach = clean_wrong.clone()  # ε* = 0 for those: they are never attacked
+    right = (~clean_wrong).nonzero().squeeze(1)
+    if len(right):
+        reach[right] = fooled(model, x[right], y[right], full[right], **kw)
     lo, hi = torch.zeros(n, device=x.device), full.clone()
     active = (reach & ~clean_wrong).nonzero().squeeze(1)
     for _ in range(n_bisections(max_eps, resolution)):

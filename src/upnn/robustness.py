@@ -28,9 +28,12 @@ def attack_rows(
     bounds: tuple[float, float] | tuple[Tensor, Tensor] = (0.0, 1.0),
     seed: int = 0,
     batch_size: int = 512,
+    logits: Tensor | None = None,
+    cut: bool = True,
 ) -> list[dict[str, Any]]:
     """One row per attack: in_papers (whether the papers use it), eps, bound, alpha, steps, n,
-    clean_acc, robust_acc, mean_linf, mean_l0, seconds, and the per-image outcomes
+    clean_acc, robust_acc, mean_linf, mean_l0 (both over the images classified correctly clean,
+    the ones an attack can break), seconds, and the per-image outcomes
     ``clean_correct`` and ``robust_correct`` (bool arrays over the n attacked samples, in the
     order of ``x``): the claims stage bootstraps its intervals from them.
     Robust accuracy has one definition (AutoAttack's and RobustBench's): an image is robust when it
@@ -46,9 +49,17 @@ def attack_rows(
     features with ``model`` the range-scaled head). ``bound`` is "eps" for every attack held to
     l∞ ≤ eps and "none" for SparseFool with ``bound: none``. mean_l0 counts changed elements per
     sample.
+
+    ``logits``: the clean pass of ``x``, shared by every attack (:func:`evaluate_checkpoint` computes
+    it once per checkpoint for every amplitude); computed here when None. ``cut`` (the exact cut):
+    images misclassified clean are neither attacked nor predicted again (``clean_logits`` of
+    :func:`upnn.attacks.attack`), which leaves RA, the worst case and every per-image outcome
+    bit-identical to ``cut=False``, the uncut computation that attacks every image (the baseline
+    of ``bench/cuts.py`` and of the tests).
     """
     rows = []
-    clean_all = predict(model, x, batch_size).argmax(1) == y  # once: every attack starts here
+    logits = predict(model, x, batch_size) if logits is None else logits
+    clean_all = logits.argmax(1) == y
     for spec in specs:
         spec = {k: v for k, v in spec.items() if v is not None and k != "epochs"}
         name, n = spec.pop("name"), spec.pop("n", None)
@@ -66,18 +77,23 @@ def attack_rows(
         clean = clean_all[:len(ys)]
         t0 = time.perf_counter()
         x_adv = attacks.attack_batched(name, model, xs, ys, eps, batch_size=batch_size,
-                                       bounds=box, seed=seed, **spec)
+                                       bounds=box, seed=seed,
+                                       clean_logits=logits[:len(ys)] if cut else None, **spec)
         if x.is_cuda:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
-        delta = (x_adv - xs).flatten(1)
-        robust = (predict(model, x_adv, batch_size).argmax(1) == ys) & clean
+        ok = clean.nonzero().squeeze(1)
+        delta = (x_adv[ok] - xs[ok]).flatten(1)
+        robust = torch.zeros_like(clean)
+        at = ok if cut else torch.arange(len(ys), device=ys.device)
+        if len(at):
+            robust[at] = (predict(model, x_adv[at], batch_size).argmax(1) == ys[at]) & clean[at]
         rows.append({
             "attack": name, "in_papers": registered.papers, "eps": float(eps), "bound": bound,
             "alpha": float("nan") if alpha is None or adaptive else float(alpha),
             "steps": -1 if steps is None or adaptive else int(steps), "n": len(ys),
             "clean_acc": clean.float().mean().item(), "robust_acc": robust.float().mean().item(),
-            "mean_linf": delta.abs().amax(1).mean().item(),
+            "mean_linf": delta.abs().amax(1).mean().item() if len(ok) else float("nan"),
             "mean_l0": (delta != 0).sum(1).float().mean().item(), "seconds": seconds,
             "clean_correct": clean.cpu().numpy(), "robust_correct": robust.cpu().numpy(),
         })
@@ -144,8 +160,10 @@ def evaluate_checkpoint(
     eps: Sequence[float],
     seed: int = 0,
     batch_size: int = 512,
+    cut: bool = True,
 ) -> list[dict[str, Any]]:
-    """:func:`attack_rows` at ``level`` for one checkpoint, at every amplitude of ``eps`` (rows
+    """:func:`attack_rows` at ``level`` for one checkpoint, at every amplitude of ``eps``, from one
+    clean pass shared by every attack and amplitude (``cut``: :func:`attack_rows`) (rows
     carry ``eps_index``: 0 is the first listed, the papers' amplitude). Feature level: the box
     comes from this checkpoint's training features (it changes from epoch to epoch), each ε is a
     fraction of every element's range, and attacks keep the pixel level's steps and step sizes
@@ -158,11 +176,12 @@ def evaluate_checkpoint(
         net = features.head_net(model, features.extract(model, x_train, batch_size))
         inputs = net.to_unit(features.extract(model, x_test, batch_size))
         bounds = features.unit_bounds(inputs)
+    logits = predict(net, inputs, batch_size)
     rows = []
     for i, e in enumerate(eps):
-        rows += [{**r, "eps_index": i} for r in attack_rows(net, inputs, y_test, specs, eps=e,
-                                                             bounds=bounds, seed=seed,
-                                                             batch_size=batch_size)]
+        rows += [{**r, "eps_index": i}
+                 for r in attack_rows(net, inputs, y_test, specs, eps=e, bounds=bounds, seed=seed,
+                                      batch_size=batch_size, logits=logits, cut=cut)]
     return rows
 
 
