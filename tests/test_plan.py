@@ -37,6 +37,27 @@ def test_flops_are_counted_from_the_model():
     assert full / half == pytest.approx(4, rel=0.05)  # channels² scaling
 
 
+@pytest.mark.parametrize("name", ["cnn3", "cnn4", "resnet9", "googlenet"])
+def test_layer_hooks_count_what_flop_counter_mode_counts(name):
+    """The built-in nets and the Pix2Pix pair are counted from their Conv2d, ConvTranspose2d and
+    Linear layers (FlopCounterMode costs every Snakemake start 1 s of imports): the same totals."""
+    from upnn import models, pix2pix
+
+    for channels, size in ((1, 28), (3, 32)):
+        net = models.build(name, in_channels=channels, image_size=size, num_classes=10,
+                           width=0.5).eval()
+        x = torch.zeros(1, channels, size, size)
+        with torch.no_grad():
+            f, feats = plan.counted_flops(net.features, x)
+            h, _ = plan.counted_flops(net.head, feats)
+        assert plan.model_flops(name, channels, size, 0.5) == (f, h) and f > 0
+    g, d = pix2pix.UNetGenerator(3, 3, 32, 16).eval(), pix2pix.PatchDiscriminator(6, 32, 16).eval()
+    with torch.no_grad():
+        want = (plan.counted_flops(g, torch.zeros(1, 3, 32, 32))[0],
+                plan.counted_flops(d, torch.zeros(1, 6, 32, 32))[0])
+    assert plan.pix2pix_flops(3, 32, 16) == want
+
+
 def test_work_scales_with_epochs_images_and_steps():
     base = plan.jobs(CI)
     train = _job(base, "train", model="cnn3")

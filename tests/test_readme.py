@@ -23,18 +23,28 @@ def table():
                         n_boot=200)
 
 
-def test_block_reads_the_mnist_row_against_the_papers_numbers(table):
-    text = readme.block(table)
+def test_the_results_page_reads_the_mnist_row_against_the_papers_numbers(table):
+    text = readme.results_page(table)
     assert "| net | TA (papers: > 0.98) | TA − mean RA (papers: 0.10–0.15) | TA − RA bim | " \
            "TA − RA pgd |" in text
     ta = table[table["claim"] == "ta_level"].iloc[0]
     assert f"| m | {ta['value']:.3f} [{ta['ci_low']:.3f}, {ta['ci_high']:.3f}] " \
            f"*{ta['verdict']}*" in text
+    assert "| ta_change | mnist / m / pixel | 1 |" in text and "one run |" in text
+    assert "| # | claim | the papers say |" in text
+
+
+def test_block_gives_the_counts_and_a_row_per_panel_of_the_primary_rows(table):
+    text = readme.block(table)
     assert claims.summary_markdown(table).splitlines()[0] in text
     prim = table[table["role"] == "primary"]
     assert list(prim["claim"]) == ["ta_change"]  # no worst-case column here: no ra_change
-    assert "| ta_change | mnist / m / pixel | 1 |" in text and "one run |" in text
+    r = prim.iloc[0]
+    assert "| panel | seeds | ta_change |" in text
+    assert (f"| mnist / m / pixel | 1 | **{r['verdict']}** {r['value']:+.3f} "
+            f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] |") in text  # one run: no ✓/✗
     assert "| # | claim | the papers say |" not in text  # the per-claim table is in docs/
+    assert "TA (papers: > 0.98)" not in text  # the MNIST row is in docs/
 
 
 def test_update_and_check_round_trip(tmp_path, table):

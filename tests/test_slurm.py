@@ -104,8 +104,10 @@ def test_workflow_runs_through_slurm_like_a_local_run(slurm_env, request, tmp_pa
     log = tmp_path / "slurm_run.log"
     t0 = time.monotonic()
     with open(log, "w") as sink:
+        # status checks from 2 s on (the profile waits 10 s): these jobs take seconds
         proc = subprocess.Popen([SNAKEMAKE, TARGET, "results/ci/fails.txt",
-                                 "--profile", "profiles/slurm", "--configfile", "config/ci.yaml"],
+                                 "--profile", "profiles/slurm", "--configfile", "config/ci.yaml",
+                                 "--slurm-init-seconds-before-status-checks", "2"],
                                 cwd=wd, env=slurm_env, stdout=sink, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:

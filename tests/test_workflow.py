@@ -196,7 +196,7 @@ def test_one_gpu_job_at_a_time_on_a_machine_with_a_gpu(tmp_path):
     env.pop("CUDA_VISIBLE_DEVICES", None)
 
     def dry(*args: str) -> str:
-        proc = subprocess.run([SNAKEMAKE, "-n", "--configfile", "config/paper.yaml", *args],
+        proc = subprocess.run([SNAKEMAKE, "-n", "--configfile", "config/ci.yaml", *args],
                               cwd=wd, capture_output=True, text=True, env=env, timeout=600)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout + proc.stderr

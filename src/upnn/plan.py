@@ -130,53 +130,81 @@ class Job:
 @functools.cache
 def model_flops(name: str, channels: int, size: int, width: float,
                 reference: str = "{}") -> tuple[float, float]:
-    """(features, head) forward FLOPs per image of model ``name`` (FlopCounterMode: 2 per
-    multiply-add of every convolution and matmul; BatchNorm, ReLU and pooling not counted).
-    ``reference``: a referenced net's ``ref``, ``kwargs``, ``head``, ``normalize`` as JSON
-    (:func:`upnn.config.model_reference`): its work is counted from the net itself."""
-    import contextlib
+    """(features, head) forward FLOPs per image of model ``name``: 2 per multiply-add of every
+    convolution and matmul; BatchNorm, ReLU and pooling not counted. The built-in nets compute
+    with ``nn.Conv2d`` and ``nn.Linear`` only, so hooks on those count them
+    (:func:`layer_flops`; tests/test_plan.py checks it against ``FlopCounterMode``, whose first
+    use imports torch._dynamo, 1 s of every Snakemake start); a referenced net
+    (``reference``: its ``ref``, ``kwargs``, ``head``, ``normalize`` as JSON,
+    :func:`upnn.config.model_reference`) may compute with any op, so ``FlopCounterMode`` counts
+    it."""
     import json
 
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     from upnn import models
 
     ref = json.loads(reference)
-    # shapes only for the built-in nets (no weights initialised); a referenced net is built for
-    # real once, since its split is checked on a batch
-    with contextlib.nullcontext() if ref else torch.device("meta"):
+    with torch.random.fork_rng():  # built on the CPU: the caller's random stream is untouched
         net = models.build(name, in_channels=channels, image_size=size, num_classes=NUM_CLASSES,
                            width=width, **ref).eval()
-        x = torch.zeros(1, channels, size, size)
+    x = torch.zeros(1, channels, size, size)
+    count = counted_flops if ref else layer_flops
     with torch.no_grad():
-        with FlopCounterMode(display=False) as counter:
-            feats = net.features(x)
-        total_f = counter.get_total_flops()
-        with FlopCounterMode(display=False) as counter:
-            net.head(feats)
-    return float(total_f), float(counter.get_total_flops())
+        total_f, feats = count(net.features, x)
+        total_h, _ = count(net.head, feats)
+    return float(total_f), float(total_h)
+
+
+def layer_flops(net: Any, x: Any) -> tuple[float, Any]:
+    """(FLOPs of ``net`` on ``x`` from its Conv2d, ConvTranspose2d and Linear layers: 2 per
+    multiply-add, bias not counted, as ``FlopCounterMode`` counts them; its output)."""
+    from torch import nn
+
+    total = [0.0]
+
+    def conv(m: nn.Conv2d, _: Any, out: Any) -> None:
+        total[0] += 2.0 * out.numel() * (m.in_channels // m.groups) * math.prod(m.kernel_size)
+
+    def transposed(m: nn.ConvTranspose2d, inp: Any, _: Any) -> None:
+        total[0] += 2.0 * inp[0].numel() * (m.out_channels // m.groups) * math.prod(m.kernel_size)
+
+    def linear(m: nn.Linear, _: Any, out: Any) -> None:
+        total[0] += 2.0 * out.numel() * m.in_features
+
+    kinds = ((nn.Conv2d, conv), (nn.ConvTranspose2d, transposed), (nn.Linear, linear))
+    hooks = [m.register_forward_hook(hook) for m in net.modules() for kind, hook in kinds
+             if type(m) is kind]
+    try:
+        out = net(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return total[0], out
+
+
+def counted_flops(net: Any, x: Any) -> tuple[float, Any]:
+    """(FLOPs of ``net`` on ``x`` by ``torch.utils.flop_counter.FlopCounterMode``, its output)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        out = net(x)
+    return float(counter.get_total_flops()), out
 
 
 @functools.cache
 def pix2pix_flops(channels: int, size: int, base: int) -> tuple[float, float]:
-    """(generator, discriminator) forward FLOPs per image of the Pix2Pix pair."""
+    """(generator, discriminator) forward FLOPs per image of the Pix2Pix pair (:func:`layer_flops`)."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     from upnn import pix2pix
 
-    with torch.device("meta"):
+    with torch.random.fork_rng():  # built on the CPU: the caller's random stream is untouched
         g = pix2pix.UNetGenerator(channels, channels, size, base).eval()
         d = pix2pix.PatchDiscriminator(2 * channels, size, base).eval()
-        xg, xd = torch.zeros(1, channels, size, size), torch.zeros(1, 2 * channels, size, size)
+    xg, xd = torch.zeros(1, channels, size, size), torch.zeros(1, 2 * channels, size, size)
     with torch.no_grad():
-        with FlopCounterMode(display=False) as counter:
-            g(xg)
-        fg = counter.get_total_flops()
-        with FlopCounterMode(display=False) as counter:
-            d(xd)
-    return float(fg), float(counter.get_total_flops())
+        return layer_flops(g, xg)[0], layer_flops(d, xd)[0]
 
 
 def mlp_flops(sizes: Sequence[int]) -> float:

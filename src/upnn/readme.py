@@ -1,11 +1,12 @@
 """The README's numbers, generated from the claims table, never typed.
 
 The README holds one block between the markers :data:`BEGIN` and :data:`END`: the verdict
-counts (:func:`upnn.claims.summary_markdown`; its per-claim table goes to docs/results/), the
-primary rows (:func:`upnn.claims.primary_markdown`) and the papers' MNIST row read
+counts (:func:`upnn.claims.summary_markdown`) and the primary rows, a row per panel
+(:func:`primary_matrix`). docs/results/claims_default.md holds the rest (:func:`results_page`):
+the per-claim counts, the primary rows with their Holm-adjusted p, the papers' MNIST row read
 against the papers' numbers (v4 §2.1: TA over 98 % for every net; TA − RA 10–15 points at the
-last epoch, per attack and for the mean over attacks). It is rendered from the committed copy of
-the offline default's claims table, ``docs/results/claims_default.parquet``:
+last epoch, per attack and for the mean over attacks), and every row. Both are rendered from the
+committed copy of the offline default's claims table, ``docs/results/claims_default.parquet``:
 
     python -m upnn.readme --update results/claims.parquet   # copy a run's table in, rewrite README
     python -m upnn.readme --check                           # exit 1 when the README disagrees
@@ -70,19 +71,55 @@ def mnist_table(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def primary_matrix(table: pd.DataFrame) -> str:
+    """The primary rows as one Markdown table, a row per panel (dataset / model / level, with its
+    seeds) and a column per primary claim: verdict, change over the window and its 95 % interval,
+    and whether every seed subset agrees (✓ stable, ✗ not; nothing for a single run)."""
+    prim = table[table["role"] == "primary"] if "role" in table else table.iloc[:0]
+    if prim.empty:
+        return ""
+    names = list(dict.fromkeys(prim["claim"]))
+    lines = ["| panel | seeds | " + " | ".join(names) + " |", "| --- " * (2 + len(names)) + "|"]
+    for (dataset, model, level), rows in prim.groupby(["dataset", "model", "level"], sort=True):
+        by = {r.claim: r for r in rows.itertuples()}
+        cells = []
+        for name in names:
+            r = by.get(name)
+            if r is None:
+                cells.append("—")
+                continue
+            ci = "" if pd.isna(r.ci_low) else f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
+            mark = "" if r.stable is None or pd.isna(r.stable) else (" ✓" if r.stable else " ✗")
+            cells.append(f"**{r.verdict}** {r.value:+.3f}{ci}{mark}")
+        lines.append(f"| {dataset} / {model} / {level} | {rows['seeds'].max()} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def block(table: pd.DataFrame) -> str:
-    """The generated README block (without its markers)."""
+    """The generated README block (without its markers): the counts and the primary rows; the
+    per-claim counts, the primary rows with their p and the MNIST row go to docs/results/."""
     config = table["config"].iloc[0] if len(table) else ""
     summary = claims.summary_markdown(table).split("\n\n")
     parts = [f"From `{config}`'s claims table ([docs/results/claims_default.md]"
-             "(docs/results/claims_default.md): the count per claim, and every row with its "
-             "interval):", "", *[t for t in summary if not t.startswith("|")], "",
-             "The primary rows (TA rises, RA falls; the one test per claim and panel, "
-             "docs/claims.md):", "", claims.primary_markdown(table).rstrip(), ""]
+             "(docs/results/claims_default.md): the count per claim, the primary rows with their "
+             "Holm-adjusted p, the papers' MNIST row, and every row with its interval):", "",
+             *[t for t in summary if not t.startswith("|")], "",
+             "The primary rows (one test per claim and panel: the change over the window, RA over "
+             "the trained phase; ✓ every seed alone and every seed left out give the same "
+             "verdict, ✗ they do not; docs/claims.md):", "", primary_matrix(table).rstrip(), ""]
+    return "\n".join(parts)
+
+
+def results_page(table: pd.DataFrame) -> str:
+    """docs/results/claims_default.md: the per-claim counts, the primary rows with their p, the
+    papers' MNIST row, then every row."""
+    parts = [claims.summary_markdown(table), "## Primary rows", "",
+             claims.primary_markdown(table)]
     mnist = mnist_table(table)
     if mnist:
-        parts += [mnist.rstrip(), ""]
-    return "\n".join(parts)
+        parts += ["## The papers' MNIST row", "", mnist]
+    return "\n".join(parts) + "\n## Every row\n\n" + claims.markdown(table)
 
 
 def render(readme: str, table: pd.DataFrame) -> str:
@@ -101,15 +138,18 @@ def update(source: str | Path, readme: Path = README, table_path: Path = TABLE) 
     with io.atomic_path(table_path) as tmp:
         shutil.copyfile(source, tmp)
     with io.atomic_path(table_path.with_suffix(".md")) as tmp:
-        tmp.write_text(claims.summary_markdown(table) + "\n" + claims.markdown(table))
+        tmp.write_text(results_page(table))
     with io.atomic_path(readme) as tmp:
         tmp.write_text(render(readme.read_text(), table))
 
 
 def check(readme: Path = README, table_path: Path = TABLE) -> bool:
-    """Whether the README's block is the rendering of the committed table."""
-    text = readme.read_text()
-    return render(text, pd.read_parquet(table_path)) == text
+    """Whether the README's block and the results page beside the table are the renderings of
+    the committed table."""
+    text, table = readme.read_text(), pd.read_parquet(table_path)
+    page = table_path.with_suffix(".md")
+    return render(text, table) == text and page.is_file() and \
+        page.read_text() == results_page(table)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if check():
         return 0
-    print(f"README.md's generated block differs from {TABLE.relative_to(ROOT)}: run "
+    print(f"README.md's generated block or {TABLE.with_suffix('.md').relative_to(ROOT)} differs "
+          f"from {TABLE.relative_to(ROOT)}: run "
           "`python -m upnn.readme --update results/claims.parquet` after the offline default",
           file=sys.stderr)
     return 1
