@@ -3,7 +3,7 @@
 import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd
 
-from upnn import claims, io, log
+from upnn import claims, claims_markdown, io, log
 
 sm = snakemake  # noqa: F821
 with log.job(sm) as logger:
@@ -17,7 +17,7 @@ with log.job(sm) as logger:
     settings = sm.params.settings
     table = claims.table(tables, sources=sm.params.sources, config=sm.params.config,
                          n_boot=settings.get("n_boot", 2000), seed=settings.get("seed", 0))
-    logger.info("verdicts: %s", claims.counts(table))
+    logger.info("verdicts: %s", claims_markdown.counts(table))
     io.write_table(sm.output.table, table, params=sm)
     with io.atomic_path(sm.output.markdown) as tmp:
-        tmp.write_text(claims.markdown(table))
+        tmp.write_text(claims_markdown.markdown(table))

@@ -116,3 +116,22 @@ def test_folder_check_names_the_missing_epoch_and_the_rebuild_command(tmp_path):
         checkpoint.folder(d, range(1, 4))
     with pytest.raises(checkpoint.CheckpointError, match="folder .*absent is missing"):
         checkpoint.folder(tmp_path / "absent", [1])
+
+
+def test_the_random_state_of_a_resume_checkpoint_round_trips(tmp_path):
+    """Issue 28: one writer and one reader of the resume state (training and Pix2Pix use them):
+    after restore_rng the shuffling generator and torch's global one draw what they drew after
+    rng_state, also through a saved and loaded checkpoint."""
+    shuffle = torch.Generator().manual_seed(3)
+    with torch.random.fork_rng():  # the global RNG of the other tests is left alone
+        torch.randperm(10, generator=shuffle)
+        state = checkpoint.rng_state(shuffle, torch.device("cpu"))
+        assert set(state) == {"shuffle_rng", "cpu_rng", "cuda_rng"} and state["cuda_rng"] is None
+        want = (torch.randperm(10, generator=shuffle), torch.rand(3))
+        checkpoint.save(state, tmp_path / "epoch001.pt")
+        torch.rand(5)
+        torch.randperm(10, generator=shuffle)
+        checkpoint.restore_rng(checkpoint.load(tmp_path / "epoch001.pt"), shuffle,
+                               torch.device("cpu"))
+        got = (torch.randperm(10, generator=shuffle), torch.rand(3))
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])

@@ -6,25 +6,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from upnn import claims
+from upnn import claims, claims_markdown, stats
 
 RNG = np.random.default_rng
 
 
 def test_wilson_matches_the_textbook_values():
-    assert claims.wilson(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
-    lo, hi = claims.wilson(0, 10)
+    assert stats.wilson(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    lo, hi = stats.wilson(0, 10)
     assert lo == 0 and hi == pytest.approx(0.2775, abs=1e-4)
-    assert all(np.isnan(claims.wilson(0, 0)))
+    assert all(np.isnan(stats.wilson(0, 0)))
 
 
 def test_spearman_ranks_ties_and_flat_rows():
     x = [1, 2, 3, 4]
     y = np.array([[1.0, 2, 3, 4], [4, 3, 2, 1], [1, 1, 1, 1], [1, 3, 2, 4], [1, np.nan, 2, 3]])
-    rho = claims.spearman(x, y)
+    rho = stats.spearman(x, y)
     assert rho[:4] == pytest.approx([1, -1, 0, 0.8])
     assert np.isnan(rho[4])
-    assert claims.slope([0, 1, 2], np.array([[1.0, 3, 5]]))[0] == pytest.approx(2)
+    assert stats.slope([0, 1, 2], np.array([[1.0, 3, 5]]))[0] == pytest.approx(2)
 
 
 @pytest.mark.parametrize("ci, claimed, expected", [
@@ -43,14 +43,14 @@ def test_bootstrap_interval_covers_a_known_mean_about_95_percent_of_the_time():
     p, hits, trials = 0.3, 0, 400
     for _ in range(trials):
         values = (rng.random((1, 200)) < p).astype(float)
-        _, lo, hi = claims.bootstrap(values, lambda m: m[:, 0], n_boot=400, rng=rng)
+        _, lo, hi = stats.bootstrap(values, lambda m: m[:, 0], n_boot=400, rng=rng)
         hits += lo <= p <= hi
     assert 0.91 <= hits / trials <= 0.98
 
 
 def test_resample_keeps_the_same_units_for_every_entry_and_skips_missing_ones():
     values = np.array([[1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 1.0, 0.0], [1.0, np.nan, np.nan, np.nan]])
-    reps = claims.resample(values, 50, RNG(0))
+    reps = stats.resample(values, 50, RNG(0))
     assert np.array_equal(reps[:, 0], reps[:, 1])  # paired: the same draw for both entries
     assert np.all((reps[:, 2] == 1) | np.isnan(reps[:, 2]))
 
@@ -342,8 +342,8 @@ def test_table_marks_stages_that_are_off_as_not_run_and_writes_markdown():
     assert (off["verdict"] == "not run").all()
     assert (table["config"] == "config/x.yaml").all()
     assert set(table["verdict"]) <= set(claims.VERDICTS)
-    md = claims.markdown(table)
-    counts = claims.counts(table)
+    md = claims_markdown.markdown(table)
+    counts = claims_markdown.counts(table)
     assert f"not run: {counts['not run']}" in md
     assert md.count("\n| ") == len(table) + 2  # header, separator, one line per row
 
@@ -351,10 +351,10 @@ def test_table_marks_stages_that_are_off_as_not_run_and_writes_markdown():
 def test_summary_counts_every_row_once():
     table = claims.table({"attacks": attack_table({"pgd": -0.05, "flat": 0.0})},
                          sources={"d": "mnist"}, config="c", n_boot=200)
-    s = claims.summary(table)
+    s = claims_markdown.summary(table)
     assert s[list(claims.VERDICTS)].to_numpy().sum() == len(table)
     assert list(s["claim"]) == list(dict.fromkeys(table["claim"]))
-    md = claims.summary_markdown(table)
+    md = claims_markdown.summary_markdown(table)
     assert md.count("\n| ") == len(s) + 2
 
 
@@ -400,9 +400,9 @@ def test_hierarchical_bootstrap_covers_a_known_mean_when_seeds_vary():
     for _ in range(trials):
         p = 0.6 + rng.normal(0, 0.05, seeds)
         values = (rng.random((seeds, images)) < p[:, None]).astype(float).reshape(1, -1)
-        _, lo, hi = claims.bootstrap(values, lambda m: m[:, 0], n_boot=400, rng=rng, groups=groups)
+        _, lo, hi = stats.bootstrap(values, lambda m: m[:, 0], n_boot=400, rng=rng, groups=groups)
         hits += lo <= 0.6 <= hi
-        _, lo, hi = claims.bootstrap(values, lambda m: m[:, 0], n_boot=400, rng=rng)
+        _, lo, hi = stats.bootstrap(values, lambda m: m[:, 0], n_boot=400, rng=rng)
         flat += lo <= 0.6 <= hi
     assert 0.93 <= hits / trials <= 0.97
     assert flat / trials < 0.88  # training variation outside the interval: it under-covers
@@ -410,20 +410,20 @@ def test_hierarchical_bootstrap_covers_a_known_mean_when_seeds_vary():
 
 def test_unit_weights_draw_whole_seeds_then_images_within_them():
     groups = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
-    w = claims.unit_weights(groups, 500, RNG(0))
+    w = stats.unit_weights(groups, 500, RNG(0))
     assert (w.sum(1) == 9).all()  # as many units as there are
     per_seed = w.reshape(500, 3, 3).sum(2)
     assert set(np.unique(per_seed)) <= {0, 3, 6, 9}  # a seed is drawn whole, 0–3 times
     assert (per_seed == 0).any() and (per_seed == 9).any()
-    one = claims.unit_weights(np.zeros(9), 50, RNG(1))
+    one = stats.unit_weights(np.zeros(9), 50, RNG(1))
     assert np.array_equal(one, RNG(1).multinomial(9, np.full(9, 1 / 9), size=50))
 
 
 def test_degenerate_accuracies_get_spread_from_the_jeffreys_posterior():
-    reps = claims.binomial_replicates(np.array([1.0, 0.0, 0.5]), np.array([50, 50, 50]), 2000,
+    reps = stats.binomial_replicates(np.array([1.0, 0.0, 0.5]), np.array([50, 50, 50]), 2000,
                                       RNG(0))
     assert reps[:, 0].min() < 1 and reps[:, 1].max() > 0  # no zero-width interval at 1 or 0
-    lo, hi = claims.percentile_interval(reps[:, 0], estimate=1.0)
+    lo, hi = stats.percentile_interval(reps[:, 0], estimate=1.0)
     assert hi == 1.0 and 0.9 < lo < 1.0
     assert abs(reps[:, 2].mean() - 0.5) < 0.01  # inside (0, 1) unchanged: Binomial(n, p̂)
 
@@ -433,13 +433,13 @@ def test_no_interval_excludes_its_own_estimate():
     percentile interval can lie wholly below the estimate; the table's interval contains it."""
     epochs = np.arange(1, 11)
     values = (RNG(3).random((10, 200)) < (0.5 + 0.03 * epochs)[:, None]).astype(float)
-    est, lo, hi = claims.bootstrap(values, claims.trend(epochs), n_boot=1000, rng=RNG(1))
-    reps = claims.trend(epochs)(claims.resample(values, 1000, RNG(1)))
-    plain = claims.percentile_interval(reps)
+    est, lo, hi = stats.bootstrap(values, stats.trend(epochs), n_boot=1000, rng=RNG(1))
+    reps = stats.trend(epochs)(stats.resample(values, 1000, RNG(1)))
+    plain = stats.percentile_interval(reps)
     assert plain[1] < est  # the old interval excluded it
     assert lo == plain[0] and hi == est  # widened to the estimate, no narrower
     for estimate in (5.0, -5.0, 0.1):
-        lo, hi = claims.percentile_interval(RNG(0).normal(0, 1, 500), estimate=estimate)
+        lo, hi = stats.percentile_interval(RNG(0).normal(0, 1, 500), estimate=estimate)
         assert lo <= estimate <= hi
 
 
@@ -452,8 +452,8 @@ def test_attack_rows_resample_seeds_and_say_how_many():
     assert {r["seeds"] for r in rows1} == {1} and {r["seeds"] for r in rows3} == {3}
     assert {r["n"] for r in rows3 if r["claim"] == "ra_falls"} == {300}  # images, not seed×image
     table = claims.table({"attacks": one}, sources={"d": "mnist"}, config="c", n_boot=100)
-    md = claims.markdown(table)
-    assert "*(one run)*" in md and "rest on a single training run" in claims.summary_markdown(table)
+    md = claims_markdown.markdown(table)
+    assert "*(one run)*" in md and "rest on a single training run" in claims_markdown.summary_markdown(table)
 
 
 def test_ra_change_is_primary_over_the_trained_phase_with_the_window_and_ra_over_ta_beside():
@@ -526,3 +526,24 @@ def test_pgd_rows_from_the_uncertainty_summaries_resample_seeds():
     assert by["pgd_ra_falls"]["stable"] is True
     assert claims.claim_pgd(pd.DataFrame(rows).drop(columns="n_test"), n_boot=10,
                             rng=RNG(0)) == []
+
+
+def test_a_new_panel_leaves_the_other_panels_intervals_of_the_uncertainty_stages_alone():
+    """Issue 25: each row of the uncertainty stage and of the PGD rows draws from its own stream
+    (stats.stream keyed by its names), so a panel added before it in the table (the offline
+    default's added cnn3 seeds moved resnet9's dp_rises once) leaves its interval as it was."""
+    one = packets("feature", -0.02, 0.02)
+    other = one.assign(model="a")  # sorts before "m"
+    alone = claims.claim_uncertainty(one, None, n_boot=200, rng=RNG(5))
+    both = claims.claim_uncertainty(pd.concat([other, one]), None, n_boot=200, rng=RNG(5))
+    keep = [r for r in both if r["model"] == "m"]
+    for a, b in zip(alone, keep, strict=True):
+        assert (a["claim"], a["ci_low"], a["ci_high"]) == (b["claim"], b["ci_low"], b["ci_high"])
+    pgd = pd.DataFrame([{"dataset": "d", "model": "m", "level": "pixel", "seed": s, "epoch": e,
+                         "class": 0, "test_acc": 0.5 + 0.03 * e, "robust_acc": 0.5 - 0.02 * e,
+                         "n_test": 200} for s in (0, 1) for e in range(1, 8)])
+    alone = claims.claim_pgd(pgd, n_boot=200, rng=RNG(5))
+    keep = [r for r in claims.claim_pgd(pd.concat([pgd.assign(model="a"), pgd]), n_boot=200,
+                                        rng=RNG(5)) if r["model"] == "m"]
+    for a, b in zip(alone, keep, strict=True):
+        assert (a["claim"], a["ci_low"], a["ci_high"]) == (b["claim"], b["ci_low"], b["ci_high"])

@@ -27,6 +27,23 @@ def test_unknown_model_names_the_allowed_ones():
     assert "'cnn9'" in msg and "cnn3, cnn4, resnet9, googlenet" in msg
 
 
+@pytest.mark.parametrize("mutate, value, allowed", [
+    (lambda c: c["train"].update(optimizer="lbfgs"), "'lbfgs'", "sgd, adam"),
+    (lambda c: c["train"].update(schedule="step"), "'step'", "constant, cosine"),
+    (lambda c: c["toy2d"]["attack"].update(name="sparsefool"), "'sparsefool'",
+     "fgsm, osnt, bim, pgd, ifgsm"),
+    (lambda c: c["toy2d"].update(activation="gelu"), "'gelu'", "relu, tanh, sigmoid"),
+    (lambda c: c["words"].update(activation="elu"), "'elu'", "relu, tanh, sigmoid"),
+    (lambda c: c["toy2d"]["landscape"].update(epochs=[1, 600]), "[600]", "allowed: 1.."),
+    (lambda c: c["words"].update(embeding_sizes=[2]), "'embeding_sizes'", ""),
+])
+def test_the_schema_checks_what_the_config_classes_trust(mutate, value, allowed):
+    """Issue 28: TrainConfig, ToyConfig and WordsConfig trust the schema; its enums come from
+    the code (upnn.config.with_code_enums), so the error names the allowed values of the code."""
+    msg = check_mutated(mutate)
+    assert value in msg and allowed in msg, msg
+
+
 def test_unknown_dataset_source():
     msg = check_mutated(lambda c: c["datasets"]["mnist"].update(source="svhn"))
     assert "'svhn'" in msg

@@ -50,14 +50,14 @@ def test_fig3_rejects_an_unknown_metric():
 
 
 def test_fig3_error_bars_are_wilson_intervals_over_n():
-    from upnn import claims
+    from upnn import stats
 
     fig = fig3.draw(hand_made_table(), metric="acc")
     ax = fig.axes[0]
     errs = [c for c in ax.containers if len(c) == 3]  # ErrorbarContainer of each bar
     assert len(errs) == len(TASKS) * 4
     got = [tuple(seg[:, 1]) for c in errs for lc in c[2] for seg in lc.get_segments()]
-    expected = [claims.wilson((0.7 - 0.1 * i) * 100, 100) for _ in TASKS for i in range(4)]
+    expected = [stats.wilson((0.7 - 0.1 * i) * 100, 100) for _ in TASKS for i in range(4)]
     np.testing.assert_allclose(got, expected)
     assert "95 % Wilson interval over each task's questions (n: arc easy 100" in \
         _caption(fig)

@@ -101,20 +101,20 @@ def test_ifa_pix2pix_two_seeds_draw_the_t_band_over_seeds():
 
 
 def test_ifa_pix2pix_one_seed_draws_the_wilson_band_over_n_test():
-    from upnn import claims
+    from upnn import stats
 
     table = summary_table().query("seed == 0").assign(n_test=400)
     fig = ifa_pix2pix.draw(table)
     ax = [a for a in fig.axes if a.get_visible()][0]
     acc = 0.5 + 0.005 * np.array([1, 5, 50])
-    lo, hi = np.array([claims.wilson(a * 400, 400) for a in acc]).T
+    lo, hi = np.array([stats.wilson(a * 400, 400) for a in acc]).T
     assert _same_values(_band_ys(ax)[0], np.r_[lo, hi])  # TA CL, the first band drawn
     assert len(_band_ys(ax)) == 4  # TA and RA of CL and TCL
     assert "95 % Wilson interval over 400 test images (one seed)" in _caption(fig)
 
 
 def test_ifa_training_one_seed_draws_the_wilson_band_over_training_images():
-    from upnn import claims
+    from upnn import stats
 
     its = [0, 1, 5]
     rows = [{"dataset": "cifar10", "model": "cnn4", "seed": 0, "n_epoch": 5, "iteration": n,
@@ -124,7 +124,7 @@ def test_ifa_training_one_seed_draws_the_wilson_band_over_training_images():
     ax = [a for a in fig.axes if a.get_visible()][0]
     ta, ra = _band_ys(ax)
     acc = 0.1 + 0.01 * np.array(its)
-    lo, hi = np.array([claims.wilson(a * 1000, 1000) for a in acc]).T
+    lo, hi = np.array([stats.wilson(a * 1000, 1000) for a in acc]).T
     assert _same_values(ra, np.r_[lo, hi])
     assert "95 % Wilson interval over 1000 training images" in _caption(fig)
     # two seeds: the t band over seeds instead
@@ -134,7 +134,7 @@ def test_ifa_training_one_seed_draws_the_wilson_band_over_training_images():
 
 
 def test_ifa_frequency_draws_a_horizontal_wilson_error_bar_on_ta():
-    from upnn import claims
+    from upnn import stats
 
     rows = [{"dataset": "cifar10", "model": "cnn4", "seed": 0, "epoch": e, "test_acc": a,
              "hf_ratio_mean": 0.5, "hf_ratio_std": 0.01, "n_images": 300}
@@ -145,7 +145,7 @@ def test_ifa_frequency_draws_a_horizontal_wilson_error_bar_on_ta():
     horizontal = [seg for lc in bar.lines[2] for seg in lc.get_segments()
                   if np.isclose(seg[0][1], seg[1][1]) and not np.isclose(seg[0][0], seg[1][0])]
     got = sorted((min(s[0][0], s[1][0]), max(s[0][0], s[1][0])) for s in horizontal)
-    np.testing.assert_allclose(got, [claims.wilson(120, 300), claims.wilson(210, 300)])
+    np.testing.assert_allclose(got, [stats.wilson(120, 300), stats.wilson(210, 300)])
     assert "TA error bar: 95 % Wilson interval over 300 test images" in _caption(fig)
     # no image count and one seed: no interval, and the figure says so
     fig = ifa_frequency.draw(pd.DataFrame(rows).drop(columns="n_images"))

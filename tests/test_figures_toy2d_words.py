@@ -101,7 +101,7 @@ def test_fig4_accuracy_bands_are_t_intervals_over_seeds():
 
 
 def test_fig6_one_seed_accuracy_band_is_the_wilson_interval_over_words():
-    from upnn import claims
+    from upnn import stats
 
     table = hand_made_similarity_table().query("seed == 0")
     fig = fig6.draw(table)
@@ -109,7 +109,7 @@ def test_fig6_one_seed_accuracy_band_is_the_wilson_interval_over_words():
     assert len(bands_) == 3  # one per size
     size4 = table[table["embedding_size"] == 4].sort_values("epoch")
     n = size4["n_correct"] + size4["n_incorrect"]
-    lo, hi = np.array([claims.wilson(a * m, m) for a, m in zip(size4["accuracy"], n, strict=True)]).T
+    lo, hi = np.array([stats.wilson(a * m, m) for a, m in zip(size4["accuracy"], n, strict=True)]).T
     np.testing.assert_allclose([bands_[1].min(), bands_[1].max()], [lo.min(), hi.max()])
     assert "95 % Wilson interval over 90 words (one seed)" in _caption(fig)
     fig = fig6.draw(hand_made_similarity_table())

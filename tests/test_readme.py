@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from test_claims import attack_table
 
-from upnn import claims, readme
+from upnn import claims, claims_markdown, readme
 
 
 def test_the_readme_block_matches_docs_results():
@@ -36,7 +36,7 @@ def test_the_results_page_reads_the_mnist_row_against_the_papers_numbers(table):
 
 def test_block_gives_the_counts_and_a_row_per_panel_of_the_primary_rows(table):
     text = readme.block(table)
-    assert claims.summary_markdown(table).splitlines()[0] in text
+    assert claims_markdown.summary_markdown(table).splitlines()[0] in text
     prim = table[table["role"] == "primary"]
     assert list(prim["claim"]) == ["ta_change"]  # no worst-case column here: no ra_change
     r = prim.iloc[0]

@@ -63,7 +63,7 @@ def verdicts(change, trials, seed):
     for t in range(trials):
         x, values, groups = simulated_panel(rng, change)
         r = claims.primary("ra_change", values, x, groups, n_boot=400,
-                           rng=claims.stream(seed, t), units=200)
+                           rng=stats.stream(seed, t), units=200)
         claims.finish_primary([r])  # one row: Holm changes nothing
         out.append(r["verdict"])
     return np.array(out)
@@ -85,9 +85,9 @@ def test_stability_column_lists_each_seed_and_each_leave_one_out():
     rng = np.random.default_rng(3)
     x, values, groups = simulated_panel(rng, -0.3, wobble=0.0)
     r = claims.finish_primary([claims.primary("ra_change", values, x, groups, n_boot=400,
-                                              rng=claims.stream(3), units=200)])[0]
+                                              rng=stats.stream(3), units=200)])[0]
     assert r["verdict"] == "holds" and r["stable"] is True
     assert r["seed_verdicts"].count("holds") == 6  # s0, s1, s2, −s0, −s1, −s2
     one = claims.finish_primary([claims.primary("ra_change", values[:, :200], x, groups[:200],
-                                                n_boot=400, rng=claims.stream(3), units=200)])[0]
+                                                n_boot=400, rng=stats.stream(3), units=200)])[0]
     assert one["stable"] is None and one["seed_verdicts"] == ""

@@ -33,12 +33,7 @@ def test_config_from_the_yaml_block_and_bad_values():
         "landscape": {"epochs": [5], "grid": 3}})
     assert (cfg.attack, cfg.eps, cfg.attack_steps, cfg.landscape_epochs, cfg.grid) == \
         ("fgsm", 0.2, None, (5,), 3)
-    with pytest.raises(ValueError, match="unknown attack 'sparsefool'; allowed: fgsm"):
-        toy2d.ToyConfig(attack="sparsefool")
-    with pytest.raises(ValueError, match=r"landscape epochs \[600\] outside 1..500"):
-        toy2d.ToyConfig(landscape_epochs=(100, 600))
-    with pytest.raises(ValueError, match="unknown toy2d setting"):
-        toy2d.ToyConfig.from_dict({"depht": 2})
+    # bad settings: the schema refuses them (tests/test_config.py); the class trusts it
 
 
 def _model(n_seeds=3, width=16):

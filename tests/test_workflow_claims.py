@@ -9,7 +9,7 @@ import re
 import pandas as pd
 from conftest import copy_workflow, planned_jobs, snakemake
 
-from upnn import claims
+from upnn import claims, claims_markdown
 
 
 def test_claims_table_has_every_claim_and_marks_the_llm_stage_not_run(ci_run):
@@ -26,7 +26,7 @@ def test_claims_table_has_every_claim_and_marks_the_llm_stage_not_run(ci_run):
     assert len(panels) == 3 and (panels == 8).all()  # + the worst case of the papers' attacks
     md = (ci_run / "results/claims.md").read_text()
     assert md.count("\n| ") == len(table) + 2
-    assert all(f"{v}: {n}" in md for v, n in claims.counts(table).items())
+    assert all(f"{v}: {n}" in md for v, n in claims_markdown.counts(table).items())
 
 
 def test_claims_table_is_in_the_report(ci_run, tmp_path):

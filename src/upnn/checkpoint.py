@@ -11,6 +11,9 @@ Snakemake never deletes, so a killed job resumes from its last complete epoch:
 * :func:`resume` returns the newest epoch e such that epochs 1..e are all there and readable.
 * :func:`finish` drops epochs beyond the run's last and renames the work folder onto the output in
   one step.
+* :func:`rng_state` is the random state every resume checkpoint carries (the data-shuffling
+  generator's, the CPU's, and on CUDA the device's), :func:`restore_rng` puts it back, so a
+  resumed run draws what the uninterrupted one would have drawn.
 """
 
 from __future__ import annotations
@@ -102,6 +105,28 @@ def _move_aside(files: list[Path], directory: Path, why: str, logger: logging.Lo
         shutil.move(str(f), target)
     logger.warning("moved %d checkpoint(s) of %s aside into %s: %s", len(files), directory, dest,
                    why)
+
+
+def rng_state(shuffle: torch.Generator, device: torch.device) -> dict[str, Any]:
+    """The random state a resume checkpoint carries: ``shuffle_rng`` (the local generator that
+    orders the data), ``cpu_rng`` (torch's global one: init, dropout) and ``cuda_rng`` (the
+    device's, None on the CPU). Read back by :func:`restore_rng`."""
+    import torch
+
+    cuda = device.type == "cuda"
+    return {"shuffle_rng": shuffle.get_state(), "cpu_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if cuda else None}
+
+
+def restore_rng(ckpt: Mapping[str, Any], shuffle: torch.Generator,
+                device: torch.device) -> None:
+    """Put back the random state :func:`rng_state` wrote into ``ckpt``."""
+    import torch
+
+    shuffle.set_state(ckpt["shuffle_rng"].cpu())
+    torch.set_rng_state(ckpt["cpu_rng"].cpu())
+    if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu(), device)
 
 
 def claim(directory: str | os.PathLike, fp: str, logger: logging.Logger = _LOG) -> None:

@@ -11,7 +11,8 @@ gap ranges of v4 §2.1 are stated for MNIST and CIFAR-10 only).
 
 Intervals are percentile bootstraps over what the statistic averages over (:func:`resample`):
 test images (the same images resampled at every epoch, seed and attack, from the per-image
-outcomes of the attack stage), seeds (toy, words) or dimensions (ΔX, ΔP). Tables that keep only
+outcomes of the attack stage), seeds (toy, words) or dimensions (ΔX, ΔP), all from
+:mod:`upnn.stats`. Tables that keep only
 an accuracy and its n (IFA, TCL, frequency, LLM) get a binomial bootstrap per entry
 (:func:`binomial_replicates`), which ignores the pairing of images across entries and so gives
 intervals at least as wide as the paired one. Single accuracies get Wilson intervals.
@@ -20,16 +21,26 @@ intervals at least as wide as the paired one. Single accuracies get Wilson inter
 from __future__ import annotations
 
 import warnings
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from upnn import stats
+from upnn.stats import (
+    binomial_replicates,
+    bootstrap,
+    percentile_interval,
+    replicates,
+    resample,
+    slope,
+    spearman,
+    stream,
+    trend,
+    wilson,
+)
 
 VERDICTS = ("holds", "fails", "inconclusive", "not testable", "not run", "n/a")
 # A rank trend over fewer points than this reads "not testable": an exact test of Spearman's ρ
@@ -40,7 +51,6 @@ COLUMNS = ("number", "claim", "source", "statement", "dataset", "model", "level"
            "setting", "statistic", "value", "ci_low", "ci_high", "claimed", "n", "unit",
            "seeds", "verdict", "role", "min_effect", "p_value", "p_holm", "stable",
            "seed_verdicts", "config")
-Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
@@ -183,149 +193,6 @@ FGSM_LEVELS = {"cifar10": ("<", 0.10)}
 
 CHANCE_TASKS = ("arc_challenge", "openbookqa", "winogrande")
 GRADIENT_CONDITIONS = ("fgsm", "bim")
-
-
-# ------------------------------------------------------------------------------------------------
-# Statistics
-
-
-def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a proportion k/n (Wilson 1927); (nan, nan) when n = 0."""
-    if n <= 0:
-        return float("nan"), float("nan")
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
-
-
-def spearman(x: Sequence[float] | np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman's ρ along the last axis between ``x`` and ``y`` (broadcast: ``x`` (K,) against
-    every row of ``y`` (..., K), or row b of ``x`` against row b of ``y``): Pearson's r of the
-    ranks, ties at their average rank. A constant row gives 0 (no trend); NaN gives NaN."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    rx = rankdata(x, axis=-1)
-    rx = rx - rx.mean(axis=-1, keepdims=True)
-    ry = rankdata(y, axis=-1)
-    ry = ry - ry.mean(axis=-1, keepdims=True)
-    num = (rx * ry).sum(-1)
-    den = np.sqrt((rx ** 2).sum(-1) * (ry ** 2).sum(-1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rho = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
-    return np.where(np.isnan(x).any(-1) | np.isnan(y).any(-1), np.nan, rho)
-
-
-def slope(x: Sequence[float] | np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Least-squares slope of each row of ``y`` (..., K) against ``x`` (K,)."""
-    x = np.asarray(x, dtype=float)
-    xc = x - x.mean()
-    return (np.asarray(y, dtype=float) @ xc) / (xc @ xc)
-
-
-def unit_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_boot, U) bootstrap weights of U units that belong to ``groups`` (U,), e.g. the training
-    seed of each (seed, test image) column: a hierarchical bootstrap (Davison & Hinkley 1997,
-    §3.8) that first draws as many groups as there are, with replacement, then for each drawn group
-    its units with replacement. A unit's weight counts how often it was drawn. With one group this
-    is the ordinary bootstrap over units (the same draws as before groups existed)."""
-    groups = np.asarray(groups)
-    names, index = np.unique(groups, return_inverse=True)
-    units = len(groups)
-    if len(names) == 1:
-        return rng.multinomial(units, np.full(units, 1.0 / units), size=n_boot).astype(float)
-    picks = rng.integers(0, len(names), size=(n_boot, len(names)))  # the groups each draw takes
-    w = np.zeros((n_boot, units))
-    for g in range(len(names)):
-        cols = np.flatnonzero(index == g)
-        times = (picks == g).sum(1)  # how often each replicate drew group g
-        for t in range(1, int(times.max(initial=0)) + 1):
-            rows = times >= t
-            w[np.ix_(rows, cols)] += rng.multinomial(len(cols), np.full(len(cols), 1.0 / len(cols)),
-                                                     size=int(rows.sum()))
-    return w
-
-
-def resample(values: np.ndarray, n_boot: int, rng: np.random.Generator,
-             groups: np.ndarray | None = None) -> np.ndarray:
-    """Bootstrap replicates of the row means of ``values`` (K, U): K entries (e.g. epochs × attacks)
-    averaged over U units (images, seeds, dimensions). Each replicate draws U units with
-    replacement, the same units for every entry (a paired bootstrap); NaN marks a unit an entry
-    lacks (e.g. images SparseFool did not attack) and is left out of that entry's mean.
-    ``groups`` (U,) names each unit's training seed: then seeds are resampled first and units
-    within them (:func:`unit_weights`), so the variation between training runs is inside the
-    interval. Returns (n_boot, K); an entry none of whose units was drawn is NaN."""
-    values = np.asarray(values, dtype=float)
-    units = values.shape[1]
-    w = unit_weights(np.zeros(units) if groups is None else groups, n_boot, rng)
-    ok = ~np.isnan(values)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (w @ np.where(ok, values, 0.0).T) / (w @ ok.T)
-
-
-def binomial_replicates(acc: np.ndarray, n: np.ndarray, n_boot: int,
-                        rng: np.random.Generator) -> np.ndarray:
-    """(n_boot, K) replicates of K accuracies, each drawn as Binomial(n_k, p) / n_k with p = acc_k,
-    except where acc_k is 0 or 1: Binomial(n, 0 or 1) has no spread, so there p is first drawn
-    from the Jeffreys posterior Beta(k + ½, n − k + ½) (Brown, Cai & DasGupta 2001)."""
-    acc, n = np.clip(np.asarray(acc, dtype=float), 0, 1), np.asarray(n, dtype=np.int64)
-    p = np.broadcast_to(acc, (n_boot, len(acc))).copy()
-    edge = (acc <= 0) | (acc >= 1)
-    if edge.any():
-        k = acc[edge] * n[edge]
-        p[:, edge] = rng.beta(k + 0.5, n[edge] - k + 0.5, size=(n_boot, int(edge.sum())))
-    return rng.binomial(n, p) / np.maximum(n, 1)
-
-
-def percentile_interval(replicates: np.ndarray, level: float = 0.95,
-                        estimate: float | None = None) -> tuple[float, float]:
-    """The central ``level`` percentile interval of bootstrap replicates (NaN ones left out),
-    widened, given the full-sample ``estimate``, to contain it. A bounded statistic (Spearman's ρ
-    over a few epochs: a resample that ties two epochs can only lower |ρ|) can have nearly all
-    replicates on one side of its estimate, and the plain percentile interval then excludes the
-    estimate itself (ρ = 0.997 against [0.78, 0.994]); widening is conservative, never narrower.
-    (A bias-corrected interval, tried first, collapses onto the estimate in exactly that case.)"""
-    r = np.asarray(replicates, dtype=float)
-    r = r[~np.isnan(r)]
-    if len(r) == 0:
-        return float("nan"), float("nan")
-    lo, hi = np.percentile(r, [50 * (1 - level), 50 * (1 + level)])
-    if estimate is not None and np.isfinite(estimate):
-        lo, hi = min(lo, estimate), max(hi, estimate)
-    return float(lo), float(hi)
-
-
-def stream(seed: int, *key: Any) -> np.random.Generator:
-    """An independent random stream for one claim row (or stage), keyed by ``seed`` and the
-    row's names: its draws do not depend on which other rows were computed before it."""
-    return np.random.default_rng([seed, zlib.crc32("/".join(map(str, key)).encode())])
-
-
-def bootstrap(values: np.ndarray, stat: Callable[[np.ndarray], np.ndarray], *, n_boot: int,
-              rng: np.random.Generator, level: float = 0.95,
-              groups: np.ndarray | None = None) -> tuple[float, float, float]:
-    """(estimate, ci_low, ci_high) of ``stat`` (maps (B, K) entry means to (B,)) on ``values``
-    (K, U): the estimate from the full sample, the interval from :func:`resample` (hierarchical
-    over ``groups``, the units' seeds, when given) by :func:`percentile_interval`."""
-    est, reps = replicates(values, stat, n_boot=n_boot, rng=rng, groups=groups)
-    return (est, *percentile_interval(reps, level, est))
-
-
-def replicates(values: np.ndarray, stat: Callable[[np.ndarray], np.ndarray], *, n_boot: int,
-               rng: np.random.Generator, groups: np.ndarray | None = None
-               ) -> tuple[float, np.ndarray]:
-    """(estimate, replicates) of ``stat`` on ``values`` (K, U): :func:`bootstrap` before its
-    interval, for tests that need the replicates themselves (p-values, :mod:`upnn.stats`)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an entry with no unit is NaN
-        full = np.nanmean(np.asarray(values, dtype=float), axis=1)[None]
-    return float(stat(full)[0]), stat(resample(values, n_boot, rng, groups))
-
-
-def trend(x: Sequence[float] | np.ndarray, k: int = 1) -> Callable[[np.ndarray], np.ndarray]:
-    """A :func:`bootstrap` statistic: Spearman ρ(x, series), the series being the mean of ``k``
-    stacked blocks of len(x) entries (k > 1: e.g. the mean RA over k attacks)."""
-    x = np.asarray(x)
-    return lambda m: spearman(x, m.reshape(len(m), k, len(x)).mean(1))
 
 
 def verdict(ci_low: float, ci_high: float, claimed: tuple) -> str:
@@ -814,6 +681,7 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
     sampled dimensions, so its Spearman trend is that of the mean; the bootstrap resamples the
     dimensions (the same ones at every epoch)."""
     rows, trends, flat_panels = [], {}, set()
+    base = int(rng.integers(2**63))  # one draw: each row's stream is keyed by its names
     for (dataset, model, level), g in packets.groupby(["dataset", "model", "level"]):
         groups = _packet_matrix(g, "sigma_x").columns.get_level_values("seed").to_numpy()
         panel = {"dataset": dataset, "model": model, "level": level,
@@ -822,7 +690,8 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
             m = _packet_matrix(g, col)
             e = m.index.to_numpy()
             full = spearman(e, np.nanmean(m.to_numpy(), 1)[None])[0]
-            reps = spearman(e, resample(m.to_numpy(), n_boot, rng, groups))
+            reps = spearman(e, resample(m.to_numpy(), n_boot,
+                                        stream(base, claim, dataset, model, level), groups))
             trends[(dataset, model, level, col)] = (float(full), reps, m.shape[1],
                                                     panel["seeds"])
             rows.append(row(claim, float(full), percentile_interval(reps, estimate=full),
@@ -831,7 +700,8 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
         units = sx.shape[1]
         both = np.stack([sx.to_numpy()[-1], sp.to_numpy()[-1]])
         est = bootstrap(both, lambda m, u=units: np.sqrt(u * m[:, 0]) * np.sqrt(u * m[:, 1]),
-                        n_boot=n_boot, rng=rng, groups=groups)
+                        n_boot=n_boot, groups=groups,
+                        rng=stream(base, "bound_product", dataset, model, level))
         # ΔX·ΔP = u·√(mean σ_x · mean σ_p) grows with the u dimensions sampled, so its side of ½
         # is set by n_dims, not by the net: reported, with no verdict
         rows.append({**row("bound_product", est[0], est[1:], units, "dimensions",
@@ -839,8 +709,8 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
                            "sampled, so no verdict", **panel), "verdict": "n/a"})
         flat = _packet_matrix(g, "sigma_x_flat")
         both = np.stack([sx.to_numpy()[-1], flat.to_numpy()[-1]])
-        est = bootstrap(both, lambda m: 1 - m[:, 0] / m[:, 1], n_boot=n_boot, rng=rng,
-                        groups=groups)
+        est = bootstrap(both, lambda m: 1 - m[:, 0] / m[:, 1], n_boot=n_boot, groups=groups,
+                        rng=stream(base, "dx_not_flat", dataset, model, level))
         rows.append(row("dx_not_flat", est[0], est[1:], units, "dimensions",
                         setting=f"epoch {sx.index[-1]}", **panel))
         if rows[-1]["verdict"] == "fails":  # flat packets: ΔX is the interval's number
@@ -868,7 +738,8 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
             for claim, kind in (("class_ra_falls", "attacked"), ("class_ta_rises", "clean")):
                 h = g[g["kind"] == kind].assign(hit=lambda d: (d["pred"] == d["label"]) * 1.0)
                 m = h.pivot_table(index="epoch", columns=["seed", "index"], values="hit")
-                est = bootstrap(m.to_numpy(), trend(m.index), n_boot=n_boot, rng=rng)
+                est = bootstrap(m.to_numpy(), trend(m.index), n_boot=n_boot,
+                                rng=stream(base, claim, dataset, model, cls))
                 rows.append(row(claim, est[0], est[1:], m.shape[1], f"class-{cls} test images",
                                 dataset=dataset, model=model, level="pixel", attack="pgd",
                                 seeds=h["seed"].nunique(), points=len(m.index),
@@ -891,6 +762,7 @@ def claim_pgd(summaries: pd.DataFrame, *, n_boot: int, rng: np.random.Generator)
     keys = ["dataset", "model", "level"]
     per = summaries.groupby(keys + ["seed", "epoch"], sort=True)[
         ["test_acc", "robust_acc", "n_test"]].first().reset_index()
+    base = int(rng.integers(2**63))  # one draw: each row's stream is keyed by its names
     for (dataset, model, level), g in per.groupby(keys, sort=True):
         epochs = np.sort(g["epoch"].unique())
         seeds = np.sort(g["seed"].unique())
@@ -901,10 +773,11 @@ def claim_pgd(summaries: pd.DataFrame, *, n_boot: int, rng: np.random.Generator)
         for claim, col in (("pgd_ta_rises", "test_acc"), ("pgd_ra_falls", "robust_acc")):
             acc = g.pivot(index="seed", columns="epoch", values=col).reindex(
                 index=seeds, columns=epochs).to_numpy()
-            reps = binomial_replicates(acc.ravel(), n.ravel(), n_boot, rng).reshape(
+            row_rng = stream(base, claim, dataset, model, level)
+            reps = binomial_replicates(acc.ravel(), n.ravel(), n_boot, row_rng).reshape(
                 n_boot, len(seeds), len(epochs))
 
-            def draw(keep, acc=acc, reps=reps, epochs=epochs, seeds=seeds):
+            def draw(keep, acc=acc, reps=reps, epochs=epochs, seeds=seeds, rng=row_rng):
                 idx = np.flatnonzero(np.isin(seeds, keep))
                 change = stats.window_change(epochs)
                 chosen = idx[rng.integers(0, len(idx), size=(n_boot, len(idx)))]  # seeds drawn
@@ -1021,119 +894,3 @@ def table(tables: Mapping[str, pd.DataFrame | None], *, sources: Mapping[str, st
     out = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "config"]).assign(config=config)
     return out.sort_values(["number", "claim", "dataset", "model", "level", "attack", "setting"],
                            kind="stable", ignore_index=True)
-
-
-def counts(claims: pd.DataFrame) -> dict[str, int]:
-    """How many rows have each verdict (all verdicts listed, zeros included)."""
-    return {v: int((claims["verdict"] == v).sum()) for v in VERDICTS}
-
-
-def markdown(claims: pd.DataFrame) -> str:
-    """The claims table as Markdown a person reads: a count of verdicts, then one line per row."""
-    c = counts(claims)
-    config = claims["config"].iloc[0] if len(claims) else ""
-    lines = [f"# Claims of the papers, checked on `{config}`", "",
-             ", ".join(f"{v}: {k}" for v, k in c.items()) + f" (of {len(claims)} rows)", "",
-             "Verdict: *holds* when the 95 % interval lies wholly on the claimed side, *fails* "
-             "when wholly on the other, *inconclusive* otherwise. The primary rows of the trend "
-             "claims (`ta_change`, `ra_change`, `pgd_ta_rises`, `pgd_ra_falls`: the change over "
-             f"the window) need it beyond a minimum effect of {stats.MIN_EFFECT:g} on either "
-             "side, by a z-test whose Holm-adjusted p across the run's primary rows is below "
-             "0.05; *stable* says whether each seed alone "
-             "and each leave-one-seed-out subset gives the same verdict. docs/claims.md explains "
-             "each claim and statistic.", "",
-             "A verdict marked *(one run)* rests on a single training run: its interval covers the "
-             "test images' sampling, not the variation between training runs.", "",
-             "| # | claim | role | source | panel | statistic | value | 95 % interval | claimed | "
-             "n | p (Holm) | verdict | stable |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-
-    def num(x: float) -> str:
-        return "" if pd.isna(x) else f"{x:+.3f}"
-
-    for r in claims.itertuples():
-        panel = " / ".join(str(p) for p in (r.dataset, r.model, r.level, r.attack, r.setting) if p)
-        ci = "" if pd.isna(r.ci_low) else f"[{num(r.ci_low)}, {num(r.ci_high)}]"
-        n = f"{r.n} {r.unit}" if r.unit else ""
-        runs = " *(one run)*" if r.seeds == 1 and r.verdict in ("holds", "fails") else ""
-        p = "" if pd.isna(r.p_holm) else f"{r.p_holm:.3g}"
-        stable = "" if r.stable is None or pd.isna(r.stable) else ("yes" if r.stable else
-                                                                   f"no ({r.seed_verdicts})")
-        lines.append(f"| {r.number} | {r.claim} | {r.role} | {r.source} | {panel} | "
-                     f"{r.statistic} | {num(r.value)} | {ci} | {r.claimed} | {n} | {p} | "
-                     f"**{r.verdict}**{runs} | {stable} |")
-    return "\n".join(lines) + "\n"
-
-
-def summary(claims: pd.DataFrame) -> pd.DataFrame:
-    """Per claim: its number, source and statement and how many panels give each verdict."""
-    counted = claims.groupby(["number", "claim"], sort=False)["verdict"].value_counts().unstack(
-        fill_value=0).reindex(columns=list(VERDICTS), fill_value=0)
-    first = claims.drop_duplicates("claim").set_index(["number", "claim"])[["source", "statement"]]
-    return first.join(counted).reset_index()
-
-
-def summary_markdown(claims: pd.DataFrame) -> str:
-    """:func:`summary` as the Markdown table of the README's "What reproduces" section."""
-    c = counts(claims)
-    decided = claims["verdict"].isin(["holds", "fails"])
-    single = int((decided & (claims["seeds"] == 1)).sum())
-    prim = claims[claims["role"] == "primary"] if "role" in claims else claims.iloc[:0]
-    pc = prim["verdict"].value_counts()
-    seeded = prim[prim["seeds"] > 1]
-    stable = int(seeded["stable"].eq(True).sum())
-    lines = [", ".join(f"{v}: {k}" for v, k in c.items()) + f" (of {len(claims)} rows)", "",
-             f"{single} of the {int(decided.sum())} holds and fails rest on a single training run "
-             "(their intervals resample test images, not training runs).", "",
-             f"Primary trend rows (TA rises, RA falls: claims 1, 2 and the companion's PGD "
-             f"rows; change over the window beyond ±{stats.MIN_EFFECT:g}, Holm across "
-             f"{len(prim)} rows): "
-             + ", ".join(f"{v}: {int(pc.get(v, 0))}" for v in ("holds", "fails", "inconclusive",
-                                                              "not testable"))
-             + f"; of the {len(seeded)} with several seeds, {stable} give the same verdict on "
-             "every seed alone and with each seed left out.", "",
-             "| # | claim | the papers say | source | holds | fails | inconclusive | not testable | "
-             "n/a, not run |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in summary(claims).to_dict("records"):
-        lines.append(f"| {r['number']} | {r['claim']} | {r['statement']} | {r['source']} | "
-                     f"{r['holds']} | {r['fails']} | {r['inconclusive']} | {r['not testable']} | "
-                     f"{r['n/a'] + r['not run']} |")
-    return "\n".join(lines) + "\n"
-
-
-def primary_markdown(claims: pd.DataFrame) -> str:
-    """The primary rows (one test per claim and panel) as a Markdown table: panel, seeds, the
-    change over the window with its 95 % interval, the Holm-adjusted p, verdict and stability."""
-    prim = claims[claims["role"] == "primary"] if "role" in claims else claims.iloc[:0]
-    lines = ["| claim | panel | seeds | change [95 % interval] | p (Holm) | verdict | stable |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    for r in prim.itertuples():
-        panel = " / ".join(str(p) for p in (r.dataset, r.model, r.level, r.setting) if p)
-        ci = "" if pd.isna(r.ci_low) else f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
-        p = "" if pd.isna(r.p_holm) else f"{r.p_holm:.3g}"
-        stable = "one run" if r.stable is None or pd.isna(r.stable) else (
-            "yes" if r.stable else "no")
-        lines.append(f"| {r.claim} | {panel} | {r.seeds} | {r.value:+.3f}{ci} | {p} | "
-                     f"**{r.verdict}** | {stable} |")
-    return "\n".join(lines) + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="upnn claims",
-                                description="Print a claims table: its per-claim summary, or every "
-                                "row (--full).")
-    p.add_argument("table", nargs="?", default="results/claims.parquet")
-    p.add_argument("--full", action="store_true", help="every row, as results/claims.md")
-    a = p.parse_args(argv)
-    table = pd.read_parquet(a.table)
-    print(markdown(table) if a.full else summary_markdown(table), end="")
-    return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())

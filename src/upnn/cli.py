@@ -1,12 +1,12 @@
 """The ``upnn`` command: what a user runs by hand, one subcommand each, ``--help`` on every one.
 
     upnn plan [--configfile FILE] [--rates FILE]   the work planner (upnn.plan)
-    upnn claims [TABLE] [--full]                   print a claims table (upnn.claims)
+    upnn claims [TABLE] [--full]                   print a claims table (upnn.claims_markdown)
     upnn readme --update TABLE | --check           the README's generated block (upnn.readme)
     upnn data download SOURCE [--root DIR]         pre-stage a torchvision data set (upnn.data)
     upnn llm prefetch [...]                        fill the Hugging Face cache (upnn.llm)
 
-Each is also ``python -m upnn.<module>``. The workflow itself runs with ``snakemake``.
+Each is also ``python -m upnn.<module>`` (:data:`MODULES`). The workflow itself runs with ``snakemake``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ COMMANDS = {"plan": "the work planner: every job, its counted work and estimated
             "llm": "prefetch the LLM stage's model and task data into the Hugging Face cache"}
 
 
+#: the module of a command whose name is not its module's
+MODULES = {"claims": "claims_markdown"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
@@ -33,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"upnn: unknown command {name!r}; allowed: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    module = importlib.import_module(f"upnn.{name}")
+    module = importlib.import_module(f"upnn.{MODULES.get(name, name)}")
     return int(module.main(rest) or 0)
 
 

@@ -118,15 +118,23 @@ def normalize(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def with_code_enums(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """``schema`` with its enums of names taken from the code, so a name is added in one place:
-    the attack names from ``upnn.attacks.REGISTRY`` (torch is imported here, only when a config
-    is checked)."""
+    """``schema`` with its enums of names taken from the code, so a name is added in one place
+    and the config classes need not check again: the attack names (``upnn.attacks.REGISTRY``),
+    the optimizers and schedules (``upnn.train``), the toy's gradient attacks and the
+    activations of the toy and word nets (``upnn.toy2d``, ``upnn.stacked``). torch is imported
+    here, only when a config is checked."""
     import copy
 
-    from upnn import attacks
+    from upnn import attacks, stacked, toy2d, train
 
     out = copy.deepcopy(dict(schema))
     out["$defs"]["attack_name"]["enum"] = list(attacks.REGISTRY)
+    out["$defs"]["train"]["properties"]["optimizer"]["enum"] = list(train.OPTIMIZERS)
+    out["$defs"]["train"]["properties"]["schedule"]["enum"] = list(train.SCHEDULES)
+    toy, words = out["properties"]["toy2d"]["properties"], out["properties"]["words"]["properties"]
+    toy["attack"]["properties"]["name"]["enum"] = list(toy2d.GRADIENT_ATTACKS)
+    for block in (toy, words):
+        block["activation"]["enum"] = list(stacked.ACTIVATIONS)
     return out
 
 

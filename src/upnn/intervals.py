@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.stats import t as student_t
 
-from upnn import claims
+from upnn import stats
 
 #: accuracy column → the per-image column it is the mean of
 PER_IMAGE = {"clean_acc": "clean_correct", "robust_acc": "robust_correct",
@@ -38,7 +38,7 @@ def seed_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, 
     mean = float(v.mean())
     if len(v) < 2:
         return mean, float("nan"), float("nan")
-    half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    half = student_t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
     return mean, mean - half, mean + half
 
 
@@ -49,8 +49,8 @@ def image_bootstrap(outcomes: Sequence[bool], *, n_boot: int = 1000, seed: int =
     o = np.asarray(outcomes, dtype=float)
     if len(o) == 0:
         return float("nan"), float("nan"), float("nan")
-    reps = claims.resample(o[None], n_boot, np.random.default_rng(seed))[:, 0]
-    return (float(o.mean()), *claims.percentile_interval(reps, level))
+    reps = stats.resample(o[None], n_boot, np.random.default_rng(seed))[:, 0]
+    return (float(o.mean()), *stats.percentile_interval(reps, level))
 
 
 def accuracy_interval(rows: pd.DataFrame, column: str, *, n_boot: int = 1000,
@@ -85,10 +85,10 @@ def band(rows: pd.DataFrame, column: str, *, n_boot: int = 1000, seed: int = 0) 
 
 def wilson_interval(acc: float, n: float | None) -> tuple[float, float, float]:
     """(acc, low, high): the 95 % Wilson interval of an accuracy ``acc`` measured on ``n`` images
-    (:func:`upnn.claims.wilson` of acc·n successes; a NaN interval when n is 0 or missing)."""
+    (:func:`upnn.stats.wilson` of acc·n successes; a NaN interval when n is 0 or missing)."""
     if n is None or not np.isfinite(n) or n <= 0:
         return float(acc), float("nan"), float("nan")
-    return (float(acc), *claims.wilson(float(acc) * n, n))
+    return (float(acc), *stats.wilson(float(acc) * n, n))
 
 
 def describe(method: str, n_seeds: int, n_images: int, *, images: str = "test images",

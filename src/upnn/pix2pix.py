@@ -389,10 +389,7 @@ def train_pix2pix(
             D.load_state_dict(ckpt["discriminator"])
             opt_g.load_state_dict(ckpt["opt_g"])
             opt_d.load_state_dict(ckpt["opt_d"])
-            shuffle_gen.set_state(ckpt["shuffle_rng"].cpu())
-            torch.set_rng_state(ckpt["cpu_rng"].cpu())
-            if cuda and ckpt.get("cuda_rng") is not None:
-                torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu(), cuda_index)
+            checkpoint.restore_rng(ckpt, shuffle_gen, device)
             history = list(ckpt["history"])
 
         epoch_iter = range(len(history) + 1, epochs + 1)
@@ -427,9 +424,7 @@ def train_pix2pix(
                 "discriminator": D.state_dict(),
                 "opt_g": opt_g.state_dict(),
                 "opt_d": opt_d.state_dict(),
-                "shuffle_rng": shuffle_gen.get_state(),
-                "cpu_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(cuda_index) if cuda else None,
+                **checkpoint.rng_state(shuffle_gen, device),
                 "history": history,
             }
             checkpoint.save(state, checkpoint.path(ckpt_dir, epoch))

@@ -1,7 +1,7 @@
 """The README's numbers, generated from the claims table, never typed.
 
 The README holds one block between the markers :data:`BEGIN` and :data:`END`: the verdict
-counts (:func:`upnn.claims.summary_markdown`) and the primary rows, a row per panel
+counts (:func:`upnn.claims_markdown.summary_markdown`) and the primary rows, a row per panel
 (:func:`primary_matrix`). docs/results/claims_default.md holds the rest (:func:`results_page`):
 the per-claim counts, the primary rows with their Holm-adjusted p, the papers' MNIST row read
 against the papers' numbers (v4 §2.1: TA over 98 % for every net; TA − RA 10–15 points at the
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from upnn import claims, io
+from upnn import claims_markdown, io
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -100,7 +100,7 @@ def block(table: pd.DataFrame) -> str:
     """The generated README block (without its markers): the counts and the primary rows; the
     per-claim counts, the primary rows with their p and the MNIST row go to docs/results/."""
     config = table["config"].iloc[0] if len(table) else ""
-    summary = claims.summary_markdown(table).split("\n\n")
+    summary = claims_markdown.summary_markdown(table).split("\n\n")
     parts = [f"From `{config}`'s claims table ([docs/results/claims_default.md]"
              "(docs/results/claims_default.md): the count per claim, the primary rows with their "
              "Holm-adjusted p, the papers' MNIST row, and every row with its interval):", "",
@@ -114,12 +114,12 @@ def block(table: pd.DataFrame) -> str:
 def results_page(table: pd.DataFrame) -> str:
     """docs/results/claims_default.md: the per-claim counts, the primary rows with their p, the
     papers' MNIST row, then every row."""
-    parts = [claims.summary_markdown(table), "## Primary rows", "",
-             claims.primary_markdown(table)]
+    parts = [claims_markdown.summary_markdown(table), "## Primary rows", "",
+             claims_markdown.primary_markdown(table)]
     mnist = mnist_table(table)
     if mnist:
         parts += ["## The papers' MNIST row", "", mnist]
-    return "\n".join(parts) + "\n## Every row\n\n" + claims.markdown(table)
+    return "\n".join(parts) + "\n## Every row\n\n" + claims_markdown.markdown(table)
 
 
 def render(readme: str, table: pd.DataFrame) -> str:

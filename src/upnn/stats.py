@@ -1,5 +1,8 @@
-"""The primary test of a trend claim (issue 25): an effect size with a minimum effect, a bootstrap
-p-value for each side, and Holm's correction across a run's primary rows.
+"""The statistics of the claims and of the figures' bands, in one place: the bootstrap toolbox
+(paired resampling of images, seeds or dimensions, the hierarchical seed-then-image bootstrap,
+binomial replicates, percentile intervals, Wilson intervals, Spearman ρ, per-row random streams)
+and the primary test of a trend claim (issue 25): an effect size with a minimum effect, a
+bootstrap p-value for each side, and Holm's correction across a run's primary rows.
 
 A trend claim of the papers ("TA rises", "RA falls", v4 §2.1, Fig. 2) is read as the change of
 the series over the window, the Theil–Sen slope (Sen 1968: the median of the pairwise slopes,
@@ -11,9 +14,13 @@ is *inconclusive* otherwise; a flat series is therefore neither.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 
 # The smallest change over the window that we call a trend: 2 points of accuracy, i.e. 4 of the
 # default's 200 test images, and about the seed-to-seed wobble of the real cnn3 series about its
@@ -89,3 +96,148 @@ def decide(p_holds: float, p_fails: float, p_adjusted: float, alpha: float = ALP
     if np.isnan(p_adjusted) or p_adjusted >= alpha:
         return "inconclusive"
     return "holds" if p_holds <= p_fails else "fails"
+
+
+# ------------------------------------------------------------------------------------------------
+# The bootstrap toolbox of every claim (upnn.claims) and of the figures' bands (upnn.intervals)
+
+Z95 = 1.959963984540054
+
+
+def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n (Wilson 1927); (nan, nan) when n = 0."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def spearman(x: Sequence[float] | np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's ρ along the last axis between ``x`` and ``y`` (broadcast: ``x`` (K,) against
+    every row of ``y`` (..., K), or row b of ``x`` against row b of ``y``): Pearson's r of the
+    ranks, ties at their average rank. A constant row gives 0 (no trend); NaN gives NaN."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    rx = rankdata(x, axis=-1)
+    rx = rx - rx.mean(axis=-1, keepdims=True)
+    ry = rankdata(y, axis=-1)
+    ry = ry - ry.mean(axis=-1, keepdims=True)
+    num = (rx * ry).sum(-1)
+    den = np.sqrt((rx ** 2).sum(-1) * (ry ** 2).sum(-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+    return np.where(np.isnan(x).any(-1) | np.isnan(y).any(-1), np.nan, rho)
+
+
+def slope(x: Sequence[float] | np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares slope of each row of ``y`` (..., K) against ``x`` (K,)."""
+    x = np.asarray(x, dtype=float)
+    xc = x - x.mean()
+    return (np.asarray(y, dtype=float) @ xc) / (xc @ xc)
+
+
+def unit_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, U) bootstrap weights of U units that belong to ``groups`` (U,), e.g. the training
+    seed of each (seed, test image) column: a hierarchical bootstrap (Davison & Hinkley 1997,
+    §3.8) that first draws as many groups as there are, with replacement, then for each drawn group
+    its units with replacement. A unit's weight counts how often it was drawn. With one group this
+    is the ordinary bootstrap over units (the same draws as before groups existed)."""
+    groups = np.asarray(groups)
+    names, index = np.unique(groups, return_inverse=True)
+    units = len(groups)
+    if len(names) == 1:
+        return rng.multinomial(units, np.full(units, 1.0 / units), size=n_boot).astype(float)
+    picks = rng.integers(0, len(names), size=(n_boot, len(names)))  # the groups each draw takes
+    w = np.zeros((n_boot, units))
+    for g in range(len(names)):
+        cols = np.flatnonzero(index == g)
+        times = (picks == g).sum(1)  # how often each replicate drew group g
+        for t in range(1, int(times.max(initial=0)) + 1):
+            rows = times >= t
+            w[np.ix_(rows, cols)] += rng.multinomial(len(cols), np.full(len(cols), 1.0 / len(cols)),
+                                                     size=int(rows.sum()))
+    return w
+
+
+def resample(values: np.ndarray, n_boot: int, rng: np.random.Generator,
+             groups: np.ndarray | None = None) -> np.ndarray:
+    """Bootstrap replicates of the row means of ``values`` (K, U): K entries (e.g. epochs × attacks)
+    averaged over U units (images, seeds, dimensions). Each replicate draws U units with
+    replacement, the same units for every entry (a paired bootstrap); NaN marks a unit an entry
+    lacks (e.g. images SparseFool did not attack) and is left out of that entry's mean.
+    ``groups`` (U,) names each unit's training seed: then seeds are resampled first and units
+    within them (:func:`unit_weights`), so the variation between training runs is inside the
+    interval. Returns (n_boot, K); an entry none of whose units was drawn is NaN."""
+    values = np.asarray(values, dtype=float)
+    units = values.shape[1]
+    w = unit_weights(np.zeros(units) if groups is None else groups, n_boot, rng)
+    ok = ~np.isnan(values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (w @ np.where(ok, values, 0.0).T) / (w @ ok.T)
+
+
+def binomial_replicates(acc: np.ndarray, n: np.ndarray, n_boot: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, K) replicates of K accuracies, each drawn as Binomial(n_k, p) / n_k with p = acc_k,
+    except where acc_k is 0 or 1: Binomial(n, 0 or 1) has no spread, so there p is first drawn
+    from the Jeffreys posterior Beta(k + ½, n − k + ½) (Brown, Cai & DasGupta 2001)."""
+    acc, n = np.clip(np.asarray(acc, dtype=float), 0, 1), np.asarray(n, dtype=np.int64)
+    p = np.broadcast_to(acc, (n_boot, len(acc))).copy()
+    edge = (acc <= 0) | (acc >= 1)
+    if edge.any():
+        k = acc[edge] * n[edge]
+        p[:, edge] = rng.beta(k + 0.5, n[edge] - k + 0.5, size=(n_boot, int(edge.sum())))
+    return rng.binomial(n, p) / np.maximum(n, 1)
+
+
+def percentile_interval(replicates: np.ndarray, level: float = 0.95,
+                        estimate: float | None = None) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap replicates (NaN ones left out),
+    widened, given the full-sample ``estimate``, to contain it. A bounded statistic (Spearman's ρ
+    over a few epochs: a resample that ties two epochs can only lower |ρ|) can have nearly all
+    replicates on one side of its estimate, and the plain percentile interval then excludes the
+    estimate itself (ρ = 0.997 against [0.78, 0.994]); widening is conservative, never narrower.
+    (A bias-corrected interval, tried first, collapses onto the estimate in exactly that case.)"""
+    r = np.asarray(replicates, dtype=float)
+    r = r[~np.isnan(r)]
+    if len(r) == 0:
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(r, [50 * (1 - level), 50 * (1 + level)])
+    if estimate is not None and np.isfinite(estimate):
+        lo, hi = min(lo, estimate), max(hi, estimate)
+    return float(lo), float(hi)
+
+
+def stream(seed: int, *key: Any) -> np.random.Generator:
+    """An independent random stream for one claim row (or stage), keyed by ``seed`` and the
+    row's names: its draws do not depend on which other rows were computed before it."""
+    return np.random.default_rng([seed, zlib.crc32("/".join(map(str, key)).encode())])
+
+
+def bootstrap(values: np.ndarray, stat: Callable[[np.ndarray], np.ndarray], *, n_boot: int,
+              rng: np.random.Generator, level: float = 0.95,
+              groups: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(estimate, ci_low, ci_high) of ``stat`` (maps (B, K) entry means to (B,)) on ``values``
+    (K, U): the estimate from the full sample, the interval from :func:`resample` (hierarchical
+    over ``groups``, the units' seeds, when given) by :func:`percentile_interval`."""
+    est, reps = replicates(values, stat, n_boot=n_boot, rng=rng, groups=groups)
+    return (est, *percentile_interval(reps, level, est))
+
+
+def replicates(values: np.ndarray, stat: Callable[[np.ndarray], np.ndarray], *, n_boot: int,
+               rng: np.random.Generator, groups: np.ndarray | None = None
+               ) -> tuple[float, np.ndarray]:
+    """(estimate, replicates) of ``stat`` on ``values`` (K, U): :func:`bootstrap` before its
+    interval, for tests that need the replicates themselves (p-values, :mod:`upnn.stats`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an entry with no unit is NaN
+        full = np.nanmean(np.asarray(values, dtype=float), axis=1)[None]
+    return float(stat(full)[0]), stat(resample(values, n_boot, rng, groups))
+
+
+def trend(x: Sequence[float] | np.ndarray, k: int = 1) -> Callable[[np.ndarray], np.ndarray]:
+    """A :func:`bootstrap` statistic: Spearman ρ(x, series), the series being the mean of ``k``
+    stacked blocks of len(x) entries (k > 1: e.g. the mean RA over k attacks)."""
+    x = np.asarray(x)
+    return lambda m: spearman(x, m.reshape(len(m), k, len(x)).mean(1))

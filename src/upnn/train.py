@@ -38,33 +38,31 @@ class TrainConfig:
     schedule: str = "constant"
     eval_batch_size: int = 1024
 
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; allowed: {', '.join(SCHEDULES)}")
-
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
-        allowed = set(cls.__dataclass_fields__)
-        bad = sorted(set(d) - allowed)
-        if bad:
-            raise ValueError(f"unknown training setting(s) {bad}; allowed: {', '.join(sorted(allowed))}")
+        """From the config's ``train`` block (with a model's overrides), which the schema has
+        checked: its enums of optimizers and schedules come from :data:`OPTIMIZERS` and
+        :data:`SCHEDULES` (:func:`upnn.config.with_code_enums`)."""
         return cls(**d)
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """SGD (Nesterov momentum when ``momentum`` > 0) or Adam, as ``cfg.optimizer`` says."""
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0)
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
 
 
 def learning_rate(cfg: TrainConfig, epoch: int) -> float:
     """LR for 1-based ``epoch``: constant, or cosine from ``lr`` down to 0 over all epochs."""
     if cfg.schedule == "cosine":
         return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / cfg.epochs))
-    return cfg.lr
+    if cfg.schedule == "constant":
+        return cfg.lr
+    raise ValueError(f"unknown schedule {cfg.schedule!r}; allowed: {', '.join(SCHEDULES)}")
 
 
 def num_classes(*labels: Tensor) -> int:
@@ -144,14 +142,16 @@ def train(
     fp = fingerprint(cfg, meta, seed, x_tr, y_tr)
     directory = Path(checkpoint_dir)
     checkpoint.claim(directory, fp)
+    # a checkpoint of the code before checkpoint.rng_state (its keys rng_shuffle/rng_cpu) fails
+    # the check: moved aside, not mixed in
     start, ckpt = checkpoint.resume(directory, cfg.epochs,
-                                    check=lambda c: c.get("fingerprint") == fp)
+                                    check=lambda c: c.get("fingerprint") == fp
+                                    and "shuffle_rng" in c)
     rows: list[dict[str, float]] = []
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
-        gen.set_state(ckpt["rng_shuffle"])
-        torch.set_rng_state(ckpt["rng_cpu"])
+        checkpoint.restore_rng(ckpt, gen, device)
         rows = [dict(r) for r in ckpt["rows"]]
     bar = tqdm(range(start + 1, cfg.epochs + 1), desc=f"train {model_name}", disable=not progress,
                initial=start, total=cfg.epochs)
@@ -166,8 +166,8 @@ def train(
         bar.set_postfix(loss=f"{loss:.3f}", test_acc=f"{test_acc:.3f}")
         checkpoint.save({
             "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-            "meta": model.meta, "fingerprint": fp, "rng_shuffle": gen.get_state(),
-            "rng_cpu": torch.get_rng_state(), "rows": rows,
+            "meta": model.meta, "fingerprint": fp, "rows": rows,
+            **checkpoint.rng_state(gen, device),
         }, checkpoint.path(directory, epoch))
         if after_epoch is not None:
             after_epoch(epoch)

@@ -45,25 +45,9 @@ class WordsConfig:
     batch_size: int = 2048
     lr: float = 3e-4
 
-    def __post_init__(self) -> None:
-        if self.activation not in stacked.ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; "
-                             f"allowed: {', '.join(stacked.ACTIVATIONS)}")
-        if not self.seeds or not self.embedding_sizes:
-            raise ValueError("seeds and embedding_sizes must not be empty")
-        for name in ("width", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.depth < 0 or min(self.embedding_sizes) < 1:
-            raise ValueError(f"depth must be >= 0 and embedding sizes >= 1, got {self.depth}, "
-                             f"{list(self.embedding_sizes)}")
-
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> WordsConfig:
-        bad = sorted(set(d) - set(cls.__dataclass_fields__))
-        if bad:
-            raise ValueError(f"unknown words setting(s) {bad}; "
-                             f"allowed: {', '.join(sorted(cls.__dataclass_fields__))}")
+        """From the config's ``words`` block, which the schema has checked."""
         d = dict(d)
         for key in ("seeds", "embedding_sizes"):
             if key in d:
