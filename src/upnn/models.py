@@ -242,22 +242,16 @@ def reference(ref: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module:
     raise ValueError(f"model reference {ref!r}; allowed: {', '.join(k + ':...' for k in REFERENCE_KINDS)}")
 
 
-class _TimmFeatures(nn.Module):
-    def __init__(self, net: nn.Module) -> None:
+class _Method(nn.Module):
+    """``net.<method>`` as a module: timm's ``forward_features`` and ``forward_head`` as the
+    features and the head of one net (the weights stay ``net``'s, under the same keys)."""
+
+    def __init__(self, net: nn.Module, method: str) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.method = net, method
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net.forward_features(x)
-
-
-class _TimmHead(nn.Module):
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, f: Tensor) -> Tensor:
-        return self.net.forward_head(f)
+        return getattr(self.net, self.method)(x)
 
 
 def split(net: nn.Module, ref: str, head: str | None, normalize: Mapping[str, Any] | None,
@@ -269,7 +263,8 @@ def split(net: nn.Module, ref: str, head: str | None, normalize: Mapping[str, An
     last step (model(x) ≠ head(features(x))) is refused with one line."""
     norm: nn.Module = Normalize(**normalize) if normalize else nn.Identity()
     if ref.startswith("timm:") and head is None:
-        model = Classifier(nn.Sequential(norm, _TimmFeatures(net)), _TimmHead(net), {})
+        model = Classifier(nn.Sequential(norm, _Method(net, "forward_features")),
+                           _Method(net, "forward_head"), {})
     else:
         path = head or ("fc" if hasattr(net, "fc") else "classifier")
         parent_path, _, leaf = path.rpartition(".")
