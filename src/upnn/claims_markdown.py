@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -70,7 +71,7 @@ def summary_markdown(claims: pd.DataFrame) -> str:
     c = counts(claims)
     decided = claims["verdict"].isin(["holds", "fails"])
     single = int((decided & (claims["seeds"] == 1)).sum())
-    prim = claims[claims["role"] == "primary"] if "role" in claims else claims.iloc[:0]
+    prim = primary_rows(claims)
     pc = prim["verdict"].value_counts()
     seeded = prim[prim["seeds"] > 1]
     stable = int(seeded["stable"].eq(True).sum())
@@ -94,19 +95,29 @@ def summary_markdown(claims: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def primary_rows(claims: pd.DataFrame) -> pd.DataFrame:
+    """The primary rows of a claims table (none in a table written before they existed)."""
+    return claims[claims["role"] == "primary"] if "role" in claims else claims.iloc[:0]
+
+
+def change(r: Any) -> str:
+    """'+0.120 [+0.092, +0.180]': a primary row's change over the window and its 95 % interval."""
+    ci = "" if pd.isna(r.ci_low) else f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
+    return f"{r.value:+.3f}{ci}"
+
+
 def primary_markdown(claims: pd.DataFrame) -> str:
     """The primary rows (one test per claim and panel) as a Markdown table: panel, seeds, the
     change over the window with its 95 % interval, the Holm-adjusted p, verdict and stability."""
-    prim = claims[claims["role"] == "primary"] if "role" in claims else claims.iloc[:0]
+    prim = primary_rows(claims)
     lines = ["| claim | panel | seeds | change [95 % interval] | p (Holm) | verdict | stable |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in prim.itertuples():
         panel = " / ".join(str(p) for p in (r.dataset, r.model, r.level, r.setting) if p)
-        ci = "" if pd.isna(r.ci_low) else f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
         p = "" if pd.isna(r.p_holm) else f"{r.p_holm:.3g}"
         stable = "one run" if r.stable is None or pd.isna(r.stable) else (
             "yes" if r.stable else "no")
-        lines.append(f"| {r.claim} | {panel} | {r.seeds} | {r.value:+.3f}{ci} | {p} | "
+        lines.append(f"| {r.claim} | {panel} | {r.seeds} | {change(r)} | {p} | "
                      f"**{r.verdict}** | {stable} |")
     return "\n".join(lines) + "\n"
 

@@ -28,7 +28,7 @@ Jacobian: one forward and K backwards); the minimal stage's DeepFool :data:`DEEP
 minimal-amplitude bisection keeps every attacked image active;
 AutoAttack runs APGD-CE on the attacked images and the rest on :data:`AUTOATTACK_ROBUST` of them
 (it only attacks points still robust). The typical counts were measured on the offline
-default's checkpoints (``bench/cuts.py`` and ``bench/sparsefool_work.py``, docs/benchmarks.md).
+default's checkpoints (``bench/cuts.py`` and ``bench/attack_work.py``, docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def primary_matrix(table: pd.DataFrame) -> str:
     """The primary rows as one Markdown table, a row per panel (dataset / model / level, with its
     seeds) and a column per primary claim: verdict, change over the window and its 95 % interval,
     and whether every seed subset agrees (✓ stable, ✗ not; nothing for a single run)."""
-    prim = table[table["role"] == "primary"] if "role" in table else table.iloc[:0]
+    prim = claims_markdown.primary_rows(table)
     if prim.empty:
         return ""
     names = list(dict.fromkeys(prim["claim"]))
@@ -88,9 +88,8 @@ def primary_matrix(table: pd.DataFrame) -> str:
             if r is None:
                 cells.append("—")
                 continue
-            ci = "" if pd.isna(r.ci_low) else f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
             mark = "" if r.stable is None or pd.isna(r.stable) else (" ✓" if r.stable else " ✗")
-            cells.append(f"**{r.verdict}** {r.value:+.3f}{ci}{mark}")
+            cells.append(f"**{r.verdict}** {claims_markdown.change(r)}{mark}")
         lines.append(f"| {dataset} / {model} / {level} | {rows['seeds'].max()} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
