@@ -1,11 +1,11 @@
 """The prepared device check (issue 19): throughput of every net of a config at its width on real
 Fashion-MNIST images, fp32 against bf16, the TA/RA differences bf16 makes, torchattacks' PGD on
-the same net and batch, and a rates file for the planner (upnn.plan).
+the same net and batch, and a rates file for the planner (upnn.rates).
 
     python bench/device_check.py --out DIR [--device auto|cpu|cuda] [--quick]
                                  [--configfile config/paper.yaml]
 
-Writes ``DIR/rates.yaml`` (upnn.plan's format: FLOP/s per kind of work and model, measured) and
+Writes ``DIR/rates.yaml`` (upnn.rates' format: FLOP/s per kind of work and model, measured) and
 ``DIR/device_check.json`` (every measurement, the bf16 differences and the verdict). Images: the
 shipped subset (data/fashion_mnist_subset), reshaped to each dataset's channels and size, so no
 download is needed. ``--quick`` (the test suite's smoke run, CPU, < 1 min): widths at most 0.25,
@@ -39,6 +39,8 @@ import torch.nn.functional as F  # noqa: E402
 import yaml  # noqa: E402
 
 from upnn import attacks, data, device, models, plan, train  # noqa: E402
+from upnn import flops as upnn_flops  # noqa: E402
+from upnn import rates as upnn_rates  # noqa: E402
 
 THRESHOLD_POINTS = 0.5
 CHECK_ATTACKS = ("fgsm", "bim", "pgd")
@@ -146,7 +148,7 @@ def throughput(net: dict[str, Any], dev: torch.device, precisions: list[str], qu
     torch.manual_seed(0)
     model = models.build(net["model"], in_channels=net["channels"], image_size=net["size"],
                          width=net["width"]).to(dev)
-    flops = sum(plan.model_flops(net["model"], net["channels"], net["size"], net["width"]))
+    flops = sum(upnn_flops.model_flops(net["model"], net["channels"], net["size"], net["width"]))
     timing = dict(dev=dev, min_seconds=0.0 if quick else 1.5, max_reps=1 if quick else 200,
                   warmup=0 if quick else 3 if dev.type == "cuda" else 1)
     eps = net["eps"]
@@ -157,9 +159,9 @@ def throughput(net: dict[str, Any], dev: torch.device, precisions: list[str], qu
             width=net["width"]).to(dev).eval(), precision, dev)
         r = measure(model, fast, precision, (x[:tb], y[:tb]), (x[:ab], y[:ab]), eps, bim_steps,
                     timing)
-        r["train_flops_s"] = r["train_img_s"] * plan.TRAIN_PASS * flops
+        r["train_flops_s"] = r["train_img_s"] * upnn_flops.TRAIN_PASS * flops
         r["attack_flops_s"] = statistics.mean([r["pgd4_img_s"] * 4, r["bim_img_s"] * bim_steps]) \
-            * plan.GRAD_PASS * flops
+            * upnn_flops.GRAD_PASS * flops
         r["eval_flops_s"] = r["eval_img_s"] * flops
         out[precision] = r
     if torchattacks_mod is None:
@@ -232,7 +234,7 @@ def rates_file(results: list[dict[str, Any]], dev: torch.device, precisions: lis
                machine: str) -> dict[str, Any]:
     """The planner's rates: fp32 FLOP/s per kind and model (median over shapes; default the
     median over nets), the bf16 speed-up per kind, the other kinds from the shipped file."""
-    base = plan.load_rates(plan.GPU_RATES if dev.type == "cuda" else plan.CPU_RATES)
+    base = upnn_rates.load_rates(upnn_rates.GPU_RATES if dev.type == "cuda" else upnn_rates.CPU_RATES)
     per: dict[str, dict[str, list[float]]] = {k: {} for k in ("train", "attack", "eval")}
     for r in results:
         for k in per:

@@ -42,29 +42,31 @@ MODELS = sorted({m for _, m, _ in RUNS})
 GPU = 0 if config["device"] == "cpu" else 1
 
 from upnn import plan as upnn_plan  # noqa: E402
+from upnn import rates as upnn_rates  # noqa: E402
+from upnn import schedule as upnn_schedule  # noqa: E402
 from upnn import external as upnn_external  # noqa: E402
 
 # GPU jobs never share one GPU by accident: on a machine with a GPU, at most one GPU job runs at a
 # time unless the command or profile gives `--resources gpu=N` (profiles/slurm does: there the
-# limit counts the cluster's GPUs). Every job uses the first GPU it sees (upnn.plan.gpu_limit).
-_GPU_LIMIT = upnn_plan.gpu_limit(workflow.resource_settings.resources, upnn_plan.local_gpus())
+# limit counts the cluster's GPUs). Every job uses the first GPU it sees (upnn.schedule.gpu_limit).
+_GPU_LIMIT = upnn_schedule.gpu_limit(workflow.resource_settings.resources, upnn_schedule.local_gpus())
 if _GPU_LIMIT is not None:
     workflow.global_resources["gpu"] = _GPU_LIMIT
     print(f"upnn: gpu={_GPU_LIMIT}: one GPU job at a time on this machine", file=sys.stderr)
 
 # The work planner (upnn.plan, docs/gpu.md): each job's SLURM runtime and memory from its counted
 # work and a rates file (config/rates/; $UPNN_RATES overrides), with a safety factor.
-PLAN_RATES = upnn_plan.default_rates(config, WORKFLOW_DIR)
+PLAN_RATES = upnn_rates.default_rates(config, WORKFLOW_DIR)
 
 
 def planned(rule, what="runtime", fallback=60):
     """A resource callable: the planner's ``runtime`` (minutes: 3 × the estimate + 5, doubled
-    per retry) or ``mem_mb`` of this rule's job; ``fallback`` where the planner knows no such
-    job. Computed once per process, when Snakemake first asks."""
+    per retry) or ``mem_mb`` of this rule's job at its threads; ``fallback`` where the planner
+    fails. Computed once per job and process, when Snakemake first asks."""
 
-    def resource(wildcards, attempt):
+    def resource(wildcards, threads, attempt):
         return upnn_plan.planned_resource(
-            config, PLAN_RATES, rule, dict(wildcards.items()), what, attempt, fallback
+            config, PLAN_RATES, rule, dict(wildcards.items()), what, attempt, fallback, threads
         )
 
     return resource

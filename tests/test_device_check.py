@@ -10,7 +10,7 @@ import time
 import yaml
 from conftest import ROOT
 
-from upnn import plan
+from upnn import rates as upnn_rates
 
 
 def test_device_check_quick_on_cpu_writes_rates_and_summary(tmp_path):
@@ -21,7 +21,7 @@ def test_device_check_quick_on_cpu_writes_rates_and_summary(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # 14 s on the 2-core machine at load 3; the timeout above only catches a hang (load 10: 150 s)
     print(f"device_check --quick: {time.monotonic() - t0:.0f} s")
-    rates = plan.load_rates(tmp_path / "rates.yaml")  # the planner reads what it writes
+    rates = upnn_rates.load_rates(tmp_path / "rates.yaml")  # the planner reads what it writes
     assert rates["status"] == "measured" and rates["gpus"] == 0
     paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
     nets = {m for ms in paper["experiments"].values() for m in ms}

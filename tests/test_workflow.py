@@ -16,7 +16,7 @@ import yaml
 from conftest import ROOT, SNAKEMAKE, copy_workflow, dry_run_changed, planned_jobs, snakemake
 
 from upnn import checkpoint
-from upnn import plan as upnn_plan
+from upnn import schedule as upnn_schedule
 
 
 def test_lint_is_clean():
@@ -181,7 +181,7 @@ def test_seeds_from_the_command_line(tmp_path):
 
 
 def test_one_gpu_job_at_a_time_on_a_machine_with_a_gpu(tmp_path):
-    """Issue 27 item 5: where the driver lists a GPU (faked here through upnn.plan.local_gpus)
+    """Issue 27 item 5: where the driver lists a GPU (faked here through upnn.schedule.local_gpus)
     the run's scheduler limits ``gpu`` to 1; a given ``--resources gpu=N`` or no GPU: no limit."""
     wd = copy_workflow(tmp_path / "wf")
     fake = tmp_path / "gpus"
@@ -190,7 +190,7 @@ def test_one_gpu_job_at_a_time_on_a_machine_with_a_gpu(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(
-        "import upnn.plan as p\n_real = p.local_gpus\n"
+        "import upnn.schedule as p\n_real = p.local_gpus\n"
         f"p.local_gpus = lambda proc={str(fake)!r}: _real(proc)\n")
     env = {**os.environ, "PYTHONPATH": str(site)}
     env.pop("CUDA_VISIBLE_DEVICES", None)
@@ -205,5 +205,5 @@ def test_one_gpu_job_at_a_time_on_a_machine_with_a_gpu(tmp_path):
     assert "upnn: gpu=" not in dry("--resources", "gpu=2")
     assert "upnn: gpu=" not in dry("--profile", str(wd / "profiles" / "slurm"))
     env["PYTHONPATH"] = ""  # this machine's own driver listing: none here (CI has no GPU)
-    if upnn_plan.local_gpus() == 0:
+    if upnn_schedule.local_gpus() == 0:
         assert "upnn: gpu=" not in dry()

@@ -1,6 +1,6 @@
 """The ``upnn`` command: what a user runs by hand, one subcommand each, ``--help`` on every one.
 
-    upnn plan [--configfile FILE] [--rates FILE]   the work planner (upnn.plan)
+    upnn plan [--configfile FILE ...] [--rates FILE]   the work planner (upnn.plan)
     upnn claims [TABLE] [--full]                   print a claims table (upnn.claims_markdown)
     upnn readme --update TABLE | --check           the README's generated block (upnn.readme)
     upnn data download SOURCE [--root DIR]         pre-stage a torchvision data set (upnn.data)
