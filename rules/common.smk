@@ -265,12 +265,12 @@ UNC_TSNE_SEED = upnn_config.first_seed(config, UNC_TSNE["model"])
 def uncertainty_settings(wildcards):
     """Everything one run's job (all levels) depends on: a change reruns only what it touches."""
     ds = UNC["datasets"][wildcards.dataset]
-    classes = ds["classes"]
+    classes = ds["classes"]  # "all": every class of the data (upnn.uncertainty.packet_classes)
     settings = {
         "epochs": upnn_config.epoch_list(
             UNC["epochs"], upnn_config.epochs(config, wildcards.model), "uncertainty.epochs", wildcards.model
         ),
-        "classes": list(range(10)) if classes == "all" else sorted(set(classes)),
+        "classes": classes if classes == "all" else sorted(set(classes)),
         "method": UNC["method"],
         "n_dims": UNC["n_dims"],
         "n_points": UNC["n_points"],

@@ -8,11 +8,12 @@ spec = sm.params.spec
 with log.job(sm) as logger:
     for split in data.SPLITS:
         x, y = data.load_split(
-            spec["source"], split, root=sm.params.root,
+            spec["source"], split, root=spec.get("root", sm.params.root),
             channels=spec.get("channels"), image_size=spec.get("image_size"),
             test_fraction=spec.get("test_fraction", 0.25), split_seed=spec.get("split_seed", 0),
             limit=spec.get(f"limit_{split}"),
             folders={k: spec[k] for k in data.SPLITS if k in spec} or None,
+            name=spec.get("name"), kwargs=spec.get("kwargs"), splits=spec.get("splits"),
         )
         data.write_split(sm.output[split], x, y, source=spec["source"], split=split, params=sm)
         logger.info("%s %s: %s %s", sm.wildcards.dataset, split, x.shape, x.dtype)

@@ -10,6 +10,7 @@ import _src  # noqa: F401, I001  (puts src/ on sys.path)
 import pandas as pd
 
 from upnn import checkpoint, data, device, io, log, models, uncertainty
+from upnn.train import num_classes
 
 sm = snakemake  # noqa: F821
 with log.job(sm) as logger:
@@ -19,6 +20,7 @@ with log.job(sm) as logger:
     seed = int(sm.wildcards.seed)
     train, test = data.read_split(sm.input.train, dev), data.read_split(sm.input.test, dev)
     batch_size = int(sm.config["uncertainty"]["batch_size"])
+    classes = uncertainty.packet_classes(p["classes"], num_classes(train[1], test[1]))
     run = {"dataset": sm.wildcards.dataset, "model": sm.wildcards.model, "seed": seed}
     logger.info("uncertainty %s on %s: %s", run, dev, p)
     packets = {level: [] for level in p["levels"]}
@@ -28,7 +30,7 @@ with log.job(sm) as logger:
         for level in p["levels"]:
             t0 = time.perf_counter()
             frame, acc = uncertainty.evaluate_checkpoint(
-                model, level, train, test, classes=p["classes"], n_dims=p["n_dims"],
+                model, level, train, test, classes=classes, n_dims=p["n_dims"],
                 method=p["method"], n_points=p["n_points"], head=p.get("head"),
                 n_test=p["n_test"], radius=p.get("radius"), seed=seed, batch_size=batch_size, **p["attack"])
             frame.insert(0, "epoch", epoch)

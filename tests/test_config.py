@@ -50,6 +50,13 @@ def test_unknown_dataset_source():
     assert "mnist, fashion_mnist, fashion_mnist_subset, mnist_subset, cifar10, digits" in msg
 
 
+def test_a_torchvision_source_by_class_name_is_valid():
+    cfg = copy.deepcopy(C.load_yaml(ROOT / "config" / "config.yaml"))
+    cfg["datasets"]["mnist"] = {"source": "torchvision", "name": "KMNIST", "root": "data/raw",
+                                "kwargs": {}, "image_size": 28}
+    C.check(cfg, SCHEMA)
+
+
 def test_experiment_on_unconfigured_dataset():
     msg = check_mutated(lambda c: c["experiments"].update(imagenet=["cnn3"]))
     assert "'imagenet'" in msg and "allowed: mnist, fashion32" in msg
@@ -138,6 +145,17 @@ def test_ifa_datasets_must_name_a_trained_dataset():
     (lambda c: c.pop("attacks"), "(top level) is missing 'attacks'"),
     (lambda c: c.pop("figures"), "(top level) is missing 'figures'"),
     (lambda c: c.pop("uncertainty"), "(top level) is missing 'uncertainty'"),
+    (lambda c: c["datasets"]["mnist"].update(source="torchvision"),
+     "datasets.mnist (source torchvision) needs 'name'; required: name"),
+    (lambda c: c["datasets"]["mnist"].update(source="torchvision", name="NoSuch"),
+     "datasets.mnist.name = 'NoSuch' is not a data set of torchvision.datasets; allowed: a class "
+     "name such as MNIST"),
+    (lambda c: c["datasets"]["mnist"].update(source="torchvision", name="FakeData"),
+     "'FakeData' takes neither train= nor split="),
+    (lambda c: c["datasets"]["mnist"].update(name="KMNIST"),
+     "datasets.mnist.name belongs to source 'torchvision', not 'mnist_subset'"),
+    (lambda c: c["datasets"]["mnist"].update(source="imagefolder", train="a", image_size=28),
+     "datasets.mnist (source imagefolder) needs 'test'; required: train, test, image_size"),
 ])
 def test_cross_field_rules_fail_before_any_job_with_one_line(mutate, expected):
     assert expected in check_mutated(mutate)

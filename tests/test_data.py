@@ -288,3 +288,52 @@ def test_an_image_folder_of_any_number_of_classes_and_sizes(tmp_path, classes):
         data.load_split("imagefolder", "test", folders=folders, image_size=16)
     with pytest.raises(ValueError, match="imagefolder needs `train` and `test` folders"):
         data.load_split("imagefolder", "train", image_size=16)
+
+
+def fake_kmnist(root, classes=12):
+    """KMNIST as torchvision.datasets.KMNIST reads it (root/KMNIST/raw, idx files), with
+    synthetic content of ``classes`` classes; returns the training images and labels."""
+    raw = root / "KMNIST" / "raw"
+    raw.mkdir(parents=True)
+    fake_fashion(raw, n_train=36, n_test=24, gz=False)
+    for split in ("train", "test"):
+        labels = raw / data.IDX_FILES[split][1]
+        n = len(data.read_idx(labels))
+        data.write_idx(raw / "y.gz", (np.arange(n) % classes).astype(np.uint8))
+        labels.write_bytes(gzip.decompress((raw / "y.gz").read_bytes()))
+    (raw / "y.gz").unlink()
+    return data.read_idx(raw / data.IDX_FILES["train"][0]), data.read_idx(raw / data.IDX_FILES["train"][1])
+
+
+def test_a_torchvision_data_set_by_class_name(tmp_path):
+    """Issue 29: ``source: torchvision`` reads torchvision.datasets.<name> from a root (here the
+    real KMNIST class on idx files of 12 classes), through a DataLoader, at its native shape
+    byte for byte, or converted and resized as an image folder is; ``limit`` keeps the images
+    load_split's rule keeps; the classes come from the data."""
+    from upnn.train import num_classes
+
+    x0, y0 = fake_kmnist(tmp_path)
+    x, y = data.load_split("torchvision", "train", root=tmp_path, name="KMNIST")
+    assert x.dtype == np.uint8 and x.shape == (36, 1, 28, 28)
+    np.testing.assert_array_equal(x[:, 0], x0)
+    np.testing.assert_array_equal(y, y0)
+    xt, yt = data.load_split("torchvision", "test", root=tmp_path, name="KMNIST")
+    assert len(yt) == 24 and num_classes(torch.from_numpy(y), torch.from_numpy(yt)) == 12
+    small, _ = data.load_split("torchvision", "train", root=tmp_path, name="KMNIST",
+                               channels=3, image_size=16)
+    assert small.shape == (36, 3, 16, 16)
+    some, ys = data.load_split("torchvision", "train", root=tmp_path, name="KMNIST", limit=10,
+                               split_seed=3)
+    keep = np.sort(np.random.default_rng(3).permutation(36)[:10])
+    np.testing.assert_array_equal(some, x[keep])
+    np.testing.assert_array_equal(ys, y[keep])
+    assert data.torchvision_shape("KMNIST", tmp_path) == (36, 24, 1, 28)
+
+
+def test_a_torchvision_data_set_that_is_absent_or_unknown_is_one_line(tmp_path):
+    with pytest.raises(data.DatasetUnavailable, match=r"KMNIST \(train\) is not under .*download: true"):
+        data.load_split("torchvision", "train", root=tmp_path, name="KMNIST")
+    with pytest.raises(ValueError, match="no data set 'NoSuch'; allowed: a class name"):
+        data.load_split("torchvision", "train", root=tmp_path, name="NoSuch")
+    with pytest.raises(ValueError, match="torchvision needs `name`"):
+        data.load_split("torchvision", "train", root=tmp_path)

@@ -223,3 +223,12 @@ def test_interval_radius_around_the_base_point():
     assert flo.item() == pytest.approx(3.0) and fhi.item() == pytest.approx(7.0)
     with pytest.raises(ValueError, match="radius must be > 0"):
         uncertainty.interval(x_base, torch.zeros(3), torch.ones(3), 0.0)
+
+
+def test_packet_classes_come_from_the_data():
+    """Issue 29: ``classes: all`` is every class of the data (12 here, not a fixed 10); a listed
+    label the data lacks is one line naming it and the allowed labels."""
+    assert uncertainty.packet_classes("all", 12) == list(range(12))
+    assert uncertainty.packet_classes([8, 1, 8], 10) == [1, 8]
+    with pytest.raises(ValueError, match=r"\[3\] are not labels.*allowed: 0\.\.2 or all"):
+        uncertainty.packet_classes([0, 3], 3)

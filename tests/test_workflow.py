@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -15,7 +16,7 @@ import torch
 import yaml
 from conftest import ROOT, SNAKEMAKE, copy_workflow, dry_run_changed, planned_jobs, snakemake
 
-from upnn import checkpoint
+from upnn import checkpoint, plan
 from upnn import schedule as upnn_schedule
 
 
@@ -207,3 +208,26 @@ def test_one_gpu_job_at_a_time_on_a_machine_with_a_gpu(tmp_path):
     env["PYTHONPATH"] = ""  # this machine's own driver listing: none here (CI has no GPU)
     if upnn_schedule.local_gpus() == 0:
         assert "upnn: gpu=" not in dry()
+
+
+def test_a_torchvision_source_is_prepared_from_its_root_and_planned_from_its_data(tmp_path):
+    """Issue 29: a data set by torchvision class name (KMNIST's real class on 12-class idx
+    files under a root of the user's) needs no download job; its prepare job writes the splits,
+    and the planner counts the work from the data set itself."""
+    from conftest import one_dataset_config
+    from test_data import fake_kmnist
+
+    wd = copy_workflow(tmp_path / "wf")
+    fake_kmnist(wd / "kmnist_root")
+    path, cfg = one_dataset_config(wd, "kmnist", {"source": "torchvision", "name": "KMNIST",
+                                                  "root": "kmnist_root"}, eps=0.1, max_eps=0.3)
+    snakemake(wd, "results/data/kmnist/train.parquet", "--cores", "1", "--configfile", path)
+    x = pd.read_parquet(wd / "results/data/kmnist/train.parquet")
+    assert len(x) == 36 and sorted(set(x["label"])) == list(range(12))
+    cli = subprocess.run([sys.executable, "-m", "upnn.plan", "--configfile", str(wd / path),
+                          "--directory", str(wd)], capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stderr
+    assert "| train[dataset=kmnist,model=cnn3,seed=0] | train | 2 |" in cli.stdout
+    assert "| prepare_dataset[dataset=kmnist] |" in cli.stdout and "download_dataset" not in cli.stdout
+    with contextlib.chdir(wd):
+        assert plan.dataset_shape(cfg, "kmnist") == (36, 24, 1, 28)

@@ -20,7 +20,9 @@ import yaml
 # real images (data/README of each), relative to the workflow's base directory.
 SHIPPED_SUBSETS = {"fashion_mnist_subset": "data/fashion_mnist_subset",
                    "mnist_subset": "data/mnist_subset"}
-OFFLINE_SOURCES = ("digits", "imagefolder", *SHIPPED_SUBSETS)
+OFFLINE_SOURCES = ("digits", "imagefolder", "torchvision", *SHIPPED_SUBSETS)  # no download rule
+# keys of a dataset entry that only one source takes
+SOURCE_KEYS = {"imagefolder": ("train", "test"), "torchvision": ("name", "root", "kwargs", "splits")}
 
 
 class ConfigError(ValueError):
@@ -174,6 +176,7 @@ def check(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
             if m not in config.get("models", {}):
                 raise ConfigError(f"config: experiments.{name}: model {m!r} has no entry under "
                                   f"models; configured: {', '.join(config.get('models', {}))}")
+    _check_datasets(config)
     _check_attacks(config)
     _check_amplitudes(config)
     _check_epochs(config)
@@ -185,6 +188,40 @@ def check(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
         if name not in config.get("experiments", {}):
             raise ConfigError(f"config: ifa.datasets names {name!r}, which trains no model; "
                               f"allowed: {', '.join(config.get('experiments', {}))}")
+
+
+def _check_datasets(config: Mapping[str, Any]) -> None:
+    """Each dataset entry has what its source needs and no key of another source; a torchvision
+    source names a class of ``torchvision.datasets`` with a training and a test split (torchvision
+    is imported only when one is configured)."""
+    for name, spec in config.get("datasets", {}).items():
+        source = spec["source"]
+        owner = {k: src for src, keys in SOURCE_KEYS.items() for k in keys}
+        for k in spec:
+            if owner.get(k, source) != source:
+                raise ConfigError(f"config: datasets.{name}.{k} belongs to source {owner[k]!r}, not "
+                                  f"{source!r}; allowed: remove {k}, or source: {owner[k]}")
+        need = {"imagefolder": ("train", "test", "image_size"), "torchvision": ("name",)}
+        missing = [k for k in need.get(source, ()) if k not in spec]
+        if missing:
+            raise ConfigError(f"config: datasets.{name} (source {source}) needs {missing[0]!r}; "
+                              f"required: {', '.join(need[source])}")
+        if source == "torchvision":
+            import inspect
+
+            import torch.utils.data
+            import torchvision
+
+            cls = getattr(torchvision.datasets, spec["name"], None)
+            if not (isinstance(cls, type) and issubclass(cls, torch.utils.data.Dataset)):
+                raise ConfigError(f"config: datasets.{name}.name = {spec['name']!r} is not a data set "
+                                  f"of torchvision.datasets; allowed: a class name such as MNIST, "
+                                  f"KMNIST, CIFAR100, SVHN, STL10")
+            params = inspect.signature(cls).parameters
+            if "train" not in params and "split" not in params:
+                raise ConfigError(f"config: datasets.{name}.name = {spec['name']!r} takes neither "
+                                  f"train= nor split=; allowed: a data set with a training and a "
+                                  f"test split")
 
 
 def _check_attacks(config: Mapping[str, Any]) -> None:

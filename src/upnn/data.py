@@ -33,7 +33,7 @@ from upnn.config import OFFLINE_SOURCES as OFFLINE  # need no download
 from upnn.config import SHIPPED_SUBSETS
 
 SOURCES = ("mnist", "fashion_mnist", "fashion_mnist_subset", "mnist_subset", "cifar10", "digits",
-           "imagefolder")
+           "imagefolder", "torchvision")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 SPLITS = ("train", "test")
 _TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
@@ -161,6 +161,23 @@ def _shipped_split(split: str, root: str | Path = SHIPPED_DIR) -> tuple[np.ndarr
     return x[:, None].copy(), read_idx(Path(root) / f"{labels}.gz").astype(np.int64)
 
 
+def square_image(im: Any, channels: int, image_size: int) -> np.ndarray:
+    """A PIL image as uint8 (C, S, S): converted to ``channels`` (L or RGB), its shorter side
+    resized to ``image_size`` (bilinear, antialiased) and centre-cropped square."""
+    from PIL import Image
+
+    im = im.convert("L" if channels == 1 else "RGB")
+    w, h = im.size
+    scale = image_size / min(w, h)
+    im = im.resize((max(image_size, round(w * scale)), max(image_size, round(h * scale))),
+                   Image.BILINEAR, reducing_gap=None)
+    w, h = im.size
+    left, top = (w - image_size) // 2, (h - image_size) // 2
+    im = im.crop((left, top, left + image_size, top + image_size))
+    a = np.asarray(im, dtype=np.uint8)
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+
+
 def read_image_folder(folder: str | Path, *, channels: int, image_size: int,
                       classes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(images uint8 (N, C, S, S), labels int64, class names) of an ImageFolder-style directory:
@@ -186,21 +203,91 @@ def read_image_folder(folder: str | Path, *, channels: int, image_size: int,
             if f.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
             with Image.open(f) as im:
-                im = im.convert("L" if channels == 1 else "RGB")
-                w, h = im.size
-                scale = image_size / min(w, h)
-                im = im.resize((max(image_size, round(w * scale)), max(image_size, round(h * scale))),
-                               Image.BILINEAR, reducing_gap=None)
-                w, h = im.size
-                left, top = (w - image_size) // 2, (h - image_size) // 2
-                im = im.crop((left, top, left + image_size, top + image_size))
-                a = np.asarray(im, dtype=np.uint8)
-            images.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+                images.append(square_image(im, channels, image_size))
             labels.append(k)
     if not images:
         raise ValueError(f"imagefolder: no images under {folder}; allowed suffixes: "
                          f"{', '.join(IMAGE_SUFFIXES)}")
     return np.stack(images), np.asarray(labels, dtype=np.int64), list(classes)
+
+
+def torchvision_dataset(name: str, root: str | Path, split: str, *,
+                        kwargs: dict[str, Any] | None = None,
+                        splits: dict[str, str] | None = None) -> Any:
+    """``torchvision.datasets.<name>`` under ``root`` for one split, without a download unless
+    ``kwargs`` asks for one: ``train=`` where the class takes it, else ``split=`` (the split's
+    own name, or the one ``splits`` maps it to, e.g. {test: val}); no transform (PIL images)."""
+    import inspect
+
+    import torchvision
+
+    cls = getattr(torchvision.datasets, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, torch.utils.data.Dataset)):
+        raise ValueError(f"torchvision.datasets has no data set {name!r}; allowed: a class name of "
+                         f"torchvision.datasets, e.g. MNIST, KMNIST, CIFAR100, SVHN, STL10")
+    params = inspect.signature(cls).parameters
+    kw = {**({"download": False} if "download" in params else {}), **(kwargs or {})}
+    if "train" in params:
+        kw["train"] = split == "train"
+    elif "split" in params:
+        kw["split"] = (splits or {}).get(split, split)
+    else:
+        raise ValueError(f"torchvision.datasets.{name} takes neither train= nor split=; allowed: a "
+                         f"data set with a training and a test split")
+    try:
+        return cls(str(root), **kw)
+    except (RuntimeError, FileNotFoundError) as err:
+        reason = (str(err).splitlines() or [""])[0]
+        raise DatasetUnavailable(
+            f"torchvision.datasets.{name} ({split}) is not under {root}: {reason}; put its files "
+            f"there, or set kwargs: {{download: true}} on a machine with internet") from None
+
+
+def _pil_batch(batch: list[tuple[Any, Any]], channels: int, image_size: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        labels = np.asarray([int(t) for _, t in batch], dtype=np.int64)
+    except (TypeError, ValueError):
+        raise ValueError(f"torchvision data set labels must be class numbers; got "
+                         f"{type(batch[0][1]).__name__}") from None
+    return np.stack([square_image(im, channels, image_size) for im, _ in batch]), labels
+
+
+def read_torchvision(name: str, root: str | Path, split: str, *, channels: int | None = None,
+                     image_size: int | None = None, kwargs: dict[str, Any] | None = None,
+                     splits: dict[str, str] | None = None, limit: int | None = None,
+                     split_seed: int = 0, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """One split of ``torchvision.datasets.<name>`` as uint8 (N, C, S, S) images and int64
+    labels, read in batches through a DataLoader (never a list of PIL images): each image
+    converted and centre-cropped as :func:`square_image` does (``channels`` and ``image_size``
+    default to the first image's), ``limit`` images chosen by ``split_seed`` before any is read."""
+    from functools import partial
+
+    from torch.utils.data import DataLoader, Subset
+
+    ds = torchvision_dataset(name, root, split, kwargs=kwargs, splits=splits)
+    n = len(ds)
+    if limit is not None and limit < n:  # the same images load_split's limit keeps
+        ds = Subset(ds, np.sort(np.random.default_rng(split_seed).permutation(n)[:limit]).tolist())
+    first = ds[0][0]
+    c = channels or (3 if first.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr") else 1)
+    s = image_size or min(first.size)
+    loader = DataLoader(ds, batch_size=batch_size, collate_fn=partial(_pil_batch, channels=c,
+                                                                      image_size=s))
+    xs, ys = zip(*loader, strict=True)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def torchvision_shape(name: str, root: str | Path, *, channels: int | None = None,
+                      image_size: int | None = None, kwargs: dict[str, Any] | None = None,
+                      splits: dict[str, str] | None = None) -> tuple[int, int, int, int]:
+    """(train images, test images, channels, size) of a torchvision data set by name, from the
+    data set itself (its length and first image): the planner's count."""
+    train = torchvision_dataset(name, root, "train", kwargs=kwargs, splits=splits)
+    test = torchvision_dataset(name, root, "test", kwargs=kwargs, splits=splits)
+    first = train[0][0]
+    c = channels or (3 if first.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr") else 1)
+    return len(train), len(test), c, image_size or min(first.size)
 
 
 def stratified_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -327,12 +414,22 @@ def load_split(
     split_seed: int = 0,
     limit: int | None = None,
     folders: dict[str, str] | None = None,
+    name: str | None = None,
+    kwargs: dict[str, Any] | None = None,
+    splits: dict[str, str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One split as (images, labels): uint8 when untouched, else float32 in [0, 1]. ``folders``:
-    the ``train`` and ``test`` folders of an ``imagefolder`` source."""
+    the ``train`` and ``test`` folders of an ``imagefolder`` source; ``name``, ``kwargs``,
+    ``splits``: a ``torchvision`` source's class, its keyword arguments and split names
+    (:func:`read_torchvision`, under ``root``)."""
     check_source(source)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+    if source == "torchvision":
+        if not name:
+            raise ValueError("torchvision needs `name`, a class of torchvision.datasets")
+        return read_torchvision(name, root, split, channels=channels, image_size=image_size,
+                                kwargs=kwargs, splits=splits, limit=limit, split_seed=split_seed)
     if source == "imagefolder":
         if not folders or not image_size:
             raise ValueError("imagefolder needs `train` and `test` folders and `image_size`")

@@ -29,6 +29,7 @@ default's checkpoints (``bench/cuts.py`` and ``bench/attack_work.py``, docs/benc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -127,6 +128,13 @@ def dataset_shape(config: Mapping[str, Any], dataset: str) -> tuple[int, int, in
 
         n_tr, n_te = count(spec["train"]), count(spec["test"])
         c, s = spec.get("channels", 3), spec["image_size"]
+    elif spec["source"] == "torchvision":  # counted from the data set itself
+        from upnn.data import torchvision_shape
+
+        n_tr, n_te, c, s = torchvision_shape(
+            spec["name"], spec.get("root", config.get("data_root", "data/raw")),
+            channels=spec.get("channels"), image_size=spec.get("image_size"),
+            kwargs=spec.get("kwargs"), splits=spec.get("splits"))
     else:
         n_tr, n_te, c, s = SOURCES[spec["source"]]
     if spec["source"] == "digits":
@@ -522,16 +530,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"with device: cpu, or auto on a machine without CUDA, else "
                              f"{GPU_RATES.relative_to(ROOT)}; $UPNN_RATES overrides)")
     args = parser.parse_args(argv)
-    config = cfg.normalize(cfg.layered(ROOT / "config" / "config.yaml", args.configfile))
-    try:
-        cfg.check(config, cfg.load_yaml(ROOT / "config" / "schema.yaml"))
-        graph = dag.jobs(args.configfile, args.directory)
-    except (cfg.ConfigError, dag.DagError) as err:
-        print(f"upnn: {err}", file=sys.stderr)
-        return 2
-    rates = load_rates(args.rates or default_rates(config, here=True))
-    name = " ".join(map(str, args.configfile)) or "config/config.yaml"
-    print(report(estimate(config, rates, graph), rates, name=name))
+    files = [Path(f).resolve() for f in args.configfile]
+    config = cfg.normalize(cfg.layered(ROOT / "config" / "config.yaml", files))
+    rates = load_rates(Path(args.rates).resolve() if args.rates else default_rates(config, here=True))
+    from upnn.data import DatasetUnavailable  # imports torch: the command line only
+
+    # the config's relative paths (image folders, a data set's root) as the workflow reads them
+    with contextlib.chdir(args.directory):
+        try:
+            cfg.check(config, cfg.load_yaml(ROOT / "config" / "schema.yaml"))
+            graph = dag.jobs(files, ".")
+            jobs = estimate(config, rates, graph)
+        except (cfg.ConfigError, dag.DagError, DatasetUnavailable) as err:
+            print(f"upnn: {err}", file=sys.stderr)
+            return 2
+    name = " ".join(args.configfile) or "config/config.yaml"
+    print(report(jobs, rates, name=name))
     return 0
 
 

@@ -41,8 +41,6 @@ from upnn.data import subset
 from upnn.models import accuracy, predict
 from upnn.models import robust_accuracy as _robust_accuracy
 
-NUM_CLASSES = 10
-
 
 def retrain_head(
     head: nn.Module,
@@ -108,6 +106,19 @@ def robust_accuracy(
     x_adv = attacks.attack_batched("pgd", target, inputs, y, eps, alpha=alpha, steps=steps,
                                    bounds=bounds, seed=seed, batch_size=batch_size)
     return _robust_accuracy(target, inputs, x_adv, y)
+
+
+def packet_classes(classes: str | Sequence[int], num_classes: int) -> list[int]:
+    """The labels Y whose packets ψ_Y are measured: ``"all"`` → every class of the data
+    (0 … K−1, K from the labels themselves), else the listed labels, sorted, each below K."""
+    if classes == "all":
+        return list(range(num_classes))
+    wanted = sorted({int(c) for c in classes})
+    bad = [c for c in wanted if not 0 <= c < num_classes]
+    if bad:
+        raise ValueError(f"uncertainty classes {bad} are not labels of this data set; allowed: "
+                         f"0..{num_classes - 1} or all")
+    return wanted
 
 
 def interval(x_base: Tensor, lo: Tensor, hi: Tensor, radius: float | None) -> tuple[Tensor, Tensor]:
@@ -302,7 +313,7 @@ def knn_grid(
     k = max(1, min(k, len(points)))
     dist, idx = NearestNeighbors(n_neighbors=k).fit(points).kneighbors(nodes)
     w = 1.0 / np.maximum(dist, 1e-12)
-    votes = np.zeros((len(nodes), max(NUM_CLASSES, int(pred.max()) + 1)))
+    votes = np.zeros((len(nodes), int(pred.max()) + 1))
     np.add.at(votes, (np.repeat(np.arange(len(nodes)), k), pred[idx].ravel()), w.ravel())
     return pd.DataFrame({"gx": nodes[:, 0], "gy": nodes[:, 1], "pred": votes.argmax(1),
                          "conf": (w * conf[idx]).sum(1) / w.sum(1)})
