@@ -171,7 +171,8 @@ def test_adding_an_attack_leaves_the_other_rows_intervals_alone():
     noise = RNG(2).standard_normal((4, 5, 2)) * 0.01
     toy = pd.DataFrame([{"seed": s, "epoch": e, "dx": 1.0 - 0.003 * e + noise[s, e - 1, 0],
                          "dp": 0.01 * e, "robust_acc": 0.5 + noise[s, e - 1, 1],
-                         "test_acc": 0.5 + 0.01 * e} for s in range(4) for e in range(1, 6)])
+                         "test_acc": 0.5 + 0.01 * e, "n_test": 100} for s in range(4)
+                        for e in range(1, 6)])
 
     def intervals(frame: pd.DataFrame) -> dict:
         t = claims.table({"attacks": frame, "toy2d": toy}, sources={"d": "mnist"}, config="x",
@@ -182,7 +183,7 @@ def test_adding_an_attack_leaves_the_other_rows_intervals_alone():
     before, after = intervals(a), intervals(pd.concat([ost, a], ignore_index=True))
     assert ("ra_falls", "ost") in set(after) - set(before)  # and the means now over 3 attacks
     for key in (("ta_rises", ""), ("ra_falls", "pgd"), ("ra_falls", "bim"),
-                ("toy_dx_falls", ""), ("toy_ra_falls", "")):
+                ("toy_dx_falls", ""), ("toy_ra_falls", "pgd")):
         assert after[key] == before[key], key
 
 
@@ -203,12 +204,18 @@ def test_toy_claims_bootstrap_over_seeds():
     rng = RNG(0)
     metrics = pd.DataFrame([{"seed": s, "epoch": e, "dx": 1 - 0.01 * e + 0.01 * rng.standard_normal(),
                              "dp": 0.01 * e, "robust_acc": 0.5 + 0.01 * rng.standard_normal(),
-                             "test_acc": 0.5 + 0.005 * e} for s in seeds for e in epochs])
-    rows = {r["claim"]: r for r in claims.claim_toy2d(metrics, n_boot=500, rng=rng)}
+                             "test_acc": 0.5 + 0.005 * e, "n_test": 1000}
+                            for s in seeds for e in epochs])
+    rows = {r["claim"]: r for r in claims.finish_primary(claims.claim_toy2d(metrics, n_boot=500,
+                                                                            rng=rng))}
     assert rows["toy_dx_falls"]["verdict"] == "holds" and rows["toy_dp_rises"]["verdict"] == "holds"
     assert rows["toy_ta_rises"]["verdict"] == "holds"
     assert rows["toy_ra_falls"]["verdict"] == "inconclusive"
     assert rows["toy_dx_falls"]["n"] == 5 and rows["toy_dx_falls"]["unit"] == "seeds"
+    # TA and RA are primary rows: last − first epoch, test points drawn within each seed
+    assert rows["toy_ta_rises"]["role"] == "primary" and rows["toy_ta_rises"]["seeds"] == 5
+    assert rows["toy_ta_rises"]["value"] == pytest.approx(0.245)
+    assert rows["toy_ta_rises"]["stable"] is True and rows["toy_ra_falls"]["n"] == 1000
 
 
 def test_words_claims():
@@ -239,9 +246,13 @@ def test_ifa_and_tcl_claims_from_accuracies_and_n():
                             for ne, net, acc, ra in ((1, "CL", 0.5, 0.2), (1, "TCL", 0.7, 0.6),
                                                      (5, "CL", 0.6, 0.1), (5, "TCL", 0.6, 0.4),
                                                      (50, "CL", 0.7, 0.05), (50, "TCL", 0.5, 0.2))])
-    rows = {r["claim"]: r for r in claims.claim_ifa(traj, summary, n_boot=500, rng=RNG(0))}
+    rows = {r["claim"]: r for r in claims.finish_primary(claims.claim_ifa(traj, summary,
+                                                                         n_boot=500, rng=RNG(0)))}
     assert rows["ifa_ta_rises"]["verdict"] == "holds"
-    assert rows["ifa_ra_rises"]["verdict"] == "inconclusive"  # flat: ρ = 0
+    assert rows["ifa_ra_rises"]["verdict"] == "inconclusive"  # flat
+    # primary rows: TA at the last − at the first iteration, one seed (no stability column)
+    assert rows["ifa_ta_rises"]["role"] == "primary" and rows["ifa_ta_rises"]["stable"] is None
+    assert rows["ifa_ta_rises"]["value"] == pytest.approx(0.4) and rows["ifa_ra_rises"]["value"] == 0
     assert rows["tcl_beats_cl_ta"]["value"] == pytest.approx(0.2)
     assert rows["tcl_beats_cl_ta"]["verdict"] == "holds" == rows["tcl_beats_cl_ra"]["verdict"]
     assert rows["tcl_ta_falls"]["value"] == pytest.approx(-1.0)  # over 3 N_epoch: not testable

@@ -66,3 +66,16 @@ def test_update_and_check_round_trip(tmp_path, table):
     with pytest.raises(ValueError, match="no generated block"):
         readme.render("# no markers\n", table)
     assert pd.read_parquet(target).shape == table.shape
+
+
+def test_the_matrix_holds_the_classifiers_panels_and_the_toys_rows_go_to_docs(table):
+    toy = pd.DataFrame([{"seed": s, "epoch": e, "dx": 1.0 - 0.01 * e, "dp": 0.01 * e,
+                         "robust_acc": 0.5, "test_acc": 0.5 + 0.01 * e, "n_test": 500}
+                        for s in range(3) for e in range(1, 7)])
+    both = claims.table({"attacks": attack_table({"bim": -0.03}, ta_slope=0.06, base=0.85, n=2000,
+                                                  dataset="mnist"), "toy2d": toy},
+                        sources={"mnist": "mnist_subset"}, config="c.yaml", n_boot=200)
+    assert {"ta_change", "toy_ta_rises"} <= set(both.loc[both["role"] == "primary", "claim"])
+    text = readme.block(both)
+    assert "toy_ta_rises" not in text and "| mnist / m / pixel |" in text
+    assert "| toy_ta_rises | toy2d / epochs 1–6 | 3 |" in readme.results_page(both)

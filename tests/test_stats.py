@@ -2,6 +2,7 @@
 panels (issue 25: no trend → at most 5 % hold and 5 % fail; the papers' trend → ≥ 80 % hold)."""
 
 import numpy as np
+import pytest
 
 from upnn import claims, stats
 
@@ -91,3 +92,12 @@ def test_stability_column_lists_each_seed_and_each_leave_one_out():
     one = claims.finish_primary([claims.primary("ra_change", values[:, :200], x, groups[:200],
                                                 n_boot=400, rng=stats.stream(3), units=200)])[0]
     assert one["stable"] is None and one["seed_verdicts"] == ""
+
+
+def test_end_change_is_last_minus_first_of_each_replicate():
+    m = np.array([[0.1, 0.9, 0.9, 0.9], [0.5, 0.4, 0.3, 0.2]])
+    np.testing.assert_allclose(stats.end_change([0, 1, 2, 5])(m), [0.8, -0.3])
+    # Theil–Sen's median slope × window reads the flat tail of a saturating curve as no change
+    rise = np.array([[0.1] + [0.9] * 9])
+    assert stats.window_change(np.arange(10))(rise)[0] == 0.0
+    assert stats.end_change(np.arange(10))(rise)[0] == pytest.approx(0.8)

@@ -111,7 +111,9 @@ def test_run_tables_and_trend():
     seen = []
     metrics, lands = toy2d.run(cfg, progress=lambda e, m: seen.append(e))
     assert seen == [1, 2, 3]
-    assert list(metrics.columns[:6]) == ["seed", "epoch", "test_acc", "robust_acc", "dx", "dp"]
+    assert list(metrics.columns[:7]) == ["seed", "epoch", "test_acc", "robust_acc", "n_test", "dx",
+                                         "dp"]
+    assert (metrics["n_test"] == 100).all()
     assert len(metrics) == 2 * 3 and sorted(set(metrics["seed"])) == [0, 1]
     assert metrics[["test_acc", "robust_acc", "dx", "dp"]].notna().all().all()
     assert (metrics["robust_acc"] <= metrics["test_acc"] + 1e-9).all()

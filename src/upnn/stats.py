@@ -45,6 +45,15 @@ def window_change(x: Sequence[float] | np.ndarray):
     return lambda m: theil_sen(x, m) * (x[-1] - x[0])
 
 
+def end_change(x: Sequence[float] | np.ndarray):
+    """A bootstrap statistic: the change from the window's first to its last point, of each
+    replicate's series (B, K) → (B,). For saturating curves on uneven points (IFA's iterations
+    0, 1, 2, 5, 10, 20), where Theil–Sen's median slope × the window overshoots or, on a long
+    flat tail, misses an early rise."""
+    del x
+    return lambda m: m[..., -1] - m[..., 0]
+
+
 def side_p_values(estimate: float, replicates: np.ndarray, sign: str,
                   min_effect: float = MIN_EFFECT) -> tuple[float, float]:
     """(p_holds, p_fails) of a claimed side (``sign`` "<" or ">"): one-sided z-tests of the

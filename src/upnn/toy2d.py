@@ -169,9 +169,10 @@ def run(cfg: ToyConfig, device: torch.device | str = "cpu",
         progress: Callable[[int, dict], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train every seed of ``cfg`` together; return (metrics, landscapes) as tidy frames.
 
-    metrics: seed, epoch, test_acc, robust_acc, dx, dp, train_loss, seconds (one row per seed
-    and epoch 1..epochs). landscapes: seed, epoch, label, x1, x2, psi (grid² rows per seed,
-    landscape epoch and label). ``progress(epoch, row_means)`` is called after every epoch.
+    metrics: seed, epoch, test_acc, robust_acc, n_test (the test points both were measured on),
+    dx, dp, train_loss, seconds (one row per seed and epoch 1..epochs). landscapes: seed, epoch,
+    label, x1, x2, psi (grid² rows per seed, landscape epoch and label).
+    ``progress(epoch, row_means)`` is called after every epoch.
     """
     device = torch.device(device)
     x_tr, y_tr, x_te, y_te = datasets(cfg, device)
@@ -188,7 +189,8 @@ def run(cfg: ToyConfig, device: torch.device | str = "cpu",
         ra = robust_accuracy(model, x_te, y_te, cfg.attack, cfg.eps, cfg.attack_steps, seed=epoch)
         dx, dp = spreads(model, cfg.n_points)
         rows = {"seed": seed_col, "epoch": torch.full_like(seed_col, epoch), "test_acc": ta,
-                "robust_acc": ra, "dx": dx, "dp": dp, "train_loss": train_loss}
+                "robust_acc": ra, "n_test": torch.full_like(seed_col, len(y_te)), "dx": dx, "dp": dp,
+                "train_loss": train_loss}
         # copies: a numpy view would keep each epoch's tensors (and more) alive
         metrics.append({k: v.detach().cpu().numpy().copy() for k, v in rows.items()}
                        | {"seconds": [time.perf_counter() - t0] * len(cfg.seeds)})
