@@ -102,3 +102,12 @@ def ci_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wd = copy_workflow(tmp_path_factory.mktemp("ci_run"))
     snakemake(wd, "--cores", "2", "--configfile", "config/ci.yaml", timeout=1500)
     return wd
+
+
+@pytest.fixture(scope="session")
+def ci_dry_run() -> str:
+    """The text of a forced dry run of config/ci.yaml in the checkout (upnn.dag.dry_run): every
+    job block and the job stats, for the tests of the DAG reader and the planner."""
+    from upnn import dag
+
+    return dag.dry_run([ROOT / "config/ci.yaml"], ROOT)

@@ -28,10 +28,9 @@ DIGITS = {"dataset": "digits", "model": "cnn3", "seed": "0"}
 
 
 @pytest.fixture(scope="module")
-def graphs() -> dict[str, list[dag.DagJob]]:
+def graphs(ci_dry_run) -> dict[str, list[dag.DagJob]]:
     """Snakemake's DAG of the CI and the paper config (one dry run each)."""
-    return {"ci": dag.jobs([ROOT / "config/ci.yaml"], ROOT),
-            "paper": dag.jobs([ROOT / "config/paper.yaml"], ROOT)}
+    return {"ci": dag.parse(ci_dry_run), "paper": dag.jobs([ROOT / "config/paper.yaml"], ROOT)}
 
 
 def _estimates(graphs: dict[str, list[dag.DagJob]]) -> dict[str, dict]:
