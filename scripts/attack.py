@@ -20,12 +20,16 @@ with log.job(sm) as logger:
     cache = io.RowCache(sm.output[0], io.fingerprint(p, w.level, sm.params.epochs, stamp,
                                                     "per-image", "worst", "in_papers", "exact-cut",
                                                     "robust-and-clean"))
+    fmt = sm.config.get("memory_format", "contiguous")
+    logger.info("attacks on %s, convolutions %s", dev, fmt)
     for epoch in tqdm(sm.params.epochs, desc=f"attack {w.model} {w.level}"):
         if cache.done("epoch", epoch):
             continue
-        # features in config `precision` on CUDA (logits, input gradients in fp32; upnn.device)
-        model = device.with_precision(models.load(ckpts[epoch], dev),
-                                      sm.config.get("precision", "fp32"), dev)
+        # features in config `precision` on CUDA (logits, input gradients in fp32), convolutions
+        # in config `memory_format` (upnn.device)
+        model = device.with_precision(
+            device.with_memory_format(models.load(ckpts[epoch], dev), fmt),
+            sm.config.get("precision", "fp32"), dev)
         rows = robustness.evaluate_checkpoint(
             model, w.level, x_te, y_te, x_tr,
             robustness.at_epoch(p["specs"], epoch, max(sm.params.epochs)),

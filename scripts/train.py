@@ -20,11 +20,13 @@ with log.job(sm) as logger:
     x_tr, y_tr = data.read_split(sm.input.train, dev)
     x_te, y_te = data.read_split(sm.input.test, dev)
     cfg = train.TrainConfig.from_dict(sm.params.settings)
-    logger.info("training %s on %s (seed %s) on %s: %s", sm.wildcards.model,
-                sm.wildcards.dataset, sm.wildcards.seed, dev, cfg)
+    fmt = sm.config.get("memory_format", "contiguous")
+    logger.info("training %s on %s (seed %s) on %s, %s: %s", sm.wildcards.model,
+                sm.wildcards.dataset, sm.wildcards.seed, dev, fmt, cfg)
     rows = train.train(sm.wildcards.model, (x_tr, y_tr, x_te, y_te), cfg, work_dir,
                        seed=int(sm.wildcards.seed), width=float(sm.params.width), device=dev,
                        precision=sm.config.get("precision", "fp32"),
+                       memory_format=fmt,
                        reference=sm.params.reference)
     checkpoint.finish(work_dir, out_dir, cfg.epochs)  # exactly this run's epochs, in one rename
     table = pd.DataFrame(rows).assign(dataset=sm.wildcards.dataset, model=sm.wildcards.model,

@@ -17,7 +17,11 @@ def test_prepare_train_attack_chain_on_the_shipped_mnist_subset(tmp_path):
         eps=0.1, max_eps=0.3)
     a = cfg["attacks"]
     target = "results/attacks/mnist/cnn3/seed0/pixel.parquet"
-    snakemake(wd, "--cores", "2", target, "--configfile", path)
+    # the convolutions in channels_last (issue 26 item 4): the train and attack rules take it
+    snakemake(wd, "--cores", "2", target, "--configfile", path, "--config",
+              "memory_format=channels_last")
+    for log in ("train/mnist/cnn3/seed0.log", "attack/mnist/cnn3/seed0/pixel.log"):
+        assert "channels_last" in (wd / "logs" / log).read_text(), log
     x, y = data.read_split(wd / "results/data/mnist/train.parquet")
     assert x.shape == (1000, 1, 28, 28) and 0.11 < float(x.mean()) < 0.15  # MNIST's 0.131
     assert len(np.unique(y.numpy())) == 10
@@ -25,5 +29,6 @@ def test_prepare_train_attack_chain_on_the_shipped_mnist_subset(tmp_path):
     assert sorted(table["attack"]) == sorted(a["names"]) and (table["epoch"] == 1).all()
     assert (table["clean_acc"] > 0.3).all()  # one epoch of the CI-width cnn3 learns something
     assert (table["robust_acc"] <= table["clean_acc"]).all()
-    again = snakemake(wd, "-n", target, "--configfile", path)
+    again = snakemake(wd, "-n", target, "--configfile", path, "--config",
+                      "memory_format=channels_last")
     assert planned_jobs(again) == {}

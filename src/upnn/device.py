@@ -1,4 +1,4 @@
-"""Choosing the compute device and its precision, and making CPU runs repeatable."""
+"""Choosing the compute device, its precision and memory format, and making CPU runs repeatable."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from upnn import io
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "tf32", "bf16")
+MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
 _log = logging.getLogger(__name__)
 _ignored: set[tuple[str, str]] = set()  # (precision, device type) already logged as ignored
 
@@ -108,3 +109,20 @@ def with_precision(model: nn.Module, precision: str, device: str | torch.device)
     if precision != "fp32":
         model.features = Autocast(model.features, precision)
     return model
+
+
+def check_memory_format(name: str) -> str:
+    if name not in MEMORY_FORMATS:
+        raise ValueError(f"unknown memory_format {name!r}; allowed: {', '.join(MEMORY_FORMATS)}")
+    return name
+
+
+def with_memory_format(model: nn.Module, name: str) -> nn.Module:
+    """``model`` with its 4-D weights (the convolutions') in memory format ``name``, in place.
+    ``channels_last`` (NHWC) lets cuDNN and oneDNN pick their NHWC kernels for every convolution
+    whose weight is NHWC: the tensor cores' layout on CUDA; on the 2-core CPU resnet9's input
+    gradients ran 1.1–1.3× faster (``bench/memory_format.py``). The same function at float level,
+    not bit for bit (other kernels). ``contiguous``: unchanged. Inputs need no conversion."""
+    if check_memory_format(name) == "contiguous":
+        return model
+    return model.to(memory_format=MEMORY_FORMATS[name])

@@ -114,6 +114,7 @@ def train(
     after_epoch: Callable[[int], None] | None = None,
     precision: str = "fp32",
     reference: Mapping[str, Any] | None = None,
+    memory_format: str = "contiguous",
 ) -> list[dict[str, float]]:
     """Train ``model_name`` on ``data`` = (x_train, y_train, x_test, y_test) for ``cfg.epochs``,
     writing ``epoch{NNN}.pt`` into ``checkpoint_dir`` after each epoch. The folder is claimed for
@@ -123,6 +124,10 @@ def train(
     ``precision`` (fp32, tf32, bf16; CUDA only, :func:`upnn.device.autocast`) applies to the
     training forward passes; another precision is another fingerprint, except fp32 (the
     fingerprint of runs from before the setting existed).
+
+    ``memory_format`` (contiguous, channels_last; :func:`upnn.device.with_memory_format`): the
+    layout of the net's convolution weights while it trains; another format is another
+    fingerprint, except contiguous. The checkpoints load into either.
 
     ``reference``: a referenced net's ``ref``, ``kwargs``, ``head``, ``normalize``
     (:func:`upnn.models.build`). The number of classes comes from the labels.
@@ -136,9 +141,12 @@ def train(
     model = models.build(model_name, in_channels=x_tr.shape[1], image_size=x_tr.shape[-1],
                          num_classes=num_classes(y_tr, y_te), width=width,
                          **dict(reference or {})).to(device)
+    model = devices.with_memory_format(model, memory_format)  # before the optimizer's state
     opt = make_optimizer(model, cfg)
     gen = torch.Generator().manual_seed(seed)
     meta = model.meta if precision == "fp32" else {**model.meta, "precision": precision}
+    if memory_format != "contiguous":
+        meta = {**meta, "memory_format": memory_format}
     fp = fingerprint(cfg, meta, seed, x_tr, y_tr)
     directory = Path(checkpoint_dir)
     checkpoint.claim(directory, fp)
