@@ -10,7 +10,10 @@
 #   3. bench/device_check.py --device cuda: each net of config/paper.yaml at full width on the
 #      shipped Fashion-MNIST images, fp32 vs bf16, the bf16 TA/RA differences, torchattacks' PGD
 #      -> OUT/rates.yaml, OUT/device_check.json
-#   4. the planner's estimate of config/paper.yaml with those rates -> OUT/plan_paper.md
+#   4. bench/batched_checkpoints.py: vmapped checkpoints of cnn3/cnn4 against a loop
+#      -> OUT/batched_checkpoints.txt
+#   5. the planner's estimate of config/paper.yaml with those rates -> OUT/plan_paper.md (where
+#      Snakemake is installed: the planner reads its dry run)
 #
 # Before, here (pip and a package index at hand), once: bash bench/device_check.sh --fetch-wheels
 # (downloads ~2 MB of wheels into .whl/, ignored by git through .git/info/exclude); then carry
@@ -52,10 +55,19 @@ set -e
 # 3. throughput, precision check, rates (paper nets at full width)
 timeout 330 "$PY" bench/device_check.py --device "${DEVICE:-cuda}" --out "$OUT_DIR" \
   --configfile config/paper.yaml ${QUICK:+--quick} 2>&1 | tee -a "$OUT_DIR/log.txt"
-# 4. the paper config's estimate on the measured rates (the planner's own job list)
-"$PY" -m upnn.plan --configfile config/paper.yaml --rates "$OUT_DIR/rates.yaml" \
-  >"$OUT_DIR/plan_paper.md"
-tail -3 "$OUT_DIR/plan_paper.md" | tee -a "$OUT_DIR/log.txt"
+# 4. several checkpoints of a small net in one vmapped call against one call each (issue 26)
+timeout 120 "$PY" bench/batched_checkpoints.py --device "${DEVICE:-cuda}" 2>&1 |
+  tee "$OUT_DIR/batched_checkpoints.txt" | tee -a "$OUT_DIR/log.txt" || true
+# 5. the paper config's estimate on the measured rates (the planner reads Snakemake's DAG: where
+#    Snakemake is not installed, run it afterwards on a machine that has it)
+if "$PY" -c "import snakemake" 2>/dev/null; then
+  "$PY" -m upnn.plan --configfile config/paper.yaml --rates "$OUT_DIR/rates.yaml" \
+    >"$OUT_DIR/plan_paper.md"
+  tail -3 "$OUT_DIR/plan_paper.md" | tee -a "$OUT_DIR/log.txt"
+else
+  echo "no snakemake here: run upnn plan --configfile config/paper.yaml --rates $OUT_DIR/rates.yaml" \
+    "where it is installed" | tee -a "$OUT_DIR/log.txt"
+fi
 echo "CUDA tests rc=$tests_rc; device check done in $(($(date +%s) - start)) s -> $OUT_DIR" |
   tee -a "$OUT_DIR/log.txt"
 exit "$tests_rc"

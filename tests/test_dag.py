@@ -67,3 +67,13 @@ def test_a_config_snakemake_refuses_is_one_line(tmp_path):
     bad.write_text("device: tpu\n")
     with pytest.raises(dag.DagError, match="device"):
         dag.jobs([bad], ROOT)
+
+
+def test_without_snakemake_the_dag_is_one_line(tmp_path, monkeypatch):
+    import shutil
+    import sys
+
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))  # no snakemake beside it
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(dag.DagError, match="snakemake is not installed here"):
+        dag.dry_run([], ROOT)

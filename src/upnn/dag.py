@@ -6,6 +6,7 @@ rules' graph of its own."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -81,7 +82,11 @@ def dry_run(configfiles: Sequence[str | Path], directory: str | Path = ".", *,
     """The text of ``snakemake --dry-run --forceall`` for these config files, run in
     ``directory`` (every job, done or not; no lock taken)."""
     exe = Path(sys.executable).with_name("snakemake")
-    cmd = [str(exe) if exe.exists() else "snakemake", "--snakefile", str(snakefile),
+    exe = str(exe) if exe.exists() else shutil.which("snakemake")
+    if exe is None:
+        raise DagError("snakemake is not installed here; the planner reads the workflow's jobs "
+                       "from its dry run (install upnn's runtime: make install)")
+    cmd = [exe, "--snakefile", str(snakefile),
            "--directory", str(directory), "--dry-run", "--forceall", "--nolock",
            "--cores", ALL_THREADS]
     if configfiles:
