@@ -14,38 +14,30 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
-from pathlib import Path
 
 import torch
-import yaml
+from stage_inputs import add_run_args, run_config, stage_jobs
 
-from upnn import checkpoint, data, models, work
 from upnn import config as cfg
+from upnn import models, work
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("results", type=Path)
-    p.add_argument("--configfile", type=Path, default=Path("config/config.yaml"))
-    p.add_argument("--threads", type=int, default=2)
+    add_run_args(p)
     a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    config = yaml.safe_load(a.configfile.read_text())
+    config = run_config(a)
     at = config["attacks"]
     sums: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0] * 5)
     print("net                 epoch  clean share  sparsefool outer  deepfool iters")
-    for d, m, s, level in cfg.attack_jobs(config):
-        spec = next((sp for sp in cfg.attack_specs(config, m, s) if sp["name"] == "sparsefool"),
-                    None)
-        if level != "pixel" or spec is None:
+    for job in stage_jobs(a.results, config, level="pixel", train=False):
+        spec = next((sp for sp in job.specs if sp["name"] == "sparsefool"), None)
+        if spec is None:
             continue
-        x, y, _ = data.read_subset(a.results / "data" / d / "test.parquet", at["n_test"],
-                                   at["subset_seed"], "cpu")
-        epochs = cfg.attack_epochs(config, m)
-        ckpts = checkpoint.folder(a.results / "checkpoints" / d / m / f"seed{s}", epochs)
-        eps = cfg.attack_eps(config, d, level)[0]
+        d, m, s, x, y, epochs, eps = (job.dataset, job.model, job.seed, job.x, job.y, job.epochs,
+                                      job.eps[0])
         for epoch in epochs:
-            net = models.load(ckpts[epoch], torch.device("cpu"))
+            net = models.load(job.ckpts[epoch], torch.device("cpu"))
             clean = (models.predict(net, x).argmax(1) == y).float().mean().item()
             done = work.attack_work(net, x, y, spec, eps, seed=at["subset_seed"] + epoch)
             row = [1.0, clean, done["attacked"], done.get("outer", 0.0) * done["attacked"],

@@ -19,15 +19,14 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
+from stage_inputs import add_run_args, run_config, stage_jobs
 from torch import nn
 
-from upnn import checkpoint, data, models, robustness
 from upnn import config as cfg
+from upnn import models, robustness
 from upnn.attacks import REGISTRY
 from upnn.work import Counted
 
@@ -63,37 +62,26 @@ def run(net: nn.Module, level: str, x, y, x_tr, specs: list[dict], eps: list[flo
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("results", type=Path)
-    p.add_argument("--configfile", type=Path, default=Path("config/config.yaml"))
-    p.add_argument("--threads", type=int, default=2)
+    add_run_args(p)
     p.add_argument("--only", default=None, help="dataset/model: one net's jobs")
     p.add_argument("--epochs", type=int, nargs="*", default=None)
     p.add_argument("--level", default=None, help="pixel or feature: one level's jobs")
     a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    config = yaml.safe_load(a.configfile.read_text())
+    config = run_config(a)
     at = config["attacks"]
     total = {False: 0.0, True: 0.0}
     counts: dict[tuple[str, str, bool], int] = defaultdict(int)
     print(f"{a.configfile}: {torch.get_num_threads()} threads")
     print("job                              epochs  uncut s    cut s  ratio  identical")
-    for d, m, s, level in cfg.attack_jobs(config):
-        if (a.only and a.only != f"{d}/{m}") or (a.level and a.level != level):
-            continue
-        root = a.results
-        x_tr, _ = data.read_split(root / "data" / d / "train.parquet", "cpu")
-        x, y, _ = data.read_subset(root / "data" / d / "test.parquet", at["n_test"],
-                                   at["subset_seed"], "cpu")
-        epochs = [e for e in cfg.attack_epochs(config, m) if not a.epochs or e in a.epochs]
-        ckpts = checkpoint.folder(root / "checkpoints" / d / m / f"seed{s}", epochs)
-        specs_all = cfg.attack_specs(config, m, s)
-        eps_all = cfg.attack_eps(config, d, level)
+    for job in stage_jobs(a.results, config, only=a.only, level=a.level, epochs=a.epochs):
+        level, x, y, x_tr = job.level, job.x, job.y, job.x_tr
+        last = max(cfg.attack_epochs(config, job.model))
         secs = {False: 0.0, True: 0.0}
         ok = True
-        for epoch in epochs:
-            net = models.load(ckpts[epoch], torch.device("cpu"))
-            specs = robustness.at_epoch(specs_all, epoch, max(cfg.attack_epochs(config, m)))
-            eps = robustness.amplitudes_at(eps_all, epoch, at.get("extra_eps_epochs", "all"))
+        for epoch in job.epochs:
+            net = models.load(job.ckpts[epoch], torch.device("cpu"))
+            specs = robustness.at_epoch(job.specs, epoch, last)
+            eps = robustness.amplitudes_at(job.eps, epoch, at.get("extra_eps_epochs", "all"))
             rows = {}
             seed = at["subset_seed"] + epoch
             for cut in ((False, True) if epoch % 2 else (True, False)):
@@ -108,7 +96,7 @@ def main() -> None:
                     "any")
         total[False] += secs[False]
         total[True] += secs[True]
-        print(f"{d}/{m}/seed{s}/{level:8s} {len(epochs):7d} {secs[False]:8.1f} {secs[True]:8.1f} "
+        print(f"{job.name}/{level:8s} {len(job.epochs):7d} {secs[False]:8.1f} {secs[True]:8.1f} "
               f"{secs[False] / secs[True]:6.2f}  {ok}")
     print(f"total: uncut {total[False]:.1f} s, cut {total[True]:.1f} s, "
           f"ratio {total[False] / total[True]:.2f}")

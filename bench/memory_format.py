@@ -16,55 +16,45 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
+from stage_inputs import add_run_args, run_config, stage_jobs
 
-from upnn import checkpoint, data, device, models, robustness
 from upnn import config as cfg
+from upnn import device, models, robustness
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("results", type=Path)
-    p.add_argument("--configfile", type=Path, default=Path("config/config.yaml"))
-    p.add_argument("--threads", type=int, default=2)
+    add_run_args(p)
     p.add_argument("--only", default=None, help="dataset/model: one net's jobs")
     p.add_argument("--epochs", type=int, nargs="*", default=None)
     p.add_argument("--device", default="cpu")
     a = p.parse_args()
-    torch.set_num_threads(a.threads)
+    config = run_config(a)
     dev = device.resolve(a.device)
-    config = yaml.safe_load(a.configfile.read_text())
     at = config["attacks"]
     total = {"contiguous": 0.0, "channels_last": 0.0}
     print(f"{a.configfile}: {torch.get_num_threads()} threads, {dev}")
     print("job                          epochs  contiguous s  channels_last s  ratio  outcomes differ")
-    for d, m, s, level in cfg.attack_jobs(config):
-        if level != "pixel" or (a.only and a.only != f"{d}/{m}"):
-            continue
-        x_tr, _ = data.read_split(a.results / "data" / d / "train.parquet", dev)
-        x, y, _ = data.read_subset(a.results / "data" / d / "test.parquet", at["n_test"],
-                                   at["subset_seed"], dev)
-        epochs = [e for e in cfg.attack_epochs(config, m) if not a.epochs or e in a.epochs]
-        ckpts = checkpoint.folder(a.results / "checkpoints" / d / m / f"seed{s}", epochs)
-        specs_all = [sp for sp in cfg.attack_specs(config, m, s) if sp["name"] != "autoattack"]
-        eps_all = cfg.attack_eps(config, d, level)
+    for job in stage_jobs(a.results, config, device=dev, only=a.only, level="pixel",
+                          epochs=a.epochs):
+        specs_all = [sp for sp in job.specs if sp["name"] != "autoattack"]
+        last = max(cfg.attack_epochs(config, job.model))
         secs = {"contiguous": 0.0, "channels_last": 0.0}
         differ = compared = 0
-        for epoch in epochs:
-            specs = robustness.at_epoch(specs_all, epoch, max(cfg.attack_epochs(config, m)))
-            eps = robustness.amplitudes_at(eps_all, epoch, at.get("extra_eps_epochs", "all"))
+        for epoch in job.epochs:
+            specs = robustness.at_epoch(specs_all, epoch, last)
+            eps = robustness.amplitudes_at(job.eps, epoch, at.get("extra_eps_epochs", "all"))
             rows = {}
             for fmt in (("contiguous", "channels_last") if epoch % 2 else
                         ("channels_last", "contiguous")):
-                net = device.with_memory_format(models.load(ckpts[epoch], dev), fmt)
+                net = device.with_memory_format(models.load(job.ckpts[epoch], dev), fmt)
                 t0 = time.perf_counter()
                 rows[fmt] = robustness.evaluate_checkpoint(
-                    net, level, x, y, x_tr, specs, eps=eps, seed=at["subset_seed"] + epoch,
-                    batch_size=at["batch_size"])
+                    net, job.level, job.x, job.y, job.x_tr, specs, eps=eps,
+                    seed=at["subset_seed"] + epoch, batch_size=at["batch_size"])
                 secs[fmt] += time.perf_counter() - t0
             for r1, r2 in zip(rows["contiguous"], rows["channels_last"], strict=True):
                 differ += int(np.sum(np.asarray(r1["robust_correct"]) !=
@@ -72,7 +62,7 @@ def main() -> None:
                 compared += len(r1["robust_correct"])
         for k in total:
             total[k] += secs[k]
-        print(f"{f'{d}/{m}/seed{s}':28s} {len(epochs):6d} {secs['contiguous']:13.1f} "
+        print(f"{job.name:28s} {len(job.epochs):6d} {secs['contiguous']:13.1f} "
               f"{secs['channels_last']:16.1f} {secs['contiguous'] / secs['channels_last']:6.2f} "
               f"{differ:8d} of {compared}")
     print(f"total: contiguous {total['contiguous']:.1f} s, channels_last "
