@@ -23,6 +23,7 @@ SHIPPED_SUBSETS = {"fashion_mnist_subset": "data/fashion_mnist_subset",
 OFFLINE_SOURCES = ("digits", "imagefolder", "torchvision", *SHIPPED_SUBSETS)  # no download rule
 # keys of a dataset entry that only one source takes
 SOURCE_KEYS = {"imagefolder": ("train", "test"), "torchvision": ("name", "root", "kwargs", "splits")}
+SOURCE_OF_KEY = {k: source for source, keys in SOURCE_KEYS.items() for k in keys}
 
 
 class ConfigError(ValueError):
@@ -196,29 +197,25 @@ def _check_datasets(config: Mapping[str, Any]) -> None:
     is imported only when one is configured)."""
     for name, spec in config.get("datasets", {}).items():
         source = spec["source"]
-        owner = {k: src for src, keys in SOURCE_KEYS.items() for k in keys}
         for k in spec:
-            if owner.get(k, source) != source:
-                raise ConfigError(f"config: datasets.{name}.{k} belongs to source {owner[k]!r}, not "
-                                  f"{source!r}; allowed: remove {k}, or source: {owner[k]}")
+            owner = SOURCE_OF_KEY.get(k, source)
+            if owner != source:
+                raise ConfigError(f"config: datasets.{name}.{k} belongs to source {owner!r}, not "
+                                  f"{source!r}; allowed: remove {k}, or source: {owner}")
         need = {"imagefolder": ("train", "test", "image_size"), "torchvision": ("name",)}
         missing = [k for k in need.get(source, ()) if k not in spec]
         if missing:
             raise ConfigError(f"config: datasets.{name} (source {source}) needs {missing[0]!r}; "
                               f"required: {', '.join(need[source])}")
         if source == "torchvision":
-            import inspect
+            from upnn.data import torchvision_class  # imports torch: only when one is configured
 
-            import torch.utils.data
-            import torchvision
-
-            cls = getattr(torchvision.datasets, spec["name"], None)
-            if not (isinstance(cls, type) and issubclass(cls, torch.utils.data.Dataset)):
+            cls, picks = torchvision_class(spec["name"])
+            if cls is None:
                 raise ConfigError(f"config: datasets.{name}.name = {spec['name']!r} is not a data set "
                                   f"of torchvision.datasets; allowed: a class name such as MNIST, "
                                   f"KMNIST, CIFAR100, SVHN, STL10")
-            params = inspect.signature(cls).parameters
-            if "train" not in params and "split" not in params:
+            if picks is None:
                 raise ConfigError(f"config: datasets.{name}.name = {spec['name']!r} takes neither "
                                   f"train= nor split=; allowed: a data set with a training and a "
                                   f"test split")

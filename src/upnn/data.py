@@ -211,6 +211,28 @@ def read_image_folder(folder: str | Path, *, channels: int, image_size: int,
     return np.stack(images), np.asarray(labels, dtype=np.int64), list(classes)
 
 
+def torchvision_class(name: str) -> tuple[type | None, str | None]:
+    """(``torchvision.datasets.<name>``, the keyword that picks its split: ``train`` or
+    ``split``, None if it takes neither); (None, None) where no such data set exists. Read
+    by the config check and by :func:`torchvision_dataset`."""
+    import inspect
+
+    import torchvision
+
+    cls = getattr(torchvision.datasets, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, torch.utils.data.Dataset)):
+        return None, None
+    params = inspect.signature(cls).parameters
+    return cls, next((k for k in ("train", "split") if k in params), None)
+
+
+def native_shape_of(image: Any, channels: int | None, image_size: int | None) -> tuple[int, int]:
+    """(channels, size) of a data set whose first image is the PIL ``image``: the given ones, else
+    3 for a colour mode and 1 otherwise, and its shorter side."""
+    c = channels or (3 if image.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr") else 1)
+    return c, image_size or min(image.size)
+
+
 def torchvision_dataset(name: str, root: str | Path, split: str, *,
                         kwargs: dict[str, Any] | None = None,
                         splits: dict[str, str] | None = None) -> Any:
@@ -219,17 +241,15 @@ def torchvision_dataset(name: str, root: str | Path, split: str, *,
     own name, or the one ``splits`` maps it to, e.g. {test: val}); no transform (PIL images)."""
     import inspect
 
-    import torchvision
-
-    cls = getattr(torchvision.datasets, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, torch.utils.data.Dataset)):
+    cls, picks = torchvision_class(name)
+    if cls is None:
         raise ValueError(f"torchvision.datasets has no data set {name!r}; allowed: a class name of "
                          f"torchvision.datasets, e.g. MNIST, KMNIST, CIFAR100, SVHN, STL10")
-    params = inspect.signature(cls).parameters
-    kw = {**({"download": False} if "download" in params else {}), **(kwargs or {})}
-    if "train" in params:
+    kw = {**({"download": False} if "download" in inspect.signature(cls).parameters else {}),
+          **(kwargs or {})}
+    if picks == "train":
         kw["train"] = split == "train"
-    elif "split" in params:
+    elif picks == "split":
         kw["split"] = (splits or {}).get(split, split)
     else:
         raise ValueError(f"torchvision.datasets.{name} takes neither train= nor split=; allowed: a "
@@ -269,9 +289,7 @@ def read_torchvision(name: str, root: str | Path, split: str, *, channels: int |
     n = len(ds)
     if limit is not None and limit < n:  # the same images load_split's limit keeps
         ds = Subset(ds, np.sort(np.random.default_rng(split_seed).permutation(n)[:limit]).tolist())
-    first = ds[0][0]
-    c = channels or (3 if first.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr") else 1)
-    s = image_size or min(first.size)
+    c, s = native_shape_of(ds[0][0], channels, image_size)
     loader = DataLoader(ds, batch_size=batch_size, collate_fn=partial(_pil_batch, channels=c,
                                                                       image_size=s))
     xs, ys = zip(*loader, strict=True)
@@ -285,9 +303,7 @@ def torchvision_shape(name: str, root: str | Path, *, channels: int | None = Non
     data set itself (its length and first image): the planner's count."""
     train = torchvision_dataset(name, root, "train", kwargs=kwargs, splits=splits)
     test = torchvision_dataset(name, root, "test", kwargs=kwargs, splits=splits)
-    first = train[0][0]
-    c = channels or (3 if first.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr") else 1)
-    return len(train), len(test), c, image_size or min(first.size)
+    return len(train), len(test), *native_shape_of(train[0][0], channels, image_size)
 
 
 def stratified_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
