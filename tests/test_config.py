@@ -300,6 +300,27 @@ def test_an_attack_with_seeds_first_runs_on_each_nets_first_seed_only():
         C.check(cfg, SCHEMA)
 
 
+def test_an_attack_with_models_runs_on_those_nets_only():
+    """Issue 26 item 3 (extras where they pay): ``models: [...]`` keeps a costly check such as
+    AutoAttack to the nets named; a net that is not attacked is one line."""
+    cfg = C.load_yaml(ROOT / "config" / "config.yaml")
+    cfg["attacks"]["settings"]["autoattack"] = {"n": 20, "epochs": "last", "models": ["cnn4"]}
+    C.check(cfg, SCHEMA)
+    assert "autoattack" in [s["name"] for s in C.attack_specs(cfg, "cnn4", 0)]
+    for model in ("cnn3", "resnet9"):
+        assert [s["name"] for s in C.attack_specs(cfg, model, 0)] == [
+            n for n in cfg["attacks"]["names"] if n != "autoattack"]
+    assert all("models" not in s for s in C.attack_specs(cfg, "cnn4", 0))
+    cfg["attacks"]["settings"]["autoattack"]["models"] = ["googlenet"]  # a net, not attacked
+    with pytest.raises(C.ConfigError, match=r"^config: attacks\.settings\.autoattack\.models "
+                                            r"names 'googlenet', which is not attacked; "
+                                            r"attacked: cnn3, cnn4, resnet9$"):
+        C.check(cfg, SCHEMA)
+    cfg["attacks"]["settings"]["autoattack"]["models"] = ["vgg"]
+    with pytest.raises(C.ConfigError, match="vgg"):
+        C.check(cfg, SCHEMA)
+
+
 def test_success_any_goes_into_the_iterative_attacks_specs_only():
     cfg = C.load_yaml(ROOT / "config" / "config.yaml")
     assert all("success" not in s for s in C.attack_specs(cfg))  # final: specs as before

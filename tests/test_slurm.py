@@ -19,6 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 from conftest import ROOT, SNAKEMAKE, copy_workflow, snakemake
 from snakemake_executor_plugin_slurm.submit_string import get_submit_command
 from snakemake_executor_plugin_slurm.utils import set_gres_string
@@ -88,8 +89,13 @@ def _sacct(env: dict, job_ids: list[str]) -> dict[str, dict[str, str]]:
 
 
 def test_workflow_runs_through_slurm_like_a_local_run(slurm_env, request, tmp_path):
-    """The README's command on config/ci.yaml, plus one rule that fails inside its SLURM job."""
+    """The README's command on config/ci.yaml narrowed to its MNIST-shaped panel (the four levels
+    prepare → train → attack → figure; the cluster is this machine, so the second panel's jobs
+    would only queue behind the first's), plus one rule that fails inside its SLURM job."""
     wd = copy_workflow(tmp_path / "wf")
+    cfg = yaml.safe_load((wd / "config/ci.yaml").read_text())
+    cfg["experiments"] = {"digits": cfg["experiments"]["digits"]}
+    (wd / "config/ci_slurm.yaml").write_text(yaml.safe_dump(cfg))
     # a failing job without touching the real rules: one extra rule in this throw-away copy
     (wd / "rules" / "ci_failing.smk").write_text(
         f"rule {FAILING_RULE}:\n"
@@ -106,7 +112,7 @@ def test_workflow_runs_through_slurm_like_a_local_run(slurm_env, request, tmp_pa
     with open(log, "w") as sink:
         # status checks from 2 s on (the profile waits 10 s): these jobs take seconds
         proc = subprocess.Popen([SNAKEMAKE, TARGET, "results/ci/fails.txt",
-                                 "--profile", "profiles/slurm", "--configfile", "config/ci.yaml",
+                                 "--profile", "profiles/slurm", "--configfile", "config/ci_slurm.yaml",
                                  "--slurm-init-seconds-before-status-checks", "2"],
                                 cwd=wd, env=slurm_env, stdout=sink, stderr=subprocess.STDOUT,
                                 start_new_session=True)

@@ -65,6 +65,9 @@ def test_worst_case_and_autoattack_on_the_ci_nets(ci_run):
         assert (papers["robust_acc_worst"] <= papers["robust_acc"] + 1e-6).all()
         assert (df["robust_acc_worst"] <= df["clean_acc"] + 1e-6).all()
         aa = df[df["attack"] == "autoattack"]
+        if df["model"].iloc[0] != "cnn4":  # config/ci.yaml: autoattack's models: [cnn4]
+            assert aa.empty, path
+            continue
         assert len(aa) == df["eps_index"].nunique() and (aa["epoch"] == df["epoch"].max()).all()
         for r in aa.itertuples():
             pgd = df[(df["attack"] == "pgd") & (df["epoch"] == r.epoch)
@@ -107,7 +110,7 @@ def test_a_killed_attack_job_leaves_only_finished_tables_for_pandas(tmp_path):
     cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
     cfg["experiments"] = {"digits": ["cnn3"]}
     cfg["seeds"] = [0, 1]
-    cfg["train"]["epochs"] = 6
+    cfg["train"]["epochs"] = 4  # the kill lands after the first of them
     cfg["attacks"]["levels"] = ["pixel"]
     cfg["attacks"]["names"] = ["bim", "pgd"]  # the cheap ones: the kill is what is tested
     wd = copy_workflow(tmp_path / "wf")

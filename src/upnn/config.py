@@ -347,13 +347,20 @@ def epoch_settings(config: Mapping[str, Any]) -> list[tuple[str, Any, int, str]]
 
 def _check_epochs(config: Mapping[str, Any]) -> None:
     """Every evaluated epoch must be trained (:func:`epoch_list` on every
-    :func:`epoch_settings` entry); figure and t-SNE targets must be trained nets."""
+    :func:`epoch_settings` entry); figure and t-SNE targets must be trained nets, and the nets
+    an attack is kept to (``attacks.settings.<name>.models``) attacked ones."""
     trained = {m for _, m, _ in runs(config)}
     a = config.get("attacks") or {}
     for m in a.get("models") or []:
         if m not in trained:
             raise ConfigError(f"config: attacks.models names {m!r}, which is not trained; "
                               f"trained: {', '.join(sorted(trained))}")
+    attacked = sorted({m for _, m, _, _ in attack_jobs(config)}) if a else []
+    for name, spec in (a.get("settings") or {}).items():
+        for m in spec.get("models") or []:
+            if m not in attacked:
+                raise ConfigError(f"config: attacks.settings.{name}.models names {m!r}, which "
+                                  f"is not attacked; attacked: {', '.join(attacked)}")
     for where, value, top, model in epoch_settings(config):
         epoch_list(value, top, where, model)
     tsne = (config.get("uncertainty") or {}).get("tsne")
@@ -413,7 +420,8 @@ def attack_specs(config: Mapping[str, Any], model: str | None = None,
                  seed: int | None = None) -> list[dict[str, Any]]:
     """``attacks.names`` with each attack's settings: the specs upnn.robustness takes. Given the
     job's ``model`` and ``seed``, an attack with ``seeds: first`` is left out of every seed but
-    the model's first (:func:`first_seed`), and the key itself is dropped. ``attacks.success:
+    the model's first (:func:`first_seed`), one with ``models: [...]`` out of every other model,
+    and both keys are dropped. ``attacks.success:
     any`` goes into the specs of the attacks that take it (upnn.attacks: bim, illc, pgd, ifgsm)."""
     from upnn.attacks import REGISTRY
 
@@ -425,8 +433,8 @@ def attack_specs(config: Mapping[str, Any], model: str | None = None,
     if model is None:
         return specs
     first = seed is None or int(seed) == first_seed(config, model)
-    return [{k: v for k, v in s.items() if k != "seeds"} for s in specs
-            if first or s.get("seeds", "all") == "all"]
+    return [{k: v for k, v in s.items() if k not in ("seeds", "models")} for s in specs
+            if (first or s.get("seeds", "all") == "all") and model in s.get("models", [model])]
 
 
 def attack_jobs(config: Mapping[str, Any]) -> list[tuple[str, str, int, str]]:
