@@ -138,6 +138,7 @@ def test_feature_level_falling_faster_holds_and_slower_fails():
         stronger = next(r for r in rows if r["claim"] == "feature_stronger")
         # at epoch 8 feature RA is 0.55 − 0.4 = 0.15 (or 0.79) against pixel's 0.47
         assert stronger["verdict"] == ("holds" if step < 0 else "fails"), stronger
+        assert stronger["role"] == "primary" and stronger["claimed"] == "> +0.02 at epoch 8"
 
 
 def test_worst_case_row_and_attacks_not_in_the_papers():
@@ -379,13 +380,15 @@ def minimal_table(step: float, *, epochs: int = 8, n: int = 300, seed: int = 0) 
         eps = np.where(correct, eps, 0.0)
         rows.append(pd.DataFrame({"dataset": "d", "model": "m", "seed": 0, "epoch": e,
                                   "image_index": np.arange(n), "clean_correct": correct,
-                                  "eps_min": eps, "deepfool_l2": 2 * eps, "attack": "bim"}))
+                                  "eps_min": eps, "deepfool_l2": 2 * eps, "attack": "bim",
+                                  "max_eps": 0.5, "resolution": 1 / 255}))
     return pd.concat(rows, ignore_index=True)
 
 
 @pytest.mark.parametrize("step, verdict", [(-0.1, "holds"), (0.1, "fails"), (0.0, None)])
 def test_minimal_eps_claim(step, verdict):
     rows = claims.claim_minimal(minimal_table(step), n_boot=400, rng=RNG(1))
+    rows = [r for r in rows if r["role"] == "secondary"]
     assert [r["setting"] for r in rows] == ["all images", "correctly classified images"]
     for r in rows:
         assert r["claim"] == "minimal_eps_falls" and r["ci_low"] <= r["ci_high"]
@@ -393,6 +396,27 @@ def test_minimal_eps_claim(step, verdict):
             assert r["verdict"] == verdict
         else:
             assert r["verdict"] != "holds" or r["ci_high"] < 0  # a flat series rarely holds
+
+
+@pytest.mark.parametrize("step, verdict", [(-0.1, "holds"), (0.1, "fails"), (0.0, "inconclusive")])
+def test_minimal_primary_row_is_the_area_under_the_robustness_curve(step, verdict):
+    """Claim 14's primary row: the Theil–Sen change of mean min(ε*, max_eps) (0 if misclassified
+    clean), the area under RA(ε) on [0, max_eps], against the bisection's resolution."""
+    table = minimal_table(step)
+    table.loc[table.index[::50], "eps_min"] = np.inf  # never broken within max_eps
+    rows = claims.finish_primary(claims.claim_minimal(table, n_boot=400, rng=RNG(1)))
+    (r,) = [r for r in rows if r["role"] == "primary"]
+    assert r["claim"] == "minimal_eps_change" and r["min_effect"] == pytest.approx(1 / 255)
+    assert r["claimed"] == "< −0.00392 over the window" and r["verdict"] == verdict
+    area = table.assign(a=np.where(table["clean_correct"], table["eps_min"].clip(upper=0.5), 0))
+    mean = area.groupby("epoch")["a"].mean().to_numpy()
+    assert r["value"] == pytest.approx(stats.window_change(np.arange(1, 9))(mean[None])[0])
+    assert r["setting"] == "trained phase: epochs 1–8" and r["ci_low"] <= r["value"] <= r["ci_high"]
+    # RA(ε) integrates to the same area: the share of images with ε* > ε, over a fine grid
+    last = area[area["epoch"] == 8]["a"].to_numpy()
+    grid = np.linspace(0, 0.5, 20001)
+    ra = (last[None] > grid[:, None]).mean(1)
+    assert np.trapezoid(ra, grid) == pytest.approx(last.mean(), abs=1e-4)
 
 
 def test_median_trend_interval_covers_the_estimate_of_a_clear_trend():
