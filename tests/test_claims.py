@@ -256,6 +256,14 @@ def test_ifa_and_tcl_claims_from_accuracies_and_n():
     assert rows["ifa_ta_rises"]["value"] == pytest.approx(0.4) and rows["ifa_ra_rises"]["value"] == 0
     assert rows["tcl_beats_cl_ta"]["value"] == pytest.approx(0.2)
     assert rows["tcl_beats_cl_ta"]["verdict"] == "holds" == rows["tcl_beats_cl_ra"]["verdict"]
+    # primary rows: beyond 0.02 at the smallest N_epoch, seeds pooled (no stability column)
+    assert rows["tcl_beats_cl_ta"]["role"] == "primary" and rows["tcl_beats_cl_ta"]["stable"] is None
+    assert rows["tcl_beats_cl_ra"]["claimed"] == "> +0.02 at N_epoch 1"
+    close = summary.assign(accuracy=np.where(summary["net"] == "TCL", summary["accuracy"] - 0.19,
+                                             summary["accuracy"]))  # TCL ahead by 0.01 only
+    near = {r["claim"]: r for r in claims.finish_primary(claims.claim_ifa(
+        traj, close, n_boot=500, rng=RNG(0)))}["tcl_beats_cl_ta"]
+    assert near["value"] == pytest.approx(0.01) and near["verdict"] == "inconclusive"
     assert rows["tcl_ta_falls"]["value"] == pytest.approx(-1.0)  # over 3 N_epoch: not testable
     assert rows["tcl_ta_falls"]["verdict"] == "not testable" == rows["tcl_ra_falls"]["verdict"]
     five = pd.DataFrame([{"dataset": "d", "model": "m", "seed": 0, "n_epoch": ne, "net": "TCL",
@@ -276,6 +284,21 @@ def test_frequency_claim_needs_the_ratio_to_rise_with_accuracy():
     four = claims.claim_frequency(frame([0.4, 0.45, 0.5, 0.55, 0.6]).iloc[:4], n_boot=100,
                                   rng=RNG(0))[0]
     assert four["verdict"] == "not testable"
+
+
+@pytest.mark.parametrize("step, verdict", [(0.02, "holds"), (-0.02, "fails"), (0.002, "inconclusive")])
+def test_frequency_primary_row_is_the_change_of_the_ratio_beyond_two_points(step, verdict):
+    """Claim 9's primary row: the Theil–Sen change of the mean hf ratio over the epochs, seeds
+    resampled, against 0.02 (after Holm); a rise of 0.008 over the window is inconclusive."""
+    frame = pd.DataFrame([{"dataset": "d", "model": "m", "seed": s, "epoch": e,
+                           "test_acc": 0.3 + 0.1 * e, "n_images": 200, "hf_ratio_std": 0.05,
+                           "hf_ratio_mean": 0.5 + step * e + 0.003 * s}
+                          for s in (0, 1, 2) for e in (1, 2, 3, 5, 10)])
+    rows = claims.finish_primary(claims.claim_frequency(frame, n_boot=500, rng=RNG(0)))
+    (r,) = [r for r in rows if r["role"] == "primary"]
+    assert r["claim"] == "hf_ratio_change" and r["seeds"] == 3 and r["verdict"] == verdict
+    assert r["value"] == pytest.approx(step * 9) and r["ci_low"] <= r["value"] <= r["ci_high"]
+    assert r["claimed"] == "> +0.02 over the window" and r["stable"] is not None
 
 
 def packets(level, sx_step, sp_step, *, dims=20, product=0.1):

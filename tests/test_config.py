@@ -316,6 +316,8 @@ def test_an_attack_with_models_runs_on_those_nets_only():
                                             r"names 'googlenet', which is not attacked; "
                                             r"attacked: cnn3, cnn4, resnet9$"):
         C.check(cfg, SCHEMA)
+    cfg["attacks"]["names"].remove("autoattack")  # settings of an attack not run: not read
+    C.check(cfg, SCHEMA)
     cfg["attacks"]["settings"]["autoattack"]["models"] = ["vgg"]
     with pytest.raises(C.ConfigError, match="vgg"):
         C.check(cfg, SCHEMA)

@@ -87,10 +87,10 @@ def test_the_worked_example_builds_tables_figures_and_claims(example):
     claims = pd.read_parquet(wd / "results/claims.parquet")
     got = claims.set_index("claim")["verdict"]
     for claim in ("ta_change", "ra_change", "ta_rises", "ra_falls", "feature_faster",
-                  "dx_falls", "minimal_eps_falls"):
+                  "dx_falls", "minimal_eps_falls", "minimal_eps_change", "feature_stronger"):
         assert claim in got.index and (claims[claims["claim"] == claim]["dataset"] == "shirts").all()
     for claim in ("toy_ra_falls", "words_correct_zero", "ifa_ta_rises", "hf_ratio_ta",
-                  "llm_chance"):
+                  "hf_ratio_change", "llm_chance"):
         assert got[claim] == "not run", claim
     assert (claims[claims["claim"] == "gap_last"]["verdict"] == "n/a").all()  # not MNIST/CIFAR
     # the imported checkpoints rebuild the user's net, normalisation inside, inputs in [0, 1]

@@ -357,7 +357,8 @@ def _check_epochs(config: Mapping[str, Any]) -> None:
                               f"trained: {', '.join(sorted(trained))}")
     attacked = sorted({m for _, m, _, _ in attack_jobs(config)}) if a else []
     for name, spec in (a.get("settings") or {}).items():
-        for m in spec.get("models") or []:
+        kept_to = spec.get("models") if name in a.get("names", []) else None
+        for m in kept_to or []:
             if m not in attacked:
                 raise ConfigError(f"config: attacks.settings.{name}.models names {m!r}, which "
                                   f"is not attacked; attacked: {', '.join(attacked)}")
