@@ -96,9 +96,10 @@ def test_gap_range_applies_to_mnist_and_cifar10_only():
     mnist = claims.claim_attacks(table, {"d": "mnist"}, n_boot=500, rng=RNG(0))
     gap = next(r for r in mnist if r["claim"] == "gap_last")
     assert gap["value"] == pytest.approx(0.125, abs=0.02) and gap["verdict"] == "holds"
-    cifar = claims.claim_attacks(table, {"d": "cifar10"}, n_boot=500, rng=RNG(0))
+    # far from CIFAR-10's range, and no range at all: fewer replicates decide it as well
+    cifar = claims.claim_attacks(table, {"d": "cifar10"}, n_boot=100, rng=RNG(0))
     assert next(r for r in cifar if r["claim"] == "gap_last")["verdict"] == "fails"
-    other = claims.claim_attacks(table, {"d": "digits"}, n_boot=500, rng=RNG(0))
+    other = claims.claim_attacks(table, {"d": "digits"}, n_boot=100, rng=RNG(0))
     gap = next(r for r in other if r["claim"] == "gap_last")
     assert gap["verdict"] == "n/a" and gap["value"] == pytest.approx(0.125, abs=0.02)
 

@@ -1,4 +1,5 @@
 import copy
+import re
 
 import pytest
 from conftest import ROOT
@@ -218,6 +219,11 @@ def test_normalize_turns_command_line_seed_strings_into_integers():
     assert C.normalize({"seeds": ["0", "1", 2]})["seeds"] == [0, 1, 2]
     assert C.normalize({"seeds": ["a", "1.5"]})["seeds"] == ["a", "1.5"]  # left for check
     assert C.normalize({"device": "cpu"}) == {"device": "cpu"}
+    cfg = C.load_yaml(ROOT / "config" / "ci.yaml")
+    for seeds, msg in ((["0", "0"], "seeds: [0, 0] has non-unique elements"),
+                       (["a"], "seeds.0: 'a' is not of type 'integer'")):
+        with pytest.raises(C.ConfigError, match=f"^config: {re.escape(msg)}$"):
+            C.check(C.normalize({**cfg, "seeds": seeds}), SCHEMA)
 
 
 # ------------------------------------------------------------------------------------------------

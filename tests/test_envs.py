@@ -121,6 +121,8 @@ def test_the_llm_env_deploys_and_runs_its_rule_script(tmp_path):
     from conftest import copy_workflow
     from llm_tiny import TASK_DIR, TASKS, build
 
+    from upnn import config as upnn_config
+
     python = deployed_env(ROOT / "envs" / "llm.yaml", tmp_path / "env")
     wd = copy_workflow(tmp_path / "wf")
     cfg = yaml.safe_load((wd / "config" / "ci.yaml").read_text())
@@ -130,9 +132,7 @@ def test_the_llm_env_deploys_and_runs_its_rule_script(tmp_path):
     (wd / "c.yaml").write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1"}
-    out = subprocess.run([python, "-m", "snakemake", "-n", "--configfile", "c.yaml"], cwd=wd,
-                         capture_output=True, text=True, env=env).stdout
-    target = next(w for w in out.split() if w.startswith("results/llm/") and w.endswith(".parquet"))
+    target = f"results/llm/{upnn_config.llm_slug(cfg['llm']['model'])}.parquet"  # as the rules
     proc = subprocess.run([python, "-m", "snakemake", target, "--cores", "1", "--configfile",
                            "c.yaml"], cwd=wd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -180,12 +180,13 @@ def test_seeds_from_the_command_line(tmp_path):
     runs = sum(len(m) for m in yaml.safe_load((wd / "config/ci.yaml").read_text())
                ["experiments"].values())
     assert planned_jobs(proc)["train"] == 3 * runs
-    for bad, msg in (("seeds=[0,0]", "seeds: [0, 0] has non-unique elements"),
-                     ("seeds=[a]", "seeds.0: 'a' is not of type 'integer'")):
-        proc = snakemake(wd, "-n", "--configfile", "config/ci.yaml", "--config", bad, check=False)
-        assert proc.returncode != 0
-        lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "upnn:" in line]
-        assert lines == [f"upnn: config: {msg}"], proc.stdout + proc.stderr
+    # one refused value through the CLI (tests/test_config.py checks the others in-process)
+    proc = snakemake(wd, "-n", "--configfile", "config/ci.yaml", "--config", "seeds=[0,0]",
+                     check=False)
+    assert proc.returncode != 0
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "upnn:" in line]
+    assert lines == ["upnn: config: seeds: [0, 0] has non-unique elements"], \
+        proc.stdout + proc.stderr
 
 
 def test_one_gpu_job_at_a_time_on_a_machine_with_a_gpu(tmp_path):
