@@ -78,9 +78,10 @@ def summary_markdown(claims: pd.DataFrame) -> str:
     lines = [", ".join(f"{v}: {k}" for v, k in c.items()) + f" (of {len(claims)} rows)", "",
              f"{single} of the {int(decided.sum())} holds and fails rest on a single training run "
              "(their intervals resample test images, not training runs).", "",
-             f"Primary trend rows (TA rises, RA falls: claims 1, 2, the toy's, IFA's and the "
-             f"companion's PGD rows; change over the window beyond ±{stats.MIN_EFFECT:g}, Holm "
-             f"across {len(prim)} rows): "
+             f"Primary rows (one test per claim and panel, claims "
+             f"{', '.join(map(str, sorted(prim['number'].unique())))}: an effect beyond its "
+             f"minimum effect, ±{stats.MIN_EFFECT:g} of accuracy or share, claim 14 the "
+             f"bisection's resolution; Holm across {len(prim)} rows): "
              + ", ".join(f"{v}: {int(pc.get(v, 0))}" for v in ("holds", "fails", "inconclusive",
                                                               "not testable"))
              + f"; of the {len(seeded)} with several seeds, {stable} give the same verdict on "

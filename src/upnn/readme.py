@@ -108,8 +108,9 @@ def block(table: pd.DataFrame) -> str:
              "Holm-adjusted p, the papers' MNIST row, and every row with its interval):", "",
              *[t for t in summary if not t.startswith("|")], "",
              "The classifiers' primary rows (one test per claim and panel: the change over the "
-             "window, RA over the trained phase; ✓ every seed alone and every seed left out give "
-             "the same verdict, ✗ they do not; docs/claims.md):", "",
+             "window, RA and ε* over the trained phase, pixel − feature RA at the last epoch; ✓ "
+             "every seed alone and every seed left out give the same verdict, ✗ they do not; "
+             "docs/claims.md):", "",
              primary_matrix(table).rstrip(), ""]
     return "\n".join(parts)
 
