@@ -14,8 +14,9 @@ p, w = sm.params.attacks, sm.wildcards
 with log.job(sm) as logger:
     dev = device.resolve(sm.config["device"])
     ckpts = checkpoint.folder(sm.input.checkpoints, sm.params.epochs)  # before any work
-    x_tr, _ = data.read_split(sm.input.train, dev)
-    x_te, y_te, idx = data.read_subset(sm.input.test, p["n_test"], p["subset_seed"], dev)
+    x_tr, _ = data.open_split(sm.input.train, dev, data.stream_limit(sm.config))
+    x_te, y_te, idx = data.read_subset(sm.input.test, p["n_test"], p["subset_seed"], dev,
+                                       data.stream_limit(sm.config))
     stamp = Path(sm.input.table).stat().st_mtime
     cache = io.RowCache(sm.output[0], io.fingerprint(p, w.level, sm.params.epochs, stamp,
                                                     "per-image", "worst", "in_papers", "exact-cut",

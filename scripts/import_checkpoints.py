@@ -14,8 +14,8 @@ out_dir = Path(sm.output.checkpoints)
 with log.job(sm) as logger:
     dev = device.resolve(sm.config["device"])
     files = external.epoch_files(sm.params.pattern, sm.params.epochs, int(w.seed))
-    _, y_tr = data.read_split(sm.input.train, dev)
-    x_te, y_te = data.read_split(sm.input.test, dev)
+    y_tr = data.read_labels(sm.input.train, dev)
+    x_te, y_te = data.open_split(sm.input.test, dev, data.stream_limit(sm.config))
     work_dir = checkpoint.work_dir(out_dir)
     rows = external.import_run(w.model, files, sm.params.reference, x_te, y_te, work_dir,
                                train.num_classes(y_tr, y_te))

@@ -14,7 +14,8 @@ p, w = sm.params.minimal, sm.wildcards
 with log.job(sm) as logger:
     dev = device.resolve(sm.config["device"])
     ckpts = checkpoint.folder(sm.input.checkpoints, sm.params.epochs)  # before any work
-    x_te, y_te, idx = data.read_subset(sm.input.test, p["n_test"], p["subset_seed"], dev)
+    x_te, y_te, idx = data.read_subset(sm.input.test, p["n_test"], p["subset_seed"], dev,
+                                       data.stream_limit(sm.config))
     cache = io.RowCache(sm.output[0], io.fingerprint(p, sm.params.epochs,
                                                     Path(sm.input.table).stat().st_mtime))
     df = p["deepfool"]

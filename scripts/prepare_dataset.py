@@ -7,7 +7,8 @@ sm = snakemake  # noqa: F821
 spec = sm.params.spec
 with log.job(sm) as logger:
     for split in data.SPLITS:
-        x, y = data.load_split(
+        # imagefolder and torchvision sources chunk by chunk (one row group each): never whole
+        chunks = data.split_chunks(
             spec["source"], split, root=spec.get("root", sm.params.root),
             channels=spec.get("channels"), image_size=spec.get("image_size"),
             test_fraction=spec.get("test_fraction", 0.25), split_seed=spec.get("split_seed", 0),
@@ -15,5 +16,6 @@ with log.job(sm) as logger:
             folders={k: spec[k] for k in data.SPLITS if k in spec} or None,
             name=spec.get("name"), kwargs=spec.get("kwargs"), splits=spec.get("splits"),
         )
-        data.write_split(sm.output[split], x, y, source=spec["source"], split=split, params=sm)
-        logger.info("%s %s: %s %s", sm.wildcards.dataset, split, x.shape, x.dtype)
+        n, shape, dtype = data.write_split_chunks(sm.output[split], chunks,
+                                                  source=spec["source"], split=split, params=sm)
+        logger.info("%s %s: %d images of %s %s", sm.wildcards.dataset, split, n, shape, dtype)

@@ -17,8 +17,9 @@ out_dir = Path(sm.output.checkpoints)
 work_dir = checkpoint.work_dir(out_dir)
 with log.job(sm) as logger:
     dev = device.resolve(sm.config["device"])
-    x_tr, y_tr = data.read_split(sm.input.train, dev)
-    x_te, y_te = data.read_split(sm.input.test, dev)
+    # held whole, or streamed from disk when a split is larger than config stream_above_mb
+    x_tr, y_tr = data.open_split(sm.input.train, dev, data.stream_limit(sm.config))
+    x_te, y_te = data.open_split(sm.input.test, dev, data.stream_limit(sm.config))
     cfg = train.TrainConfig.from_dict(sm.params.settings)
     fmt = sm.config.get("memory_format", "contiguous")
     logger.info("training %s on %s (seed %s) on %s, %s: %s", sm.wildcards.model,

@@ -18,7 +18,8 @@ with log.job(sm) as logger:
     p = sm.params.settings
     ckpts = checkpoint.folder(sm.input.checkpoints, p["epochs"])  # before any work
     seed = int(sm.wildcards.seed)
-    train, test = data.read_split(sm.input.train, dev), data.read_split(sm.input.test, dev)
+    stream = data.stream_limit(sm.config)  # larger splits are read from disk batch by batch
+    train, test = (data.open_split(f, dev, stream) for f in (sm.input.train, sm.input.test))
     batch_size = int(sm.config["uncertainty"]["batch_size"])
     classes = uncertainty.packet_classes(p["classes"], num_classes(train[1], test[1]))
     run = {"dataset": sm.wildcards.dataset, "model": sm.wildcards.model, "seed": seed}

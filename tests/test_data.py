@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from upnn import data
+from upnn import data, io
 
 
 def test_digits_split_is_fixed_stratified_and_disjoint():
@@ -337,3 +337,82 @@ def test_a_torchvision_data_set_that_is_absent_or_unknown_is_one_line(tmp_path):
         data.load_split("torchvision", "train", root=tmp_path, name="NoSuch")
     with pytest.raises(ValueError, match="torchvision needs `name`"):
         data.load_split("torchvision", "train", root=tmp_path)
+
+
+def write_png_folder(root, classes: int, per: dict[str, int]) -> dict[str, str]:
+    """An ImageFolder of random RGB PNGs of varied sizes; returns its {train, test} folders."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for split, count in per.items():
+        for k in range(classes):
+            folder = root / split / f"c{k}"
+            folder.mkdir(parents=True)
+            for i in range(count):
+                w, h = int(rng.integers(12, 30)), int(rng.integers(12, 30))
+                Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
+                    folder / f"{i}.png")
+    return {s: str(root / s) for s in per}
+
+
+def test_large_sources_are_read_and_written_chunk_by_chunk(tmp_path):
+    """Issue 29: an imagefolder (and a torchvision data set) is read a chunk at a time, in the
+    order and with the ``limit`` load_split keeps, and written one row group per chunk: the same
+    table as the split written whole; a split with no images writes nothing."""
+    import pyarrow.parquet as pq
+
+    folders = write_png_folder(tmp_path / "f", 3, {"train": 5, "test": 2})
+    kw = {"folders": folders, "image_size": 16, "channels": 1, "limit": 11, "split_seed": 4}
+    chunks = list(data.split_chunks("imagefolder", "train", chunk=4, **kw))
+    assert [len(y) for _, y in chunks] == [4, 4, 3]
+    x, y = data.load_split("imagefolder", "train", **kw)
+    np.testing.assert_array_equal(np.concatenate([c for c, _ in chunks]), x)
+    np.testing.assert_array_equal(np.concatenate([c for _, c in chunks]), y)
+    n, shape, dtype = data.write_split_chunks(tmp_path / "a.parquet", iter(chunks), params={})
+    assert (n, shape, dtype) == (11, (1, 16, 16), "uint8")
+    assert pq.ParquetFile(tmp_path / "a.parquet").metadata.num_row_groups == 3
+    data.write_split(tmp_path / "b.parquet", x, y, params={})
+    assert io.same_table(tmp_path / "a.parquet", tmp_path / "b.parquet")
+    fake_kmnist(tmp_path / "kmnist")
+    tv = list(data.split_chunks("torchvision", "train", root=tmp_path / "kmnist", name="KMNIST",
+                                chunk=16))
+    assert [len(y) for _, y in tv] == [16, 16, 4]
+    with pytest.raises(ValueError, match="has no images"):
+        data.write_split_chunks(tmp_path / "c.parquet", iter([]), params={})
+    assert not (tmp_path / "c.parquet").exists()
+
+
+@pytest.mark.parametrize("source", ["mnist_subset", "digits"])  # uint8 and float32 splits
+def test_a_streamed_split_gives_the_rows_read_split_holds(tmp_path, source):
+    """Issue 29: StreamedImages returns bit for bit the rows read_split holds, for index
+    tensors (the training permutation) and slices (accuracy), fingerprints the same, and
+    open_split streams exactly the splits larger than ``stream_above_mb``."""
+    x, y = data.load_split(source, "test", limit=300, image_size=28)
+    path = tmp_path / "test.parquet"
+    data.write_split(path, x, y, params={})
+    held, labels = data.read_split(path)
+    mb = data.split_megabytes(path)
+    assert mb == pytest.approx(300 * 28 * 28 * 4 / 2**20)
+    assert isinstance(data.open_split(path, "cpu", mb)[0], torch.Tensor)
+    assert isinstance(data.open_split(path, "cpu", None)[0], torch.Tensor)
+    streamed, streamed_labels = data.open_split(path, "cpu", mb / 2)
+    assert isinstance(streamed, data.StreamedImages)
+    assert streamed.shape == held.shape and len(streamed) == 300
+    assert torch.equal(streamed_labels, labels) and torch.equal(data.read_labels(path), labels)
+    perm = torch.randperm(300, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(streamed[perm[:64]], held[perm[:64]])
+    assert torch.equal(streamed[100:250], held[100:250])
+    assert io.fingerprint("x", tensors=(streamed, labels)) == io.fingerprint("x", tensors=(held, labels))
+    assert torch.allclose(streamed.mean(dim=0), held.mean(dim=0), atol=1e-6)
+    sub = data.read_subset(path, 40, 3, stream_above_mb=0)
+    for a, b in zip(sub, data.read_subset(path, 40, 3), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_the_stream_limit_defaults_to_the_schemas_default():
+    import yaml
+    from conftest import ROOT
+
+    schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())
+    assert data.stream_limit({}) == schema["properties"]["stream_above_mb"]["default"] == 4096
+    assert data.stream_limit({"stream_above_mb": 0}) == 0.0

@@ -111,3 +111,21 @@ def test_cosine_schedule():
     assert train.learning_rate(cfg, 1) == 1.0
     assert train.learning_rate(cfg, 3) == pytest.approx(0.5)
     assert train.learning_rate(train.TrainConfig(lr=0.3), 7) == 0.3
+
+
+def test_a_streamed_training_split_trains_the_same_net(tmp_path, digits):
+    """Issue 29: training from splits read from disk batch by batch (data.StreamedImages) gives
+    the same rows and the same weights, bit for bit, as from splits held whole."""
+    xtr, ytr, xte, yte = digits
+    for split, x, y in (("train", xtr, ytr), ("test", xte, yte)):
+        data.write_split(tmp_path / f"{split}.parquet", x.numpy(), y.numpy(), params={})
+    streamed = (*data.open_split(tmp_path / "train.parquet", "cpu", 0),
+                *data.open_split(tmp_path / "test.parquet", "cpu", 0))
+    assert isinstance(streamed[0], data.StreamedImages)
+    cfg = train.TrainConfig(epochs=2, batch_size=32, lr=3e-3)
+    a = train.train("cnn3", digits, cfg, tmp_path / "held", width=0.5, progress=False)
+    b = train.train("cnn3", streamed, cfg, tmp_path / "streamed", width=0.5, progress=False)
+    assert [(r["train_loss"], r["test_acc"]) for r in a] == [(r["train_loss"], r["test_acc"]) for r in b]
+    for k, v in final_weights(tmp_path / "held", 2).items():
+        assert torch.equal(v, final_weights(tmp_path / "streamed", 2)[k])
+    assert (tmp_path / "held/FINGERPRINT").read_text() == (tmp_path / "streamed/FINGERPRINT").read_text()

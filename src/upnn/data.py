@@ -21,6 +21,7 @@ import json
 import shutil
 import tarfile
 import urllib.error
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,12 @@ SOURCES = ("mnist", "fashion_mnist", "fashion_mnist_subset", "mnist_subset", "ci
            "imagefolder", "torchvision")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 SPLITS = ("train", "test")
+# Sources of any size, read CHUNK images at a time by the prepare stage (:func:`split_chunks`)
+CHUNKED = ("imagefolder", "torchvision")
+CHUNK = 2048
+# Splits whose float32 images take more MB than this are streamed (:func:`open_split`); config
+# ``stream_above_mb`` overrides it (the schema's default is this number).
+STREAM_ABOVE_MB = 4096.0
 _TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 _NATIVE = {"mnist": (1, 28), "fashion_mnist": (1, 28), "fashion_mnist_subset": (1, 28),
            "mnist_subset": (1, 28), "cifar10": (3, 32), "digits": (1, 8)}
@@ -178,14 +185,11 @@ def square_image(im: Any, channels: int, image_size: int) -> np.ndarray:
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 
-def read_image_folder(folder: str | Path, *, channels: int, image_size: int,
-                      classes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(images uint8 (N, C, S, S), labels int64, class names) of an ImageFolder-style directory:
-    one sub-folder per class, classes sorted by name (or ``classes``, e.g. the training split's,
-    so both splits number them alike). Each image is converted to ``channels`` (L or RGB), its
-    shorter side resized to ``image_size`` (bilinear, antialiased) and centre-cropped square."""
-    from PIL import Image
-
+def image_folder_files(folder: str | Path, classes: list[str] | None = None
+                       ) -> tuple[list[Path], np.ndarray, list[str]]:
+    """(image files, labels int64, class names) of an ImageFolder-style directory, without
+    opening an image: one sub-folder per class, classes sorted by name (or ``classes``, e.g. the
+    training split's, so both splits number them alike), files sorted by name within a class."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"imagefolder: {folder} is not a folder; it needs one sub-folder "
@@ -197,18 +201,36 @@ def read_image_folder(folder: str | Path, *, channels: int, image_size: int,
         raise ValueError(f"imagefolder: {folder} has classes {extra or found} that the training "
                          f"split lacks; allowed: {', '.join(classes)}" if extra else
                          f"imagefolder: {folder} has no class sub-folders")
-    images, labels = [], []
+    files, labels = [], []
     for k, name in enumerate(classes):
         for f in sorted((folder / name).iterdir()) if (folder / name).is_dir() else []:
-            if f.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            with Image.open(f) as im:
-                images.append(square_image(im, channels, image_size))
-            labels.append(k)
-    if not images:
+            if f.suffix.lower() in IMAGE_SUFFIXES:
+                files.append(f)
+                labels.append(k)
+    if not files:
         raise ValueError(f"imagefolder: no images under {folder}; allowed suffixes: "
                          f"{', '.join(IMAGE_SUFFIXES)}")
-    return np.stack(images), np.asarray(labels, dtype=np.int64), list(classes)
+    return files, np.asarray(labels, dtype=np.int64), list(classes)
+
+
+def read_images(files: list[Path], channels: int, image_size: int) -> np.ndarray:
+    """uint8 (N, C, S, S) of image files, each made square by :func:`square_image`."""
+    from PIL import Image
+
+    def one(f: Path) -> np.ndarray:
+        with Image.open(f) as im:
+            return square_image(im, channels, image_size)
+
+    return np.stack([one(f) for f in files])
+
+
+def read_image_folder(folder: str | Path, *, channels: int, image_size: int,
+                      classes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(images uint8 (N, C, S, S), labels int64, class names) of an ImageFolder-style directory
+    (:func:`image_folder_files`). Each image is converted to ``channels`` (L or RGB), its
+    shorter side resized to ``image_size`` (bilinear, antialiased) and centre-cropped square."""
+    files, labels, classes = image_folder_files(folder, classes)
+    return read_images(files, channels, image_size), labels, classes
 
 
 def torchvision_class(name: str) -> tuple[type | None, str | None]:
@@ -273,14 +295,16 @@ def _pil_batch(batch: list[tuple[Any, Any]], channels: int, image_size: int
     return np.stack([square_image(im, channels, image_size) for im, _ in batch]), labels
 
 
-def read_torchvision(name: str, root: str | Path, split: str, *, channels: int | None = None,
-                     image_size: int | None = None, kwargs: dict[str, Any] | None = None,
-                     splits: dict[str, str] | None = None, limit: int | None = None,
-                     split_seed: int = 0, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """One split of ``torchvision.datasets.<name>`` as uint8 (N, C, S, S) images and int64
-    labels, read in batches through a DataLoader (never a list of PIL images): each image
-    converted and centre-cropped as :func:`square_image` does (``channels`` and ``image_size``
-    default to the first image's), ``limit`` images chosen by ``split_seed`` before any is read."""
+def torchvision_chunks(name: str, root: str | Path, split: str, *, channels: int | None = None,
+                       image_size: int | None = None, kwargs: dict[str, Any] | None = None,
+                       splits: dict[str, str] | None = None, limit: int | None = None,
+                       split_seed: int = 0, batch_size: int = 512
+                       ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """One split of ``torchvision.datasets.<name>`` as chunks of at most ``batch_size`` uint8
+    (n, C, S, S) images and int64 labels, read through a DataLoader (never a list of PIL
+    images): each image converted and centre-cropped as :func:`square_image` does (``channels``
+    and ``image_size`` default to the first image's), ``limit`` images chosen by ``split_seed``
+    before any is read."""
     from functools import partial
 
     from torch.utils.data import DataLoader, Subset
@@ -290,9 +314,14 @@ def read_torchvision(name: str, root: str | Path, split: str, *, channels: int |
     if limit is not None and limit < n:  # the same images load_split's limit keeps
         ds = Subset(ds, np.sort(np.random.default_rng(split_seed).permutation(n)[:limit]).tolist())
     c, s = native_shape_of(ds[0][0], channels, image_size)
-    loader = DataLoader(ds, batch_size=batch_size, collate_fn=partial(_pil_batch, channels=c,
-                                                                      image_size=s))
-    xs, ys = zip(*loader, strict=True)
+    yield from DataLoader(ds, batch_size=batch_size,
+                          collate_fn=partial(_pil_batch, channels=c, image_size=s))
+
+
+def read_torchvision(name: str, root: str | Path, split: str, **kw: Any
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """One split of ``torchvision.datasets.<name>`` whole: :func:`torchvision_chunks` joined."""
+    xs, ys = zip(*torchvision_chunks(name, root, split, **kw), strict=True)
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -441,23 +470,12 @@ def load_split(
     check_source(source)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
-    if source == "torchvision":
-        if not name:
-            raise ValueError("torchvision needs `name`, a class of torchvision.datasets")
-        return read_torchvision(name, root, split, channels=channels, image_size=image_size,
-                                kwargs=kwargs, splits=splits, limit=limit, split_seed=split_seed)
-    if source == "imagefolder":
-        if not folders or not image_size:
-            raise ValueError("imagefolder needs `train` and `test` folders and `image_size`")
-        c = channels or 3
-        classes = read_image_folder(folders["train"], channels=c, image_size=image_size)[2] \
-            if split == "test" else None
-        x, y, _ = read_image_folder(folders[split], channels=c, image_size=image_size,
-                                    classes=classes)
-        if limit is not None and limit < len(y):
-            idx = np.sort(np.random.default_rng(split_seed).permutation(len(y))[:limit])
-            x, y = x[idx], y[idx]
-        return x, y
+    if source in CHUNKED:
+        xs, ys = zip(*split_chunks(source, split, root=root, channels=channels,
+                                   image_size=image_size, split_seed=split_seed, limit=limit,
+                                   folders=folders, name=name, kwargs=kwargs, splits=splits),
+                     strict=True)
+        return np.concatenate(xs), np.concatenate(ys)
     if source == "digits":
         x, y = _digits_split(split, test_fraction, split_seed)
     elif source in SHIPPED:
@@ -476,10 +494,13 @@ def load_split(
 
 
 def read_subset(path: str | Path, count: int | None, seed: int,
-                device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                device: str | torch.device = "cpu", stream_above_mb: float | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(x, y, idx): the seeded :func:`subset` of ``count`` images of a split file, with their
-    indices into it; the attack and minimal stages read the same images through it."""
-    x, y = read_split(path, device)
+    indices into it; the attack and minimal stages read the same images through it. A split
+    larger than ``stream_above_mb`` (:func:`open_split`) is never held whole: only the subset's
+    images are read."""
+    x, y = open_split(path, device, stream_above_mb)
     idx = subset(len(y), count, seed).to(y.device)
     return x[idx], y[idx], idx
 
@@ -495,11 +516,61 @@ def subset(n: int, count: int | None, seed: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:count].sort().values
 
 
+def split_chunks(source: str, split: str, *, root: str | Path = "data/raw",
+                 channels: int | None = None, image_size: int | None = None,
+                 split_seed: int = 0, limit: int | None = None,
+                 folders: dict[str, str] | None = None, name: str | None = None,
+                 kwargs: dict[str, Any] | None = None, splits: dict[str, str] | None = None,
+                 chunk: int = CHUNK, **small: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """One split as (images, labels) chunks of at most ``chunk`` images, in the order
+    :func:`load_split` returns them: a source of :data:`CHUNKED` (a researcher's ``imagefolder``
+    or ``torchvision`` data set, of any size) is read chunk by chunk and never held whole; the
+    shipped ones, small, come as one chunk (``small``: their ``test_fraction``)."""
+    check_source(source)
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+    if source not in CHUNKED:
+        yield load_split(source, split, root=root, channels=channels, image_size=image_size,
+                         split_seed=split_seed, limit=limit, **small)
+        return
+    if source == "torchvision":
+        if not name:
+            raise ValueError("torchvision needs `name`, a class of torchvision.datasets")
+        yield from torchvision_chunks(name, root, split, channels=channels, image_size=image_size,
+                                      kwargs=kwargs, splits=splits, limit=limit,
+                                      split_seed=split_seed, batch_size=chunk)
+        return
+    if not folders or not image_size:
+        raise ValueError("imagefolder needs `train` and `test` folders and `image_size`")
+    classes = image_folder_files(folders["train"])[2] if split == "test" else None
+    files, labels, _ = image_folder_files(folders[split], classes)
+    if limit is not None and limit < len(labels):  # chosen before any image is read
+        idx = np.sort(np.random.default_rng(split_seed).permutation(len(labels))[:limit])
+        files, labels = [files[i] for i in idx], labels[idx]
+    for i in range(0, len(files), chunk):
+        yield read_images(files[i:i + chunk], channels or 3, image_size), labels[i:i + chunk]
+
+
 def write_split(path: str | Path, images: np.ndarray, labels: np.ndarray, *, params: Any,
                 **meta: str) -> None:
     """``{dataset}/{split}.parquet``: an ``image`` tensor column and an int ``label`` column;
     ``params`` as in :func:`upnn.io.write_table`."""
     io.write_table(path, {"label": labels}, tensors={"image": images}, metadata=meta, params=params)
+
+
+def write_split_chunks(path: str | Path, chunks: Iterable[tuple[np.ndarray, np.ndarray]], *,
+                       params: Any, **meta: str) -> tuple[int, tuple[int, ...], str]:
+    """:func:`write_split` from (images, labels) chunks, one Parquet row group each, so a split
+    of any size is written without being held whole (the same table as :func:`write_split` of
+    the chunks joined). Returns (images, image shape, dtype) for the log."""
+    with io.chunked_writer(path, metadata=meta, params=params) as write:
+        n = 0
+        for x, y in chunks:
+            write({"label": y}, tensors={"image": x})
+            n, shape, dtype = n + len(y), tuple(x.shape[1:]), str(x.dtype)
+        if n == 0:  # before the (empty) file is renamed into place
+            raise ValueError(f"{path}: the split has no images")
+    return n, shape, dtype
 
 
 def read_split(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
@@ -509,6 +580,99 @@ def read_split(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
     x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
     y = io.column_tensor(table, "label").long()
     return x.to(device), y.to(device)
+
+
+def split_megabytes(path: str | Path) -> float:
+    """The size of a split file's images as float32 (what :func:`read_split` holds), in MB."""
+    import pyarrow.parquet as pq
+
+    f = pq.ParquetFile(path)
+    shape = f.schema_arrow.field("image").type.shape
+    return f.metadata.num_rows * int(np.prod(shape)) * 4 / 2**20
+
+
+class StreamedImages:
+    """A split's images read from disk as they are indexed (issue 29): ``x[idx]`` and
+    ``x[i:j]`` return float32 tensors in [0, 1] on ``device``, bit for bit the rows
+    :func:`read_split` would hold, so training (the same seeded permutation sliced into
+    batches), accuracy and the attacks' subsets give the same numbers either way.
+
+    Parquet has no random row access, so the image column is copied row group by row group
+    into an anonymous temporary file (in ``$TMPDIR``, as stored: uint8 stays uint8) that is
+    memory-mapped: the process holds only the batches it asked for, and the operating system's
+    page cache decides what stays in memory. The file is removed when the object goes."""
+
+    def __init__(self, path: str | Path, device: str | torch.device = "cpu") -> None:
+        import tempfile
+
+        import pyarrow.parquet as pq
+
+        f = pq.ParquetFile(path)
+        kind = f.schema_arrow.field("image").type
+        n = f.metadata.num_rows
+        self._file = tempfile.TemporaryFile()
+        self._rows = np.memmap(self._file, dtype=kind.value_type.to_pandas_dtype(), mode="w+",
+                               shape=(n, *kind.shape))
+        i = 0
+        for batch in f.iter_batches(batch_size=CHUNK, columns=["image"]):
+            block = batch.column(0).to_numpy_ndarray()
+            self._rows[i:i + len(block)] = block
+            i += len(block)
+        self._rows.flush()
+        self.shape = torch.Size((n, *kind.shape))
+        self.device = torch.device(device)
+        self.dtype = torch.float32
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, idx: slice | torch.Tensor | np.ndarray) -> torch.Tensor:
+        if isinstance(idx, torch.Tensor):
+            idx = idx.cpu().numpy()
+        x = torch.from_numpy(np.array(self._rows[idx]))
+        x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+        return x.to(self.device)
+
+    def to(self, device: str | torch.device) -> StreamedImages:
+        self.device = torch.device(device)
+        return self
+
+    def chunks(self, size: int = CHUNK) -> Iterator[torch.Tensor]:
+        """The images in order, ``size`` at a time (on the CPU)."""
+        for i in range(0, len(self), size):
+            yield self[i:i + size].cpu()
+
+    def mean(self, dim: int = 0) -> torch.Tensor:
+        """The mean image (dim 0 only), summed chunk by chunk in float64: equal to the in-memory
+        float32 mean to float rounding, not bit for bit."""
+        if dim != 0:
+            raise ValueError(f"StreamedImages.mean takes dim 0 only, not {dim}")
+        total = sum(c.double().sum(0) for c in self.chunks())
+        return (total / len(self)).float().to(self.device)
+
+
+def open_split(path: str | Path, device: str | torch.device = "cpu",
+               stream_above_mb: float | None = None
+               ) -> tuple[torch.Tensor | StreamedImages, torch.Tensor]:
+    """(images, labels) of a split file: held whole (:func:`read_split`) unless its float32
+    images exceed ``stream_above_mb`` (config ``stream_above_mb``), then :class:`StreamedImages`
+    (labels are always read whole: 8 bytes an image)."""
+    if stream_above_mb is None or split_megabytes(path) <= stream_above_mb:
+        return read_split(path, device)
+    return StreamedImages(path, device), read_labels(path, device)
+
+
+def stream_limit(config: dict[str, Any]) -> float:
+    """The config's ``stream_above_mb``, else :data:`STREAM_ABOVE_MB`."""
+    return float(config.get("stream_above_mb", STREAM_ABOVE_MB))
+
+
+def read_labels(path: str | Path, device: str | torch.device = "cpu") -> torch.Tensor:
+    """A split file's labels only (int64 on ``device``), without reading its images."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["label"])
+    return io.column_tensor(table, "label").long().to(device)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -151,6 +151,16 @@ def write_table(
     """Write plain columns (dict or DataFrame) plus optional tensor columns to Parquet, atomically,
     with the provenance of ``params`` (a rule script passes its ``snakemake`` object) and
     ``device`` (default: the device this process resolved) under the metadata key ``upnn``."""
+    table = _arrow_table(path, columns, tensors, metadata, params, device)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def _arrow_table(path: str | os.PathLike, columns: Mapping[str, Any] | pd.DataFrame,
+                 tensors: Mapping[str, np.ndarray | torch.Tensor] | None,
+                 metadata: Mapping[str, str] | None, params: Any, device: Any) -> pa.Table:
+    """The Arrow table :func:`write_table` writes: plain columns, then tensor columns, then the
+    metadata and the provenance."""
     if isinstance(columns, pd.DataFrame):
         table = pa.Table.from_pandas(columns, preserve_index=False)
     else:
@@ -161,13 +171,35 @@ def write_table(
         table = pa.table({name: arr}) if table is None else table.append_column(name, arr)
     if table is None:
         raise ValueError(f"nothing to write to {path}: no columns and no tensors")
-    table = table.replace_schema_metadata({
+    return table.replace_schema_metadata({
         **(table.schema.metadata or {}),
         **{k: str(v) for k, v in (metadata or {}).items()},
         PROVENANCE_KEY: json.dumps(provenance(params, device), sort_keys=True),
     })
+
+
+@contextmanager
+def chunked_writer(path: str | os.PathLike, metadata: Mapping[str, str] | None = None, *,
+                   params: Any, device: Any = None) -> Iterator[Any]:
+    """:func:`write_table` in parts: yields ``write(columns, tensors=None)``, each call one row
+    group of the same columns, so a table larger than memory is written part by part; the file
+    appears under ``path`` (atomically) only when the block succeeds."""
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+        writer: pq.ParquetWriter | None = None
+
+        def write(columns: Mapping[str, Any] | pd.DataFrame,
+                  tensors: Mapping[str, Any] | None = None) -> None:
+            nonlocal writer
+            table = _arrow_table(path, columns, tensors, metadata, params, device)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table)
+
+        try:
+            yield write
+        finally:
+            if writer is not None:
+                writer.close()
 
 
 def read_table(path: str | os.PathLike) -> pa.Table:
@@ -257,5 +289,7 @@ def fingerprint(*parts: Any, tensors: tuple = ()) -> str:
     h = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
     for t in tensors:
         h.update(str(tuple(t.shape)).encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        # a streamed split (upnn.data.StreamedImages) part by part: the same bytes, the same hash
+        for part in t.chunks() if hasattr(t, "chunks") else (t,):
+            h.update(part.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
