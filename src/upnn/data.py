@@ -642,13 +642,12 @@ class StreamedImages:
         for i in range(0, len(self), size):
             yield self[i:i + size].cpu()
 
-    def mean(self, dim: int = 0) -> torch.Tensor:
-        """The mean image (dim 0 only), summed chunk by chunk in float64: equal to the in-memory
-        float32 mean to float rounding, not bit for bit."""
-        if dim != 0:
-            raise ValueError(f"StreamedImages.mean takes dim 0 only, not {dim}")
-        total = sum(c.double().sum(0) for c in self.chunks())
-        return (total / len(self)).float().to(self.device)
+def mean_image(x: torch.Tensor | StreamedImages) -> torch.Tensor:
+    """The mean of images ``x`` over dim 0, summed :data:`CHUNK` images at a time in float64 and
+    returned in float32 on ``x``'s device: the same bits whether the split is held whole or
+    streamed (:class:`StreamedImages`), which a float32 reduction of the whole would not give."""
+    total = sum(x[i:i + CHUNK].double().sum(0) for i in range(0, len(x), CHUNK))
+    return (total / len(x)).float().to(x.device)
 
 
 def open_split(path: str | Path, device: str | torch.device = "cpu",

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from upnn import attacks, features, packets
-from upnn.data import subset
+from upnn.data import mean_image, subset
 from upnn.models import accuracy, predict
 from upnn.models import robust_accuracy as _robust_accuracy
 
@@ -267,7 +267,7 @@ def evaluate_checkpoint(
     keep = subset(len(y_te), n_test, seed).to(y_te.device)
     x_te, y_te = x_te[keep], y_te[keep]
     if level == "pixel":
-        net, x_base, lo, hi = model, x_tr.mean(dim=0), 0.0, 1.0
+        net, x_base, lo, hi = model, mean_image(x_tr), 0.0, 1.0
         box = None
         ta = accuracy(net, x_te, y_te)
         inputs = x_te
