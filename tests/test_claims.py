@@ -339,20 +339,36 @@ def test_uncertainty_claims():
     assert get[("dx_not_flat", "feature")]["verdict"] == "holds"
 
 
+def tsne_points(shares):
+    """t-SNE stage rows of 200 class-8 test images per epoch: (epoch, clean hit share, attacked
+    hit share) for each entry of ``shares``."""
+    return pd.DataFrame([
+        {"dataset": "d", "model": "m", "seed": 0, "epoch": e, "kind": kind, "index": i,
+         "label": 8, "target_class": 8, "pred": 8 if (i % 10) < share * 10 else 3}
+        for e, hit_clean, hit_attacked in shares for i in range(200)
+        for kind, share in (("clean", hit_clean), ("attacked", hit_attacked))])
+
+
 def test_class_share_claims_from_tsne_points():
-    rows = []
-    for e, hit_clean, hit_attacked in ((1, 0.3, 0.3), (2, 0.5, 0.25), (3, 0.6, 0.2),
-                                       (4, 0.8, 0.15), (5, 0.9, 0.1)):
-        for i in range(200):
-            for kind, share in (("clean", hit_clean), ("attacked", hit_attacked)):
-                rows.append({"dataset": "d", "model": "m", "seed": 0, "epoch": e, "kind": kind,
-                             "index": i, "label": 8, "target_class": 8,
-                             "pred": 8 if (i % 10) < share * 10 else 3})
+    shares = ((1, 0.3, 0.3), (2, 0.5, 0.25), (3, 0.6, 0.2), (4, 0.8, 0.15), (5, 0.9, 0.1))
     packs = packets("pixel", -0.01, 0.01)
-    out = {r["claim"]: r for r in claims.claim_uncertainty(packs, pd.DataFrame(rows), n_boot=300,
-                                                           rng=RNG(0))}
+    out = {r["claim"]: r for r in claims.claim_uncertainty(packs, tsne_points(shares),
+                                                           n_boot=300, rng=RNG(0))}
     assert out["class_ta_rises"]["verdict"] == "holds"
     assert out["class_ra_falls"]["verdict"] == "holds"
+    assert out["class_ra_falls"]["role"] == "secondary"
+    # the primary rows: the change of each share over the 5 epochs, beyond ±0.02 after Holm
+    rows = claims.finish_primary(list(out.values()))
+    prim = {r["claim"]: r for r in rows if r["role"] == "primary"}
+    assert set(prim) == {"class_ta_change", "class_ra_change"}
+    assert prim["class_ta_change"]["value"] == pytest.approx(0.6, abs=0.05)  # 0.3 → 0.9
+    assert prim["class_ra_change"]["value"] == pytest.approx(-0.2, abs=0.05)  # 0.3 → 0.1
+    assert prim["class_ta_change"]["verdict"] == prim["class_ra_change"]["verdict"] == "holds"
+    assert prim["class_ta_change"]["unit"] == "class-8 test images"
+    # three epochs (as the offline default's t-SNE maps) are too few for a trend
+    few = claims.claim_uncertainty(packs, tsne_points(shares[:3]), n_boot=300, rng=RNG(0))
+    assert {r["verdict"] for r in claims.finish_primary(few) if r["role"] == "primary"} == {
+        "not testable"}
 
 
 def test_llm_claims():
@@ -365,6 +381,13 @@ def test_llm_claims():
     got = {(r["claim"], r["dataset"], r["attack"]): r["verdict"] for r in rows}
     assert got[("llm_gradient_vs_random", "arc_challenge", "fgsm")] == "holds"
     assert got[("llm_gradient_vs_random", "piqa", "bim")] == "inconclusive"
+    # the primary rows: beyond 0.02 after Holm; 0.38 → 0.25 is, 0.70 → 0.70 is not
+    prim = {(r["dataset"], r["attack"]): r for r in claims.finish_primary(rows)
+            if r["claim"] == "llm_gradient_beats_random"}
+    assert len(prim) == 4 and all(r["role"] == "primary" for r in prim.values())
+    assert prim[("arc_challenge", "fgsm")]["verdict"] == "holds"
+    assert prim[("arc_challenge", "fgsm")]["value"] == pytest.approx(0.13)
+    assert prim[("piqa", "bim")]["verdict"] != "holds"
     assert got[("llm_chance", "arc_challenge", "bim")] == "holds"
     assert ("llm_chance", "piqa", "fgsm") not in got  # chance is claimed for three tasks only
 
