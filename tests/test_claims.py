@@ -93,15 +93,28 @@ def test_rising_falling_and_flat_series_give_holds_fails_inconclusive():
 def test_gap_range_applies_to_mnist_and_cifar10_only():
     # TA at epoch 8 ≈ 0.9; RA ≈ 0.775 → gap ≈ 0.125, inside MNIST's 10–15 points
     table = attack_table({"a": 0.0}, ta_slope=0.05, base=0.775, n=20000)
-    mnist = claims.claim_attacks(table, {"d": "mnist"}, n_boot=500, rng=RNG(0))
+    mnist = claims.finish_primary(claims.claim_attacks(table, {"d": "mnist"}, n_boot=500,
+                                                       rng=RNG(0)))
     gap = next(r for r in mnist if r["claim"] == "gap_last")
     assert gap["value"] == pytest.approx(0.125, abs=0.02) and gap["verdict"] == "holds"
+    # where the papers state a range, the gap is claim 3's primary row: inside the range by two
+    # one-sided tests, Holm across the primary rows
+    assert gap["role"] == "primary" and gap["claimed"] == "in (0.1, 0.15) at epoch 8"
+    assert gap["p_holm"] < 0.05 and gap["min_effect"] == 0
     # far from CIFAR-10's range, and no range at all: fewer replicates decide it as well
-    cifar = claims.claim_attacks(table, {"d": "cifar10"}, n_boot=100, rng=RNG(0))
+    cifar = claims.finish_primary(claims.claim_attacks(table, {"d": "cifar10"}, n_boot=100,
+                                                       rng=RNG(0)))
     assert next(r for r in cifar if r["claim"] == "gap_last")["verdict"] == "fails"
     other = claims.claim_attacks(table, {"d": "digits"}, n_boot=100, rng=RNG(0))
     gap = next(r for r in other if r["claim"] == "gap_last")
     assert gap["verdict"] == "n/a" and gap["value"] == pytest.approx(0.125, abs=0.02)
+    assert gap["role"] == ""  # no range for this data: a value, not a test
+    # a gap at the edge of the range (0.15, 200 images) decides nothing
+    edge = attack_table({"a": 0.0}, ta_slope=0.05, base=0.75, n=200)
+    rows = claims.finish_primary(claims.claim_attacks(edge, {"d": "mnist"}, n_boot=500,
+                                                      rng=RNG(0)))
+    gap = next(r for r in rows if r["claim"] == "gap_last")
+    assert gap["value"] == pytest.approx(0.15, abs=0.05) and gap["verdict"] == "inconclusive"
 
 
 def test_gap_is_read_per_attack_and_for_the_mean_and_ta_against_the_papers_level():

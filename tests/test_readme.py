@@ -38,11 +38,12 @@ def test_block_gives_the_counts_and_a_row_per_panel_of_the_primary_rows(table):
     text = readme.block(table)
     assert claims_markdown.summary_markdown(table).splitlines()[0] in text
     prim = table[table["role"] == "primary"]
-    assert list(prim["claim"]) == ["ta_change"]  # no worst-case column here: no ra_change
+    # no worst-case column here (no ra_change); MNIST data: claim 3's gap against its range
+    assert list(prim["claim"]) == ["ta_change", "gap_last"]
     r = prim.iloc[0]
-    assert "| panel | seeds | ta_change |" in text
+    assert "| panel | seeds | ta_change | gap_last |" in text
     assert (f"| mnist / m / pixel | 1 | **{r['verdict']}** {r['value']:+.3f} "
-            f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] |") in text  # one run: no ✓/✗
+            f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] | ") in text  # one run: no ✓/✗
     assert "| # | claim | the papers say |" not in text  # the per-claim table is in docs/
     assert "TA (papers: > 0.98)" not in text  # the MNIST row is in docs/
 

@@ -101,3 +101,19 @@ def test_end_change_is_last_minus_first_of_each_replicate():
     rise = np.array([[0.1] + [0.9] * 9])
     assert stats.window_change(np.arange(10))(rise)[0] == 0.0
     assert stats.end_change(np.arange(10))(rise)[0] == pytest.approx(0.8)
+
+
+def test_range_and_threshold_p_values():
+    """Claim 3's level claims: inside a range needs both one-sided tests (the larger p), outside
+    either (the smaller); a threshold is a side of it with no minimum effect."""
+    reps = np.random.default_rng(0).normal(0, 0.005, 2000)
+    h, f = stats.range_p_values(0.125, 0.125 + reps, 0.10, 0.15)
+    assert h < 1e-4 and f > 0.99
+    h, f = stats.range_p_values(0.30, 0.30 + reps, 0.10, 0.15)  # far above: fails
+    assert f < 1e-4 and h > 0.99
+    h, f = stats.range_p_values(0.15, 0.15 + reps, 0.10, 0.15)  # on the edge: neither
+    assert h == pytest.approx(0.5, abs=0.05) and f == pytest.approx(0.5, abs=0.05)
+    h, f = stats.claimed_p_values(0.99, 0.99 + reps, (">", 0.98))
+    assert h < 0.05 and f > 0.95
+    assert stats.claimed_p_values(0.99, 0.99 + reps, ("in", 0.1, 0.15)) == \
+        stats.range_p_values(0.99, 0.99 + reps, 0.1, 0.15)

@@ -321,22 +321,31 @@ def primary_row(claim: str, draw: Callable[[np.ndarray], tuple[float, np.ndarray
     its interval and side p-values against ``min_effect`` on all seeds (``names``), and
     (stability column) the side p-values on each seed alone and, with three or more, with each
     seed left out, which :func:`finish_primary` turns into verdicts under the row's Holm factor.
-    ``over`` ends the claimed cell (what the effect is measured over)."""
+    ``over`` ends the claimed cell (what the effect is measured over). A level claim (claim 3)
+    passes ``claimed``, its side of a threshold or its range, in ``panel``: then the p-values
+    test that (:func:`upnn.stats.claimed_p_values`) and the minimum effect is 0."""
     sign = CLAIMS[claim].claimed[0]
+    level = panel.pop("claimed", None)  # a level claim: its side or range, no minimum effect
+
+    def sides(est: float, reps: np.ndarray) -> tuple[float, float]:
+        if level is not None:
+            return stats.claimed_p_values(est, reps, level)
+        return stats.side_p_values(est, reps, sign, min_effect)
+
     est, reps = draw(names)
-    p_sides = stats.side_p_values(est, reps, sign, min_effect)
-    out = row(claim, est, percentile_interval(reps, 0.95, est), n, unit, **panel)
+    p_sides = sides(est, reps)
+    out = row(claim, est, percentile_interval(reps, 0.95, est), n, unit, claimed=level, **panel)
     subsets = []
     if len(names) > 1:
         picks = [(f"s{s}", [s]) for s in names]
         if len(names) > 2:
             picks += [(f"−s{s}", [t for t in names if t != s]) for s in names]
         for label, keep in picks:
-            subsets.append((label, *stats.side_p_values(*draw(np.asarray(keep)), sign,
-                                                        min_effect)))
-    out.update(role="primary", min_effect=min_effect, p_value=stats.two_sided(*p_sides),
-               claimed=change_claimed(sign, min_effect, over), _p_sides=p_sides,
-               _subsets=subsets)
+            subsets.append((label, *sides(*draw(np.asarray(keep)))))
+    out.update(role="primary", min_effect=min_effect if level is None else 0.0,
+               p_value=stats.two_sided(*p_sides), _p_sides=p_sides, _subsets=subsets,
+               claimed=change_claimed(sign, min_effect, over) if level is None
+               else f"{describe(level)} {over}")
     return out
 
 
@@ -563,10 +572,18 @@ def claim_attacks(attacks: pd.DataFrame, sources: Mapping[str, str], *, n_boot: 
                                 setting=at, **panel))
             last = np.concatenate([ta.to_numpy()[-1:], stacked.reshape(k, e, -1)[:, -1]])
             gap = ("in", *GAP_RANGES.get(source, (np.nan, np.nan)))
-            est = bootstrap(last, lambda m: m[:, 0] - m[:, 1:].mean(1), n_boot=n_boot,
-                            groups=seeds, rng=stream(base, "gap_last", dataset, model, level))
-            rows.append(row("gap_last", est[0], est[1:], units, "test images", claimed=gap,
-                            attack="mean of " + ", ".join(names), setting=at, **panel))
+            mean_attack = "mean of " + ", ".join(names)
+            if source in GAP_RANGES:  # the papers' range for this data: the primary row
+                draw = seed_draw(last, lambda m: m[:, 0] - m[:, 1:].mean(1), seeds,
+                                 n_boot=n_boot, rng=stream(base, "gap_last", dataset, model, level))
+                rows.append(primary_row("gap_last", draw, np.unique(seeds), units, "test images",
+                                        over=f"at {at}", claimed=gap, attack=mean_attack,
+                                        setting=at, **panel))
+            else:  # no range stated for this data: the value, no verdict
+                est = bootstrap(last, lambda m: m[:, 0] - m[:, 1:].mean(1), n_boot=n_boot,
+                                groups=seeds, rng=stream(base, "gap_last", dataset, model, level))
+                rows.append(row("gap_last", est[0], est[1:], units, "test images", claimed=gap,
+                                attack=mean_attack, setting=at, **panel))
             for i, name in enumerate(names):
                 est = bootstrap(last[[0, i + 1]], lambda m: m[:, 0] - m[:, 1], n_boot=n_boot,
                                 groups=seeds, rng=stream(base, "gap_last_each", dataset, model, level, name))

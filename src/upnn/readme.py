@@ -44,7 +44,8 @@ def mnist_table(table: pd.DataFrame) -> str:
     """The MNIST panels (datasets whose claim-3 rows carry MNIST's range) as a Markdown table:
     per net its last-epoch TA against "> 0.98", TA − mean RA and TA − RA per attack against
     "in (0.1, 0.15)"; '' when the table has no MNIST panel."""
-    gap = table[(table["claim"] == "gap_last") & (table["claimed"] == "in (0.1, 0.15)")]
+    gap = table[(table["claim"] == "gap_last")
+                & table["claimed"].astype(str).str.startswith("in (0.1, 0.15)")]
     if gap.empty:
         return ""
     lines = []

@@ -78,6 +78,26 @@ def side_p_values(estimate: float, replicates: np.ndarray, sign: str,
     return (float(norm.sf((-min_effect - toward) / se)), float(norm.cdf((min_effect - toward) / se)))
 
 
+def range_p_values(estimate: float, replicates: np.ndarray, lo: float, hi: float
+                   ) -> tuple[float, float]:
+    """(p_holds, p_fails) of a claimed range (lo, hi), with the z-tests of
+    :func:`side_p_values`: *holds* needs the effect above lo and below hi (two one-sided tests,
+    Schuirmann 1987: the larger p), *fails* the effect below lo or above hi (the smaller p)."""
+    above_lo = side_p_values(estimate - lo, np.asarray(replicates) - lo, ">", 0.0)
+    below_hi = side_p_values(estimate - hi, np.asarray(replicates) - hi, "<", 0.0)
+    return max(above_lo[0], below_hi[0]), min(above_lo[1], below_hi[1])
+
+
+def claimed_p_values(estimate: float, replicates: np.ndarray, claimed: tuple
+                     ) -> tuple[float, float]:
+    """(p_holds, p_fails) of a level claim: (">", t), ("<", t) a side of t, ("in", lo, hi) a
+    range (:func:`range_p_values`)."""
+    if claimed[0] == "in":
+        return range_p_values(estimate, replicates, claimed[1], claimed[2])
+    t = claimed[1]
+    return side_p_values(estimate - t, np.asarray(replicates) - t, claimed[0], 0.0)
+
+
 def holm(p: Sequence[float] | np.ndarray) -> np.ndarray:
     """Holm's step-down adjusted p-values (Holm 1979): sort ascending, multiply the i-th smallest
     by (m − i), take the running maximum, cap at 1. NaN entries are left out and stay NaN."""
