@@ -242,10 +242,13 @@ def test_words_claims():
                 rows.append({"embedding_size": size, "seed": s, "epoch": e, "accuracy": acc,
                              "cos_correct": 0.3 * (size == 16) + 0.02 * rng.standard_normal(),
                              "cos_incorrect": cos_inc + 0.02 * rng.standard_normal()})
-    out = claims.claim_words(pd.DataFrame(rows), n_boot=500, rng=rng)
-    zero = {r["setting"]: r["verdict"] for r in out if r["claim"] == "words_correct_zero"}
-    assert zero == {"embedding size 1": "holds", "embedding size 4": "holds",
-                    "embedding size 16": "fails"}
+    out = claims.finish_primary(claims.claim_words(pd.DataFrame(rows), n_boot=500, rng=rng))
+    zero = {r["setting"]: r for r in out if r["claim"] == "words_correct_zero"}
+    # claim 6's primary rows: inside (−0.1, 0.1) by two one-sided tests, Holm over the three
+    assert {k: r["verdict"] for k, r in zero.items()} == {
+        "embedding size 1": "holds", "embedding size 4": "holds", "embedding size 16": "fails"}
+    assert {(r["role"], r["claimed"], r["seeds"]) for r in zero.values()} == {
+        ("primary", "in (-0.1, 0.1) over epochs", 10)}
     # three embedding sizes are three points: a rank trend over < 5 points is not testable
     incorrect = next(r for r in out if r["claim"] == "words_incorrect_accuracy")
     assert incorrect["value"] == pytest.approx(1.0) and incorrect["verdict"] == "not testable"
@@ -343,6 +346,9 @@ def test_uncertainty_claims():
     assert get[("dp_rises", "feature")]["verdict"] == "holds"
     assert get[("bound_share", "pixel")]["verdict"] == "fails"
     assert get[("bound_share", "pixel")]["value"] == 0
+    assert get[("bound_share", "pixel")]["role"] == "primary"
+    finished = {(r["claim"], r["level"]): r for r in claims.finish_primary(rows)}
+    assert finished[("bound_share", "pixel")]["verdict"] == "fails"  # 0 of the cells, not > 0.95
     # ΔX·ΔP = sqrt(Σσx)·sqrt(Σσp) over the 20 dimensions at the last epoch
     assert get[("bound_product", "pixel")]["value"] == pytest.approx(20 * np.sqrt(0.295 * 0.105),
                                                                      rel=0.02)
@@ -373,15 +379,15 @@ def test_class_share_claims_from_tsne_points():
     # the primary rows: the change of each share over the 5 epochs, beyond ±0.02 after Holm
     rows = claims.finish_primary(list(out.values()))
     prim = {r["claim"]: r for r in rows if r["role"] == "primary"}
-    assert set(prim) == {"class_ta_change", "class_ra_change"}
+    assert set(prim) == {"class_ta_change", "class_ra_change", "bound_share"}
     assert prim["class_ta_change"]["value"] == pytest.approx(0.6, abs=0.05)  # 0.3 → 0.9
     assert prim["class_ra_change"]["value"] == pytest.approx(-0.2, abs=0.05)  # 0.3 → 0.1
     assert prim["class_ta_change"]["verdict"] == prim["class_ra_change"]["verdict"] == "holds"
     assert prim["class_ta_change"]["unit"] == "class-8 test images"
     # three epochs (as the offline default's t-SNE maps) are too few for a trend
     few = claims.claim_uncertainty(packs, tsne_points(shares[:3]), n_boot=300, rng=RNG(0))
-    assert {r["verdict"] for r in claims.finish_primary(few) if r["role"] == "primary"} == {
-        "not testable"}
+    assert {r["verdict"] for r in claims.finish_primary(few)
+            if r["claim"].startswith("class_") and r["role"] == "primary"} == {"not testable"}
 
 
 def test_llm_claims():
