@@ -80,3 +80,10 @@ def test_the_matrix_holds_the_classifiers_panels_and_the_toys_rows_go_to_docs(ta
     text = readme.block(both)
     assert "toy_ta_rises" not in text and "| mnist / m / pixel |" in text
     assert "| toy_ta_rises | toy2d / epochs 1–6 | 3 |" in readme.results_page(both)
+
+
+def test_the_readme_stays_a_five_minute_read():
+    """Issue 28: the README is at most 12 KB (12,000 bytes); the rest lives in docs/."""
+    from upnn.readme import README
+
+    assert len(README.read_bytes()) <= 12_000

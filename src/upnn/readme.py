@@ -79,7 +79,7 @@ def primary_matrix(table: pd.DataFrame) -> str:
     classifiers' per-epoch panels (rows with a level); the toy's and IFA's primary rows are on
     docs/results/claims_default.md."""
     prim = claims_markdown.primary_rows(table)
-    prim = prim[prim["level"].fillna("").astype(bool)]
+    prim = prim[prim["level"].fillna("").astype(bool) & ~prim["claim"].isin(OUT_OF_MATRIX)]
     if prim.empty:
         return ""
     names = list(dict.fromkeys(prim["claim"]))
@@ -108,12 +108,30 @@ def block(table: pd.DataFrame) -> str:
              "(docs/results/claims_default.md): the count per claim, the primary rows with their "
              "Holm-adjusted p, the papers' MNIST row, and every row with its interval):", "",
              *[t for t in summary if not t.startswith("|")], "",
-             "The classifiers' primary rows (one test per claim and panel: the change over the "
-             "window, RA and ε* over the trained phase, pixel − feature RA at the last epoch; ✓ "
-             "every seed alone and every seed left out give the same verdict, ✗ they do not; "
-             "docs/claims.md):", "",
-             primary_matrix(table).rstrip(), ""]
+             "The classifiers' primary rows (✓ / ✗: every seed alone and every seed left out "
+             "give the row's verdict / do not; what each column measures: docs/claims.md):", "",
+             primary_matrix(table).rstrip(), "", *elsewhere(table)]
     return "\n".join(parts)
+
+
+# Primary claims of the companion's packets (claim 11's bound, claim 12's class shares): in
+# docs/results/ only; the README gives their verdict counts (:func:`elsewhere`).
+OUT_OF_MATRIX = ("bound_share", "class_ta_change", "class_ra_change")
+
+
+def elsewhere(table: pd.DataFrame) -> list[str]:
+    """The README's line on the primary rows :func:`primary_matrix` leaves out: per claim, its
+    verdict counts over the panels (nothing when the table has none)."""
+    prim = claims_markdown.primary_rows(table)
+    prim = prim[prim["claim"].isin(OUT_OF_MATRIX) & prim["level"].fillna("").astype(bool)]
+    if prim.empty:
+        return []
+    parts = []
+    for claim, rows in prim.groupby("claim", sort=False):
+        counts = rows["verdict"].value_counts()
+        parts.append(f"{claim} " + ", ".join(f"{v} {n}" for v, n in counts.items()))
+    return ["In docs/results only (the companion's packets, claims 11 and 12): "
+            + "; ".join(parts) + " (of the panels above).", ""]
 
 
 def results_page(table: pd.DataFrame) -> str:
