@@ -12,7 +12,7 @@ with log.job(sm) as logger:
     dev = device.resolve(sm.config["device"])
     p = sm.params.settings
     seed = int(sm.wildcards.seed)
-    x, y = data.read_split(sm.input.test, dev)
+    x, y = data.open_split(sm.input.test, dev, data.stream_limit(sm.config))  # subset only
     keep = data.subset(len(y), p["n_images"], seed).to(dev)
     x, y = x[keep], y[keep]
     epochs = sorted({*p["epochs"], p["final"]})

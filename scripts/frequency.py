@@ -21,7 +21,7 @@ with log.job(sm) as logger:
     checkpoints = dict(zip([(r["dataset"], r["model"], r["seed"]) for r in sm.params.runs],
                            sm.input.checkpoints, strict=True))
     for dataset, test, out in zip(sm.params.datasets, sm.input.tests, sm.output, strict=True):
-        x, y = data.read_split(test, dev)
+        x, y = data.open_split(test, dev, data.stream_limit(sm.config))  # limit_test's only
         idx = data.subset(len(y), p["limit_test"], 0).to(dev)
         x, y = x[idx], y[idx]
         channel = p["channel"] if x.shape[1] > 1 else 0
