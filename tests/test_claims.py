@@ -356,6 +356,20 @@ def test_uncertainty_claims():
     assert {"dx_clearer_feature", "dp_clearer_feature"} <= {r["claim"] for r in rows}
     assert get[("dx_not_flat", "pixel")]["verdict"] == "fails"  # flat: ΔX is the interval's
     assert get[("dx_not_flat", "feature")]["verdict"] == "holds"
+    # claim 10's primary rows: the relative change of mean σ over the window beyond 10 %, after
+    # Holm; ΔX of flat packets n/a and out of the family
+    done = {(r["claim"], r["level"]): r for r in claims.finish_primary(rows)}
+    assert done[("dx_change", "feature")]["value"] == pytest.approx(np.log(0.2 / 0.28), abs=0.01)
+    assert done[("dx_change", "feature")]["verdict"] == "holds"
+    assert done[("dp_change", "feature")]["value"] == pytest.approx(np.log(0.2 / 0.12), abs=0.01)
+    assert done[("dp_change", "feature")]["verdict"] == "holds"
+    assert done[("dp_change", "pixel")]["value"] == pytest.approx(np.log(0.105 / 0.101), abs=0.01)
+    # a 4 % rise: inside ±10 %, neither the claimed effect nor its opposite
+    assert done[("dp_change", "pixel")]["verdict"] == "inconclusive"
+    assert done[("dx_change", "pixel")]["verdict"] == "n/a"
+    assert np.isnan(done[("dx_change", "pixel")]["p_holm"])
+    assert done[("dx_falls", "feature")]["role"] == "secondary"
+    assert done[("dp_change", "feature")]["min_effect"] == pytest.approx(np.log(1.1))
 
 
 def tsne_points(shares):
@@ -379,7 +393,8 @@ def test_class_share_claims_from_tsne_points():
     # the primary rows: the change of each share over the 5 epochs, beyond ±0.02 after Holm
     rows = claims.finish_primary(list(out.values()))
     prim = {r["claim"]: r for r in rows if r["role"] == "primary"}
-    assert set(prim) == {"class_ta_change", "class_ra_change", "bound_share"}
+    assert set(prim) == {"class_ta_change", "class_ra_change", "bound_share", "dx_change",
+                         "dp_change"}
     assert prim["class_ta_change"]["value"] == pytest.approx(0.6, abs=0.05)  # 0.3 → 0.9
     assert prim["class_ra_change"]["value"] == pytest.approx(-0.2, abs=0.05)  # 0.3 → 0.1
     assert prim["class_ta_change"]["verdict"] == prim["class_ra_change"]["verdict"] == "holds"

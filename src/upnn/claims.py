@@ -65,6 +65,12 @@ class Claim:
     stage: str
 
 
+# ΔX and ΔP have no natural unit (σ of a packet over its integration interval), so their primary
+# rows read the relative change: the Theil–Sen change of log(mean σ) over the window, beyond
+# log 1.1 (a 10 % change; our bar, the papers give none). On the offline default the feature
+# level's σ_p moves by 7–45 % and the pixel level's by a factor 1.8–7.5, so the bar separates.
+RELATIVE_EFFECT = float(np.log(1.1))
+
 CLAIMS: dict[str, Claim] = {
     "ta_change": Claim(1, "v4 §2.1, Fig. 2", "test accuracy rises with epochs (primary test)",
                        "Theil–Sen change of TA over the window", (">", stats.MIN_EFFECT),
@@ -146,6 +152,12 @@ CLAIMS: dict[str, Claim] = {
                           "2/255, 4 steps) falls over epochs while TA rises", "Theil–Sen change "
                           "of RA over the window", ("<", -stats.MIN_EFFECT),
                           "uncertainty_summary"),
+    "dx_change": Claim(10, "companion Fig. 2", "ΔX falls over epochs (primary test)",
+                       "Theil–Sen change of log mean σ_x over the window",
+                       ("<", -RELATIVE_EFFECT), "uncertainty"),
+    "dp_change": Claim(10, "companion Fig. 2", "ΔP rises over epochs (primary test)",
+                       "Theil–Sen change of log mean σ_p over the window",
+                       (">", RELATIVE_EFFECT), "uncertainty"),
     "dx_falls": Claim(10, "companion Fig. 2", "ΔX falls over epochs", "spearman(epoch, ΔX)",
                       ("<", 0.0), "uncertainty"),
     "dp_rises": Claim(10, "companion Fig. 2", "ΔP rises over epochs", "spearman(epoch, ΔP)",
@@ -405,13 +417,14 @@ def finish_primary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     α = 0.05), each primary row's verdict from its adjusted p (:func:`upnn.stats.decide`), and
     the stability column: ``stable`` is whether every seed subset's verdict, under the row's own
     Holm factor, equals the row's (None with one seed), ``seed_verdicts`` lists them."""
-    prim = [r for r in rows if r.get("role") == "primary" and r["verdict"] != "not testable"]
+    prim = [r for r in rows if r.get("role") == "primary"
+            and r["verdict"] not in ("not testable", "n/a")]  # n/a: shown uninformative
     adjusted = stats.holm([r["p_value"] for r in prim])
     for r, p in zip(prim, adjusted, strict=True):
         r["p_holm"] = float(p)
         r["verdict"] = stats.decide(*r["_p_sides"], float(p))
     for r in rows:
-        if r.get("role") != "primary":
+        if r.get("role") != "primary" or r["verdict"] == "n/a":
             continue
         # each subset faces the row's own corrected bar: its p times the row's Holm factor
         factor = r["p_holm"] / r["p_value"] if r["p_value"] > 0 and np.isfinite(r["p_holm"]) \
@@ -830,7 +843,15 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
             trends[(dataset, model, level, col)] = (float(full), reps, m.shape[1],
                                                     panel["seeds"])
             rows.append(row(claim, float(full), percentile_interval(reps, estimate=full),
-                            m.shape[1], "dimensions", points=len(e), **panel))
+                            m.shape[1], "dimensions", points=len(e), **panel)
+                        | {"role": "secondary"})
+            # the primary row: the relative change over the window, seeds then units resampled
+            change = "dx_change" if col == "sigma_x" else "dp_change"
+            stat = (lambda w: lambda v: w(np.log(v)))(stats.window_change(e))
+            draw = seed_draw(m.to_numpy(), stat, groups, n_boot=n_boot,
+                             rng=stream(base, change, dataset, model, level))
+            rows.append(primary_row(change, draw, np.unique(groups), m.shape[1], "dimensions",
+                                    min_effect=RELATIVE_EFFECT, points=len(e), **panel))
         sx, sp = _packet_matrix(g, "sigma_x"), _packet_matrix(g, "sigma_p")
         units = sx.shape[1]
         both = np.stack([sx.to_numpy()[-1], sp.to_numpy()[-1]])
@@ -869,7 +890,7 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
                         level="feature − pixel", seeds=seeds))
     for r in rows:  # a ΔX trend of flat packets measures the integration interval: n/a
         levels = ("pixel", "feature") if r["level"] == "feature − pixel" else (r["level"],)
-        if r["claim"] in ("dx_falls", "dx_clearer_feature") and any(
+        if r["claim"] in ("dx_falls", "dx_change", "dx_clearer_feature") and any(
                 (r["dataset"], r["model"], lv) in flat_panels for lv in levels):
             r.update(verdict="n/a", setting="packets flat (dx_not_flat fails): ΔX is the "
                      "integration interval's, not the net's")

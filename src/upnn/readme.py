@@ -114,9 +114,9 @@ def block(table: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
-# Primary claims of the companion's packets (claim 11's bound, claim 12's class shares): in
-# docs/results/ only; the README gives their verdict counts (:func:`elsewhere`).
-OUT_OF_MATRIX = ("bound_share", "class_ta_change", "class_ra_change")
+# Primary claims of the companion's packets (claim 10's ΔX and ΔP, 11's bound, 12's class
+# shares): in docs/results/ only; the README gives their verdict counts (:func:`elsewhere`).
+OUT_OF_MATRIX = ("dx_change", "dp_change", "bound_share", "class_ta_change", "class_ra_change")
 
 
 def elsewhere(table: pd.DataFrame) -> list[str]:
@@ -130,7 +130,8 @@ def elsewhere(table: pd.DataFrame) -> list[str]:
     for claim, rows in prim.groupby("claim", sort=False):
         counts = rows["verdict"].value_counts()
         parts.append(f"{claim} " + ", ".join(f"{v} {n}" for v, n in counts.items()))
-    return ["In docs/results only (the companion's packets, claims 11 and 12): "
+    return ["In docs/results only (the companion's packets: ΔX, ΔP, the bound, the class "
+            "shares): "
             + "; ".join(parts) + " (of the panels above).", ""]
 
 
