@@ -10,10 +10,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from upnn import stats
-from upnn.claims import VERDICTS
+from upnn.claims import RELATIVE_EFFECT, VERDICTS
 
 
 def counts(claims: pd.DataFrame) -> dict[str, int]:
@@ -76,15 +77,16 @@ def summary_markdown(claims: pd.DataFrame) -> str:
     seeded = prim[prim["seeds"] > 1]
     stable = int(seeded["stable"].eq(True).sum())
     level = sorted(prim.loc[prim["min_effect"] == 0, "number"].unique())  # a range or threshold
-    levels = (f"; claim{'s' if len(level) > 1 else ''} {', '.join(map(str, level))}: inside "
-              "the papers' range or beyond the threshold") if level else ""
+    levels = (f" or, for claim{'s' if len(level) > 1 else ''} {', '.join(map(str, level))}, "
+              "inside the papers' range or beyond their threshold") if level else ""
     lines = [", ".join(f"{v}: {k}" for v, k in c.items()) + f" (of {len(claims)} rows)", "",
              f"{single} of the {int(decided.sum())} holds and fails rest on a single training run "
              "(their intervals resample test images, not training runs).", "",
              f"Primary rows (one test per claim and panel, claims "
              f"{', '.join(map(str, sorted(prim['number'].unique())))}: an effect beyond its "
-             f"minimum effect, ±{stats.MIN_EFFECT:g} of accuracy or share, claim 14 the "
-             f"bisection's resolution{levels}; Holm across {len(prim)} rows): "
+             f"minimum effect (±{stats.MIN_EFFECT:g} of accuracy or share; claim 10: "
+             f"{np.expm1(RELATIVE_EFFECT):.0%}; claim 14: the bisection's resolution){levels}; "
+             f"Holm across {len(prim)} rows): "
              + ", ".join(f"{v}: {int(pc.get(v, 0))}" for v in ("holds", "fails", "inconclusive",
                                                               "not testable"))
              + f"; of the {len(seeded)} with several seeds, {stable} give the same verdict on "

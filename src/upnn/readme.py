@@ -130,9 +130,8 @@ def elsewhere(table: pd.DataFrame) -> list[str]:
     for claim, rows in prim.groupby("claim", sort=False):
         counts = rows["verdict"].value_counts()
         parts.append(f"{claim} " + ", ".join(f"{v} {n}" for v, n in counts.items()))
-    return ["In docs/results only (the companion's packets: ΔX, ΔP, the bound, the class "
-            "shares): "
-            + "; ".join(parts) + " (of the panels above).", ""]
+    return ["Not in the matrix (the companion's packets): "
+            + "; ".join(parts) + ".", ""]
 
 
 def results_page(table: pd.DataFrame) -> str:
