@@ -264,20 +264,26 @@ def test_stratified_split_is_disjoint_and_mixes_classes():
     assert not (np.diff(labels[train]) >= 0).all()  # not sorted by class
 
 
-@pytest.mark.parametrize("classes", [3, 12])
-def test_an_image_folder_of_any_number_of_classes_and_sizes(tmp_path, classes):
+def write_png_folder(root, classes: int, per: dict[str, int]) -> dict[str, str]:
+    """An ImageFolder of random RGB PNGs of sizes 20–60 px, ``per[split]`` images per class;
+    returns its {split: folder}."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    for split, per in (("train", 3), ("test", 2)):
+    for split, count in per.items():
         for k in range(classes):
-            folder = tmp_path / split / f"class_{k:02d}"
+            folder = root / split / f"class_{k:02d}"
             folder.mkdir(parents=True)
-            for i in range(per):
+            for i in range(count):
                 w, h = int(rng.integers(20, 60)), int(rng.integers(20, 60))
                 Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
                     folder / f"{i}.png")
-    folders = {"train": str(tmp_path / "train"), "test": str(tmp_path / "test")}
+    return {split: str(root / split) for split in per}
+
+
+@pytest.mark.parametrize("classes", [3, 12])
+def test_an_image_folder_of_any_number_of_classes_and_sizes(tmp_path, classes):
+    folders = write_png_folder(tmp_path, classes, {"train": 3, "test": 2})
     x, y = data.load_split("imagefolder", "train", folders=folders, image_size=16, channels=3)
     assert x.shape == (3 * classes, 3, 16, 16) and x.dtype == np.uint8
     assert sorted(set(y.tolist())) == list(range(classes))
@@ -337,22 +343,6 @@ def test_a_torchvision_data_set_that_is_absent_or_unknown_is_one_line(tmp_path):
         data.load_split("torchvision", "train", root=tmp_path, name="NoSuch")
     with pytest.raises(ValueError, match="torchvision needs `name`"):
         data.load_split("torchvision", "train", root=tmp_path)
-
-
-def write_png_folder(root, classes: int, per: dict[str, int]) -> dict[str, str]:
-    """An ImageFolder of random RGB PNGs of varied sizes; returns its {train, test} folders."""
-    from PIL import Image
-
-    rng = np.random.default_rng(1)
-    for split, count in per.items():
-        for k in range(classes):
-            folder = root / split / f"c{k}"
-            folder.mkdir(parents=True)
-            for i in range(count):
-                w, h = int(rng.integers(12, 30)), int(rng.integers(12, 30))
-                Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
-                    folder / f"{i}.png")
-    return {s: str(root / s) for s in per}
 
 
 def test_large_sources_are_read_and_written_chunk_by_chunk(tmp_path):
