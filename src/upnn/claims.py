@@ -330,16 +330,17 @@ def seed_draw(values: np.ndarray, stat: Callable[[np.ndarray], np.ndarray], grou
 
 def primary_row(claim: str, draw: Callable[[np.ndarray], tuple[float, np.ndarray]],
                 names: np.ndarray, n: int, unit: str, *, min_effect: float = stats.MIN_EFFECT,
-                over: str = "over the window", **panel: Any) -> dict[str, Any]:
+                over: str = "over the window", claimed: tuple | None = None,
+                **panel: Any) -> dict[str, Any]:
     """A primary row from ``draw(seeds) → (estimate, replicates)`` of the effect on those seeds:
     its interval and side p-values against ``min_effect`` on all seeds (``names``), and
     (stability column) the side p-values on each seed alone and, with three or more, with each
     seed left out, which :func:`finish_primary` turns into verdicts under the row's Holm factor.
     ``over`` ends the claimed cell (what the effect is measured over). A level claim (claim 3)
-    passes ``claimed``, its side of a threshold or its range, in ``panel``: then the p-values
-    test that (:func:`upnn.stats.claimed_p_values`) and the minimum effect is 0."""
+    passes ``claimed``, its side of a threshold or its range: then the p-values test that
+    (:func:`upnn.stats.claimed_p_values`) and the minimum effect is 0."""
     sign = CLAIMS[claim].claimed[0]
-    level = panel.pop("claimed", None)  # a level claim: its side or range, no minimum effect
+    level = claimed  # a level claim: its side or range, no minimum effect
 
     def sides(est: float, reps: np.ndarray) -> tuple[float, float]:
         if level is not None:
@@ -361,6 +362,14 @@ def primary_row(claim: str, draw: Callable[[np.ndarray], tuple[float, np.ndarray
                claimed=change_claimed(sign, min_effect, over) if level is None
                else f"{describe(level)} {over}")
     return out
+
+
+def pooled_row(claim: str, estimate: float, replicates: np.ndarray, n: int, unit: str,
+               **kw: Any) -> dict[str, Any]:
+    """:func:`primary_row` of an effect whose replicates are drawn once, with no seeds to
+    resample (seeds pooled, one model, or the seeds as the units): no stability column."""
+    return primary_row(claim, lambda keep: (estimate, replicates), np.array(["pooled"]), n, unit,
+                       **kw)
 
 
 def change_claimed(sign: str, min_effect: float = stats.MIN_EFFECT,
@@ -686,10 +695,9 @@ def claim_words(similarity: pd.DataFrame, *, n_boot: int, rng: np.random.Generat
         # are the units (no stability column: one seed alone has no spread)
         est = replicates(g["cos_correct"].to_numpy()[None], lambda m: m[:, 0], n_boot=n_boot,
                          rng=rng)
-        rows.append(primary_row("words_correct_zero", lambda keep, e=est: e,
-                                np.array(["pooled"]), len(g), "seeds", over="over epochs",
-                                claimed=CLAIMS["words_correct_zero"].claimed, dataset="words",
-                                setting=f"embedding size {size}", seeds=len(g)))
+        rows.append(pooled_row("words_correct_zero", *est, len(g), "seeds", over="over epochs",
+                               claimed=CLAIMS["words_correct_zero"].claimed, dataset="words",
+                               setting=f"embedding size {size}", seeds=len(g)))
     sizes = per_seed.index.get_level_values("embedding_size").unique()
     if len(sizes) >= 2:
         acc = per_seed["accuracy"].unstack("seed").reindex(sizes)
@@ -750,13 +758,12 @@ def claim_ifa(trajectories: pd.DataFrame, summary: pd.DataFrame | None, *, n_boo
             acc = first.loc[["TCL", "CL"], col].to_numpy()
             n = first.loc[["TCL", "CL"], "n"].to_numpy()
             reps = binomial_replicates(acc, n, n_boot, rng)
-            diff = (float(acc[0] - acc[1]), reps[:, 0] - reps[:, 1])
             # primary (beyond 0.02 of accuracy); the runs' seeds are pooled, so no stability
-            rows.append(primary_row(claim, lambda keep, d=diff: d, np.array(["pooled"]),
-                                    int(n[0]), "test images",
-                                    over=f"at N_epoch {g['n_epoch'].min()}",
-                                    setting=f"N_epoch {g['n_epoch'].min()}",
-                                    seeds=int(first["seeds"].max()), **panel))
+            rows.append(pooled_row(claim, float(acc[0] - acc[1]), reps[:, 0] - reps[:, 1],
+                                   int(n[0]), "test images",
+                                   over=f"at N_epoch {g['n_epoch'].min()}",
+                                   setting=f"N_epoch {g['n_epoch'].min()}",
+                                   seeds=int(first["seeds"].max()), **panel))
         cl = g[g["net"] == "CL"].sort_values("n_epoch")
         if len(cl) >= 2:  # v3 Fig. 6(a): the plain classifier, largest against smallest N_epoch
             ends = cl.iloc[[-1, 0]]
@@ -847,8 +854,9 @@ def claim_uncertainty(packets: pd.DataFrame, tsne: pd.DataFrame | None, *, n_boo
                         | {"role": "secondary"})
             # the primary row: the relative change over the window, seeds then units resampled
             change = "dx_change" if col == "sigma_x" else "dp_change"
-            stat = (lambda w: lambda v: w(np.log(v)))(stats.window_change(e))
-            draw = seed_draw(m.to_numpy(), stat, groups, n_boot=n_boot,
+            change_of = stats.window_change(e)
+            draw = seed_draw(m.to_numpy(), lambda v, w=change_of: w(np.log(v)), groups,
+                             n_boot=n_boot,
                              rng=stream(base, change, dataset, model, level))
             rows.append(primary_row(change, draw, np.unique(groups), m.shape[1], "dimensions",
                                     min_effect=RELATIVE_EFFECT, points=len(e), **panel))
@@ -963,9 +971,8 @@ def claim_llm(llm: pd.DataFrame, *, n_boot: int, rng: np.random.Generator) -> li
                                 "questions", **panel) | {"role": "secondary"})
                 # the primary row: the same difference beyond the minimum effect (one model, so
                 # the questions are the only units)
-                diff = (float(acc[0] - acc[1]), reps[:, 0] - reps[:, 1])
-                rows.append(primary_row("llm_gradient_beats_random", lambda keep, d=diff: d,
-                                        np.array(["pooled"]), int(n[1]), "questions", **panel))
+                rows.append(pooled_row("llm_gradient_beats_random", float(acc[0] - acc[1]),
+                                       reps[:, 0] - reps[:, 1], int(n[1]), "questions", **panel))
             if task in CHANCE_TASKS:
                 acc, n, chance = (float(by.loc[cond, "acc"]), int(by.loc[cond, "n"]),
                                   float(by.loc[cond, "chance"]))

@@ -573,11 +573,16 @@ def write_split_chunks(path: str | Path, chunks: Iterable[tuple[np.ndarray, np.n
     return n, shape, dtype
 
 
+def unit_images(x: torch.Tensor) -> torch.Tensor:
+    """Stored images as float32 in [0, 1]: uint8 divided by 255, float kept. The one
+    conversion of :func:`read_split` and :class:`StreamedImages`, so both give the same bits."""
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+
+
 def read_split(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Images as float32 in [0, 1] and labels as int64, both on ``device``."""
     table = io.read_table(path)
-    x = io.column_tensor(table, "image")
-    x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+    x = unit_images(io.column_tensor(table, "image"))
     y = io.column_tensor(table, "label").long()
     return x.to(device), y.to(device)
 
@@ -629,9 +634,7 @@ class StreamedImages:
     def __getitem__(self, idx: slice | torch.Tensor | np.ndarray) -> torch.Tensor:
         if isinstance(idx, torch.Tensor):
             idx = idx.cpu().numpy()
-        x = torch.from_numpy(np.array(self._rows[idx]))
-        x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-        return x.to(self.device)
+        return unit_images(torch.from_numpy(np.array(self._rows[idx]))).to(self.device)
 
     def to(self, device: str | torch.device) -> StreamedImages:
         self.device = torch.device(device)
@@ -641,6 +644,7 @@ class StreamedImages:
         """The images in order, ``size`` at a time (on the CPU)."""
         for i in range(0, len(self), size):
             yield self[i:i + size].cpu()
+
 
 def mean_image(x: torch.Tensor | StreamedImages) -> torch.Tensor:
     """The mean of images ``x`` over dim 0, summed :data:`CHUNK` images at a time in float64 and
