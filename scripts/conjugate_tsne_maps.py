@@ -25,7 +25,7 @@ with log.job(sm) as logger:
         pts, grid = uncertainty.tsne_epoch(
             model, x, y, label=p["label"], eps=p["eps"], alpha=p["alpha"], steps=p["steps"],
             perplexity=p["perplexity"], n_iter=p["n_iter"], early_iter=p["early_iter"],
-            grid=p["grid"], k=p["k"], seed=seed, n_jobs=sm.threads)
+            grid=p["grid"], k=p["k"], seed=seed)
         flags = {"epoch": epoch, "final": epoch == p["final"], "evolution": epoch in p["epochs"]}
         points.append(pts.assign(**flags))
         grids.append(grid.assign(**flags))

@@ -334,7 +334,6 @@ def tsne_epoch(
     grid: int = 100,
     k: int = 10,
     seed: int = 0,
-    n_jobs: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Companion Fig. 1 for one checkpoint: (points, grid) tables.
 
@@ -343,7 +342,10 @@ def tsne_epoch(
     ``n_iter``: openTSNE's defaults are 250 and 500). PGD examples (pixel level,
     ``eps``/``alpha``/``steps``) go through the same features and are placed into that map with
     ``TSNEEmbedding.transform`` (min(n_iter, 250) iterations), which optimises only the new
-    points against the fixed clean embedding.
+    points against the fixed clean embedding. openTSNE runs on one thread: with several, its
+    nearest-neighbour index (Annoy, built in parallel) and gradient sums are not reproducible
+    bit for bit (two runs of the offline default differed by 1e-7 in tx, ty), at 0.4 s more
+    per map.
 
     Points: kind (clean / attacked), index, label, pred, conf (softmax probability of
     ``label``), tx, ty. Grid: :func:`knn_grid` of the clean points over the box of all points
@@ -363,7 +365,7 @@ def tsne_epoch(
             "conf": logits.softmax(1)[:, label].double().cpu().numpy()}))
     perplexity = min(perplexity, max(1.0, (len(y) - 1) / 3))
     emb = TSNE(perplexity=perplexity, n_iter=n_iter, early_exaggeration_iter=early_iter,
-               random_state=seed, n_jobs=n_jobs).fit(feats[0])
+               random_state=seed, n_jobs=1).fit(feats[0])
     placed = emb.transform(feats[1], n_iter=min(n_iter, 250))  # openTSNE's default: 250
     for frame, xy in zip(frames, (np.asarray(emb), np.asarray(placed)), strict=True):
         frame["tx"], frame["ty"] = xy[:, 0], xy[:, 1]
