@@ -59,6 +59,13 @@ if _GPU_LIMIT is not None:
 PLAN_RATES = upnn_rates.default_rates(config, WORKFLOW_DIR)
 
 
+def attack_threads(wildcards):
+    """Threads of a job that attacks a net: 1 for a net below upnn.schedule.SECOND_THREAD_FLOPS
+    forward FLOPs per image (the attack's tables are the same on any thread count), else 2."""
+    flops = sum(upnn_plan.net_flops(config, wildcards.dataset, wildcards.model))
+    return upnn_schedule.net_threads(flops)
+
+
 def planned(rule, what="runtime", fallback=60):
     """A resource callable: the planner's ``runtime`` (minutes: 3 × the estimate + 5, doubled
     per retry) or ``mem_mb`` of this rule's job at its threads; ``fallback`` where the planner

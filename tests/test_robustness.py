@@ -248,3 +248,26 @@ def test_the_exact_cut_leaves_every_outcome_bit_identical(trained_resnet, level)
         for key in ("clean_correct", "robust_correct", "worst_correct"):
             assert np.array_equal(a[key], b[key]), (a["attack"], key)
         assert a["mean_linf"] == b["mean_linf"] and a["mean_l0"] == b["mean_l0"]
+
+
+def test_an_attack_gives_the_same_rows_on_one_thread_as_on_two(trained_resnet):
+    """Why a small net's attack job may run on one thread (upnn.schedule.net_threads): every
+    attack's per-image outcomes and its perturbations' norms are bit-identical on 1 and 2 torch
+    threads (training's weight gradients are not, so training keeps its threads)."""
+    net, d = trained_resnet
+    specs = SPECS + [{"name": "random"}]
+    before = torch.get_num_threads()
+    out = {}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out[threads] = robustness.evaluate_checkpoint(net, "pixel", d[2][:40], d[3][:40],
+                                                          d[0], specs, eps=[0.1], seed=2)
+    finally:
+        torch.set_num_threads(before)
+    assert 0 < out[1][2]["robust_acc"] < out[1][2]["clean_acc"]  # bim breaks some, not all
+    for a, b in zip(out[1], out[2], strict=True):
+        assert a["attack"] == b["attack"]
+        for key in ("clean_correct", "robust_correct", "worst_correct"):
+            assert np.array_equal(a[key], b[key]), (a["attack"], key)
+        assert (a["mean_linf"], a["mean_l0"]) == (b["mean_linf"], b["mean_l0"]), a["attack"]
