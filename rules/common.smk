@@ -59,13 +59,11 @@ if _GPU_LIMIT is not None:
 PLAN_RATES = upnn_rates.default_rates(config, WORKFLOW_DIR)
 
 
-# Scheduling on few cores (higher runs first, the rest have 0; order only, no table changes):
-# training first, since every other stage waits on its checkpoints; then the long one-thread
-# jobs (resnet9's packets 50-75 s, IFA and Pix2Pix), two at a time, while other one-thread jobs
-# can still pair with them; then the attack jobs, where resnet9's two-thread pixel level is the
-# longest. Left to chance, a long one-thread job ran last beside an idle core (offline default:
-# 30 s at the end of run M, 23 s in the middle of run L).
-PRIORITY = {"train": 3, "uncertainty": 2, "ifa": 2, "pix2pix": 2, "attack": 1}
+# Scheduling on few cores: training first (every other stage waits on its checkpoints), then the
+# attack jobs, the longest (resnet9's pixel level); the one-thread jobs of the other stages then
+# run two at a time beside each other instead of a core idling beside one of them while a
+# two-thread job waits. Higher runs first; the rest have 0. Order only: no table changes.
+PRIORITY = {"train": 2, "attack": 1}
 
 
 def attack_threads(wildcards):

@@ -24,7 +24,6 @@ rule ifa:
     conda:
         "../envs/upnn.yaml"
     threads: 1
-    priority: PRIORITY["ifa"]
     resources:
         mem_mb=planned("ifa", "mem_mb", fallback=8000),
         runtime=planned("ifa", fallback=240),

@@ -19,7 +19,6 @@ rule pix2pix:
     conda:
         "../envs/upnn.yaml"
     threads: 1
-    priority: PRIORITY["pix2pix"]
     resources:
         mem_mb=planned("pix2pix", "mem_mb", fallback=8000),
         runtime=planned("pix2pix", fallback=480),

@@ -24,7 +24,6 @@ rule uncertainty:
     conda:
         "../envs/upnn.yaml"
     threads: 1
-    priority: PRIORITY["uncertainty"]
     resources:
         mem_mb=planned("uncertainty", "mem_mb", fallback=8000),
         runtime=planned("uncertainty", fallback=240),
