@@ -15,7 +15,6 @@ rule attack:
     conda:
         "../envs/upnn.yaml"
     threads: attack_threads
-    priority: PRIORITY["attack"]
     resources:
         mem_mb=planned("attack", "mem_mb", fallback=8000),
         runtime=planned("attack", fallback=240),

@@ -59,13 +59,6 @@ if _GPU_LIMIT is not None:
 PLAN_RATES = upnn_rates.default_rates(config, WORKFLOW_DIR)
 
 
-# Scheduling on few cores: training first (every other stage waits on its checkpoints), then the
-# attack jobs, the longest (resnet9's pixel level); the one-thread jobs of the other stages then
-# run two at a time beside each other instead of a core idling beside one of them while a
-# two-thread job waits. Higher runs first; the rest have 0. Order only: no table changes.
-PRIORITY = {"train": 2, "attack": 1}
-
-
 def attack_threads(wildcards):
     """Threads of a job that attacks a net: 1 for a net below upnn.schedule.SECOND_THREAD_FLOPS
     forward FLOPs per image (the attack's tables are the same on any thread count), else 2."""

@@ -14,8 +14,6 @@ rule train:
     conda:
         "../envs/upnn.yaml"
     threads: 2
-    # before other work: every other stage waits on the checkpoints (rules/common.smk, PRIORITY)
-    priority: PRIORITY["train"]
     resources:
         mem_mb=planned("train", "mem_mb", fallback=8000),
         runtime=planned("train", fallback=240),
@@ -47,7 +45,6 @@ rule import_checkpoints:
     conda:
         "../envs/upnn.yaml"
     threads: 1
-    priority: PRIORITY["train"]
     resources:
         mem_mb=4000,
         runtime=60,
