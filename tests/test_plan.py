@@ -194,3 +194,18 @@ if __name__ == "__main__":  # rewrite the snapshot after a change of the cost mo
     g = {"ci": dag.jobs([ROOT / "config/ci.yaml"], ROOT),
          "paper": dag.jobs([ROOT / "config/paper.yaml"], ROOT)}
     SNAPSHOT.write_text(json.dumps(_estimates(g), indent=1, sort_keys=True) + "\n")
+
+
+def test_autoattack_is_priced_by_its_calls_per_batch():
+    """One AutoAttack run per batch of the attack stage, AUTOATTACK_CALLS sequential passes each
+    (its per-call cost, not its FLOPs, was its time on the default's 20 images)."""
+    pixel = {"dataset": "digits32", "model": "cnn4", "seed": "0", "level": "pixel"}
+    one = plan.job(CI, "attack", pixel)
+    assert one.work["calls"] == plan.AUTOATTACK_CALLS  # 20 images, the last epoch: one run
+    more = copy.deepcopy(CI)
+    more["attacks"]["batch_size"] = 8  # 20 images in 3 batches
+    more["attacks"]["settings"]["autoattack"]["epochs"] = "all"
+    n_epochs = len(upnn_config.attack_epochs(CI, "cnn4"))
+    assert plan.job(more, "attack", pixel).work["calls"] == 3 * n_epochs * plan.AUTOATTACK_CALLS
+    assert "calls" not in plan.job(CI, "attack", {**pixel, "model": "cnn3",
+                                                  "dataset": "digits"}).work

@@ -49,3 +49,17 @@ def test_default_rates_follow_the_device(monkeypatch):
     assert rates.default_rates({"device": "cpu"}, here=True).name == rates.CPU_RATES.name
     monkeypatch.setenv("UPNN_RATES", "/x/mine.yaml")
     assert rates.default_rates({"device": "cpu"}) == Path("/x/mine.yaml")
+
+
+def test_calls_are_one_thread_work_and_default_where_a_file_names_none(tmp_path):
+    """AutoAttack's sequential passes (``calls``) cost their fixed time on one thread whatever
+    the job's threads; a rates file without ``calls`` (one the device check wrote) prices them at
+    the development machine's CALLS_PER_S."""
+    r = {"cores": 2, "overhead_s": {"default": 0.0}, "flops_per_s": {"attack": 1e9, "calls": 100}}
+    j = plan.Job("attack", threads=2, model="cnn3", work={"attack": 1e9, "calls": 200})
+    assert rates.seconds(j, r) == pytest.approx(1.0 + 2.0)
+    j.threads = 1
+    assert rates.seconds(j, r) == pytest.approx(2.0 + 2.0)  # the FLOPs slow down, calls do not
+    (tmp_path / "r.yaml").write_text("status: measured\nmachine: m\ncores: 2\n"
+                                     "overhead_s: {default: 1.0}\nflops_per_s: {attack: 1.0e9}\n")
+    assert rates.rate(rates.load_rates(tmp_path / "r.yaml"), "calls", None) == rates.CALLS_PER_S

@@ -8,7 +8,8 @@ counted, not guessed: images × forward/backward passes × the net's FLOPs per i
 attack's input-gradient step :data:`~upnn.flops.GRAD_PASS`. Each job's work is split by kind
 (``train``: optimizer steps; ``attack``: input-gradient passes; ``eval``: forward passes only;
 ``mlp``: the toy and word nets; ``tsne``: openTSNE point-iterations; ``llm``: the LLM's
-token FLOPs; ``io``: bytes read and written), its time comes from a rates file
+token FLOPs; ``io``: bytes read and written; ``calls``: sequential passes whose fixed cost per
+call outweighs their FLOPs, AutoAttack's), its time comes from a rates file
 (:mod:`upnn.rates`), and the list is scheduled on the rates' machine (:mod:`upnn.schedule`).
 The rules take their SLURM ``runtime`` and ``mem_mb`` from the same count of their own job
 (:func:`planned_resource`, rules/common.smk), so one job is priced from its rule and wildcards
@@ -63,6 +64,11 @@ SPARSEFOOL_OUTER = 10.0  # SparseFool's outer iterations per attacked image (cap
 SPARSEFOOL_DEEPFOOL = 1.5  # DeepFool iterations per SparseFool outer iteration
 DEEPFOOL_ITERS = 2      # DeepFool iterations of the minimal stage's unbounded DeepFool (cap: max_iter)
 AUTOATTACK_ROBUST = 0.25  # share still robust after APGD-CE (AutoAttack's later parts): ~RA
+# Sequential passes of one AutoAttack run on one batch (standard version: APGD-CE 100 iterations,
+# then on the points still robust APGD-T and FAB-T 9 targets × 100 each, Square 5,000 queries):
+# on the offline default's 20 images their fixed cost per call, not their FLOPs, is the run's time
+# (cnn3 11.8 s, cnn4 14.8 s where the FLOPs priced 0.2 s; docs/gpu.md), priced as ``calls``
+AUTOATTACK_CALLS = 100 + 9 * 100 + 9 * 100 + 5000
 # stage of each rule (the table's second grouping; every other rule: figures/claims)
 STAGES = {
     "download_dataset": "data", "prepare_dataset": "data", "train": "train",
@@ -253,6 +259,9 @@ def _attack(config: Mapping[str, Any], j: Job) -> None:
             extra = amp or (None if registered.papers else spec["name"])
             j.add("attack", times * k * grad * GRAD_PASS * f, extra)
             j.add("eval", times * k * fwd * f, extra)
+            if spec["name"] == "autoattack":  # one run per batch of the attack stage
+                batches = -(-_count(spec.get("n"), n) // int(a.get("batch_size", 512)))
+                j.add("calls", times * batches * AUTOATTACK_CALLS, extra)
 
 
 def _attack_examples(config: Mapping[str, Any], j: Job) -> None:

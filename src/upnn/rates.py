@@ -20,17 +20,26 @@ ROOT = Path(__file__).resolve().parents[2]
 RATES_DIR = ROOT / "config" / "rates"
 CPU_RATES = RATES_DIR / "cpu-2core.yaml"
 GPU_RATES = RATES_DIR / "gpu-h100.yaml"
-KINDS = ("train", "attack", "eval", "mlp", "tsne", "llm", "io")
+KINDS = ("train", "attack", "eval", "mlp", "tsne", "llm", "io", "calls")
+
+
+#: sequential calls per second where a rates file names none: the development machine's (2 ms a
+#: call of a small batch: AutoAttack on 20 images of cnn3 / cnn4, docs/gpu.md)
+CALLS_PER_S = 500.0
+#: kinds of work one thread does whatever the job's threads (a per-call cost: Python, dispatch)
+SERIAL = ("calls",)
 
 
 def load_rates(path: str | Path) -> dict[str, Any]:
     """A rates file: ``status`` (measured | assumed), ``machine``, ``cores``, ``gpus``,
     ``overhead_s`` ({default, figure, local}) and ``flops_per_s`` ({kind: number or
-    {default: number, <model>: number}})."""
+    {default: number, <model>: number}}; ``calls``, sequential calls per second, defaults to
+    :data:`CALLS_PER_S` where a file, e.g. one the device check wrote, lacks it)."""
     rates = cfg.load_yaml(path)
     for key in ("status", "machine", "cores", "overhead_s", "flops_per_s"):
         if key not in rates:
             raise ValueError(f"rates file {path}: missing {key!r}")
+    rates["flops_per_s"].setdefault("calls", CALLS_PER_S)
     if rates["status"] not in ("measured", "assumed", "partly measured"):
         raise ValueError(f"rates file {path}: status {rates['status']!r}; allowed: measured, "
                          f"assumed, partly measured")
@@ -38,7 +47,8 @@ def load_rates(path: str | Path) -> dict[str, Any]:
 
 
 def rate(rates: Mapping[str, Any], kind: str, model: str | None) -> float:
-    """FLOP/s (tsne: point-iterations/s; io: bytes/s) of ``kind`` for ``model``."""
+    """FLOP/s (tsne: point-iterations/s; io: bytes/s; calls: calls/s) of ``kind`` for
+    ``model``."""
     value = rates["flops_per_s"][kind]
     if isinstance(value, Mapping):
         return float(value.get(model, value["default"]))
@@ -72,7 +82,7 @@ def work_seconds(job: Job, work: Mapping[str, float], rates: Mapping[str, Any],
     cores = int(rates["cores"])
     share = 1.0 if (job.gpu and rates.get("gpus")) else cores / max(1, min(job.threads, cores))
     speedup = (rates.get("speedup") or {}).get(precision, {}) if job.gpu else {}
-    return sum(w / (rate(rates, k, job.model) * speedup.get(k, 1.0)) * share
+    return sum(w / (rate(rates, k, job.model) * speedup.get(k, 1.0)) * (1.0 if k in SERIAL else share)
                for k, w in work.items() if w)
 
 
