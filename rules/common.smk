@@ -60,10 +60,8 @@ PLAN_RATES = upnn_rates.default_rates(config, WORKFLOW_DIR)
 
 
 def attack_threads(wildcards):
-    """Threads of a job that attacks a net: 1 for a net below upnn.schedule.SECOND_THREAD_FLOPS
-    forward FLOPs per image (the attack's tables are the same on any thread count), else 2."""
-    flops = sum(upnn_plan.net_flops(config, wildcards.dataset, wildcards.model))
-    return upnn_schedule.net_threads(flops)
+    """Threads of a job that attacks a net (upnn.plan.attack_threads: 1 for a small net)."""
+    return upnn_plan.attack_threads(config, wildcards.dataset, wildcards.model)
 
 
 def planned(rule, what="runtime", fallback=60):

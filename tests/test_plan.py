@@ -209,3 +209,11 @@ def test_autoattack_is_priced_by_its_calls_per_batch():
     assert plan.job(more, "attack", pixel).work["calls"] == 3 * n_epochs * plan.AUTOATTACK_CALLS
     assert "calls" not in plan.job(CI, "attack", {**pixel, "model": "cnn3",
                                                   "dataset": "digits"}).work
+
+
+def test_attack_jobs_of_small_nets_take_one_thread_and_two_where_flops_cannot_be_counted():
+    assert plan.attack_threads(CI, "digits", "cnn3") == 1  # width 0.25: well under 10 MFLOP
+    big = copy.deepcopy(CI)
+    big["models"]["resnet9"] = {"width": 0.25}
+    assert plan.attack_threads(big, "digits32", "resnet9") == 2
+    assert plan.attack_threads(CI, "digits", "no_such_net") == 2
