@@ -340,16 +340,16 @@ def primary_row(claim: str, draw: Callable[[np.ndarray], tuple[float, np.ndarray
     passes ``claimed``, its side of a threshold or its range: then the p-values test that
     (:func:`upnn.stats.claimed_p_values`) and the minimum effect is 0."""
     sign = CLAIMS[claim].claimed[0]
-    level = claimed  # a level claim: its side or range, no minimum effect
 
     def sides(est: float, reps: np.ndarray) -> tuple[float, float]:
-        if level is not None:
-            return stats.claimed_p_values(est, reps, level)
+        if claimed is not None:  # a level claim: its side or range, no minimum effect
+            return stats.claimed_p_values(est, reps, claimed)
         return stats.side_p_values(est, reps, sign, min_effect)
 
     est, reps = draw(names)
     p_sides = sides(est, reps)
-    out = row(claim, est, percentile_interval(reps, 0.95, est), n, unit, claimed=level, **panel)
+    out = row(claim, est, percentile_interval(reps, 0.95, est), n, unit, claimed=claimed,
+              **panel)
     subsets = []
     if len(names) > 1:
         picks = [(f"s{s}", [s]) for s in names]
@@ -357,10 +357,10 @@ def primary_row(claim: str, draw: Callable[[np.ndarray], tuple[float, np.ndarray
             picks += [(f"−s{s}", [t for t in names if t != s]) for s in names]
         for label, keep in picks:
             subsets.append((label, *sides(*draw(np.asarray(keep)))))
-    out.update(role="primary", min_effect=min_effect if level is None else 0.0,
+    out.update(role="primary", min_effect=min_effect if claimed is None else 0.0,
                p_value=stats.two_sided(*p_sides), _p_sides=p_sides, _subsets=subsets,
-               claimed=change_claimed(sign, min_effect, over) if level is None
-               else f"{describe(level)} {over}")
+               claimed=change_claimed(sign, min_effect, over) if claimed is None
+               else f"{describe(claimed)} {over}")
     return out
 
 
@@ -597,14 +597,18 @@ def claim_attacks(attacks: pd.DataFrame, sources: Mapping[str, str], *, n_boot: 
             last = np.concatenate([ta.to_numpy()[-1:], stacked.reshape(k, e, -1)[:, -1]])
             gap = ("in", *GAP_RANGES.get(source, (np.nan, np.nan)))
             mean_attack = "mean of " + ", ".join(names)
+
+            def gap_of(m: np.ndarray) -> np.ndarray:  # TA − mean RA of the attacks
+                return m[:, 0] - m[:, 1:].mean(1)
+
             if source in GAP_RANGES:  # the papers' range for this data: the primary row
-                draw = seed_draw(last, lambda m: m[:, 0] - m[:, 1:].mean(1), seeds,
+                draw = seed_draw(last, gap_of, seeds,
                                  n_boot=n_boot, rng=stream(base, "gap_last", dataset, model, level))
                 rows.append(primary_row("gap_last", draw, np.unique(seeds), units, "test images",
                                         over=f"at {at}", claimed=gap, attack=mean_attack,
                                         setting=at, **panel))
             else:  # no range stated for this data: the value, no verdict
-                est = bootstrap(last, lambda m: m[:, 0] - m[:, 1:].mean(1), n_boot=n_boot,
+                est = bootstrap(last, gap_of, n_boot=n_boot,
                                 groups=seeds, rng=stream(base, "gap_last", dataset, model, level))
                 rows.append(row("gap_last", est[0], est[1:], units, "test images", claimed=gap,
                                 attack=mean_attack, setting=at, **panel))

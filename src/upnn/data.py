@@ -76,6 +76,14 @@ def native_shape(source: str) -> tuple[int, int]:
     return _NATIVE[check_source(source)]
 
 
+def check_split(source: str, split: str) -> None:
+    """A known source (:func:`check_source`) and split (:data:`SPLITS`), or one line naming the
+    bad value and the allowed ones."""
+    check_source(source)
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """An idx file (LeCun's MNIST format; gzipped when the name ends in .gz) as a uint8 array."""
     opener = gzip.open if str(path).endswith(".gz") else open
@@ -467,9 +475,7 @@ def load_split(
     the ``train`` and ``test`` folders of an ``imagefolder`` source; ``name``, ``kwargs``,
     ``splits``: a ``torchvision`` source's class, its keyword arguments and split names
     (:func:`read_torchvision`, under ``root``)."""
-    check_source(source)
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+    check_split(source, split)
     if source in CHUNKED:
         xs, ys = zip(*split_chunks(source, split, root=root, channels=channels,
                                    image_size=image_size, split_seed=split_seed, limit=limit,
@@ -526,9 +532,7 @@ def split_chunks(source: str, split: str, *, root: str | Path = "data/raw",
     :func:`load_split` returns them: a source of :data:`CHUNKED` (a researcher's ``imagefolder``
     or ``torchvision`` data set, of any size) is read chunk by chunk and never held whole; the
     shipped ones, small, come as one chunk (``small``: their ``test_fraction``)."""
-    check_source(source)
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+    check_split(source, split)
     if source not in CHUNKED:
         yield load_split(source, split, root=root, channels=channels, image_size=image_size,
                          split_seed=split_seed, limit=limit, **small)

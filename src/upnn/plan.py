@@ -66,8 +66,8 @@ DEEPFOOL_ITERS = 2      # DeepFool iterations of the minimal stage's unbounded D
 AUTOATTACK_ROBUST = 0.25  # share still robust after APGD-CE (AutoAttack's later parts): ~RA
 # Sequential passes of one AutoAttack run on one batch (standard version: APGD-CE 100 iterations,
 # then on the points still robust APGD-T and FAB-T 9 targets × 100 each, Square 5,000 queries):
-# on the offline default's 20 images their fixed cost per call, not their FLOPs, is the run's time
-# (cnn3 11.8 s, cnn4 14.8 s where the FLOPs priced 0.2 s; docs/gpu.md), priced as ``calls``
+# on small batches their fixed cost per call, not their FLOPs, is the run's time (docs/gpu.md),
+# priced as ``calls``
 AUTOATTACK_CALLS = 100 + 9 * 100 + 9 * 100 + 5000
 # stage of each rule (the table's second grouping; every other rule: figures/claims)
 STAGES = {

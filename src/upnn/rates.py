@@ -23,8 +23,8 @@ GPU_RATES = RATES_DIR / "gpu-h100.yaml"
 KINDS = ("train", "attack", "eval", "mlp", "tsne", "llm", "io", "calls")
 
 
-#: sequential calls per second where a rates file names none: the development machine's (2 ms a
-#: call of a small batch: AutoAttack on 20 images of cnn3 / cnn4, docs/gpu.md)
+#: sequential calls per second where a rates file names none: the development machine's
+#: (config/rates/cpu-2core.yaml, fitted as docs/gpu.md says)
 CALLS_PER_S = 500.0
 #: kinds of work one thread does whatever the job's threads (a per-call cost: Python, dispatch)
 SERIAL = ("calls",)

@@ -20,12 +20,11 @@ SECOND_THREAD_FLOPS = 1e7
 
 def net_threads(flops_per_image: float, most: int = 2) -> int:
     """Torch threads of a job that attacks a net of ``flops_per_image`` forward FLOPs: ``most``
-    from :data:`SECOND_THREAD_FLOPS` on, 1 below. On the small nets the per-call overhead
-    dominates: the offline default's cnn3 (3.2 MFLOP) and cnn4 (1.0 MFLOP) attack jobs ran only
-    1.07-1.32× faster on two threads than on one (docs/benchmarks.md), so two one-thread jobs
-    side by side do more; resnet9's input gradients (34-47 MFLOP) ran 1.6-1.8× faster. An
-    attack's tables are the same on either thread count (tests/test_robustness.py), so this
-    moves time only; training's weight gradients are not, so training keeps its threads."""
+    from :data:`SECOND_THREAD_FLOPS` on, 1 below. On a small net the per-call overhead
+    dominates, so a second thread buys its attack job little and two one-thread jobs side by side
+    do more (measured: docs/benchmarks.md). An attack's tables are the same on either thread
+    count (tests/test_robustness.py), so this moves time only; training's weight gradients are
+    not, so training keeps its threads."""
     return most if flops_per_image >= SECOND_THREAD_FLOPS else 1
 
 

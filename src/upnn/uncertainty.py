@@ -344,8 +344,7 @@ def tsne_epoch(
     ``TSNEEmbedding.transform`` (min(n_iter, 250) iterations), which optimises only the new
     points against the fixed clean embedding. openTSNE runs on one thread: with several, its
     nearest-neighbour index (Annoy, built in parallel) and gradient sums are not reproducible
-    bit for bit (two runs of the offline default differed by 1e-7 in tx, ty), at 0.4 s more
-    per map.
+    bit for bit (docs/reliability.md).
 
     Points: kind (clean / attacked), index, label, pred, conf (softmax probability of
     ``label``), tx, ty. Grid: :func:`knn_grid` of the clean points over the box of all points
