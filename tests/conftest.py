@@ -117,8 +117,8 @@ def ci_dry_run() -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """tests/test_slurm.py first: its SLURM run spends most of its ~100 s waiting on the
-    plugin's status polls, and builds the session's ``ci_run`` meanwhile (it asks for it while its
-    jobs run), so every later workflow test finds that run built. Collected after test_report.py,
-    it found ``ci_run`` built already and added its whole wait to the session."""
+    """tests/test_slurm.py first: its SLURM jobs wait on the cluster and the plugin's status
+    polls, and it builds the session's ``ci_run`` meanwhile (it asks for it while its jobs run),
+    so every later workflow test finds that run built. Collected after test_report.py, it found
+    ``ci_run`` built already and added its whole wait to the session (docs/CONTRIBUTING.md)."""
     items.sort(key=lambda item: item.path.name != "test_slurm.py")  # stable: the rest in order
