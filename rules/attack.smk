@@ -14,7 +14,7 @@ rule attack:
         level="pixel|feature",
     conda:
         "../envs/upnn.yaml"
-    threads: attack_threads
+    threads: 1
     resources:
         mem_mb=planned("attack", "mem_mb", fallback=8000),
         runtime=planned("attack", fallback=240),
@@ -40,7 +40,7 @@ rule attack_examples:
         "benchmarks/attack/{dataset}/{model}/seed{seed}/examples.tsv"
     conda:
         "../envs/upnn.yaml"
-    threads: attack_threads
+    threads: 1
     resources:
         mem_mb=planned("attack_examples", "mem_mb", fallback=4000),
         runtime=planned("attack_examples", fallback=30),

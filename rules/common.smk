@@ -59,11 +59,6 @@ if _GPU_LIMIT is not None:
 PLAN_RATES = upnn_rates.default_rates(config, WORKFLOW_DIR)
 
 
-def attack_threads(wildcards):
-    """Threads of a job that attacks a net (upnn.plan.attack_threads: 1 for a small net)."""
-    return upnn_plan.attack_threads(config, wildcards.dataset, wildcards.model)
-
-
 def planned(rule, what="runtime", fallback=60):
     """A resource callable: the planner's ``runtime`` (minutes: 3 × the estimate + 5, doubled
     per retry) or ``mem_mb`` of this rule's job at its threads; ``fallback`` where the planner

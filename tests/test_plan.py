@@ -48,8 +48,8 @@ def _estimates(graphs: dict[str, list[dag.DagJob]]) -> dict[str, dict]:
 def test_the_estimates_stay_those_of_the_hand_kept_job_list(graphs):
     """Issue 28 item 3: the job list now comes from Snakemake's DAG; every job's estimate and
     memory, the makespan and the critical path are those the hand-kept list gave, but for the
-    attack jobs of nets under 10 MFLOP per image, priced at the one thread they now run on
-    (upnn.schedule.net_threads; the snapshot was rewritten for that alone)."""
+    attack jobs, priced at the one thread they now run on (rules/attack.smk; the snapshot was
+    rewritten for that alone)."""
     want = json.loads(SNAPSHOT.read_text())
     got = _estimates(graphs)
     for name in ("ci", "paper"):
@@ -190,12 +190,6 @@ def test_the_planner_counts_the_passes_the_attack_code_makes(digits_net, name):
     assert done["forward"] == pytest.approx(done["attacked"] * forwards, rel=1e-9)
 
 
-if __name__ == "__main__":  # rewrite the snapshot after a change of the cost model on purpose
-    g = {"ci": dag.jobs([ROOT / "config/ci.yaml"], ROOT),
-         "paper": dag.jobs([ROOT / "config/paper.yaml"], ROOT)}
-    SNAPSHOT.write_text(json.dumps(_estimates(g), indent=1, sort_keys=True) + "\n")
-
-
 def test_autoattack_is_priced_by_its_calls_per_batch():
     """One AutoAttack run per batch of the attack stage, AUTOATTACK_CALLS sequential passes each
     (its per-call cost, not its FLOPs, was its time on the default's 20 images)."""
@@ -211,9 +205,7 @@ def test_autoattack_is_priced_by_its_calls_per_batch():
                                                   "dataset": "digits"}).work
 
 
-def test_attack_jobs_of_small_nets_take_one_thread_and_two_where_flops_cannot_be_counted():
-    assert plan.attack_threads(CI, "digits", "cnn3") == 1  # width 0.25: well under 10 MFLOP
-    big = copy.deepcopy(CI)
-    big["models"]["resnet9"] = {"width": 0.25}
-    assert plan.attack_threads(big, "digits32", "resnet9") == 2
-    assert plan.attack_threads(CI, "digits", "no_such_net") == 2
+if __name__ == "__main__":  # rewrite the snapshot after a change of the cost model on purpose
+    g = {"ci": dag.jobs([ROOT / "config/ci.yaml"], ROOT),
+         "paper": dag.jobs([ROOT / "config/paper.yaml"], ROOT)}
+    SNAPSHOT.write_text(json.dumps(_estimates(g), indent=1, sort_keys=True) + "\n")

@@ -251,7 +251,7 @@ def test_the_exact_cut_leaves_every_outcome_bit_identical(trained_resnet, level)
 
 
 def test_an_attack_gives_the_same_rows_on_one_thread_as_on_two(trained_resnet):
-    """Why a small net's attack job may run on one thread (upnn.schedule.net_threads): every
+    """Why the attack jobs run on one thread (rules/attack.smk): every
     attack's per-image outcomes and its perturbations' norms are bit-identical on 1 and 2 torch
     threads (training's weight gradients are not, so training keeps its threads)."""
     net, d = trained_resnet

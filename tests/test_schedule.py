@@ -53,9 +53,3 @@ def test_gpu_limit_is_one_on_a_gpu_machine_unless_the_command_gives_one():
     assert schedule.gpu_limit({}, 2) == 1
     assert schedule.gpu_limit({}, 0) is None
     assert schedule.gpu_limit({"gpu": 4}, 2) is None
-
-
-def test_a_net_under_ten_mflop_per_image_attacks_on_one_thread():
-    assert schedule.net_threads(3.2e6) == 1 and schedule.net_threads(1e6) == 1
-    assert schedule.net_threads(3.4e7) == 2 and schedule.net_threads(schedule.SECOND_THREAD_FLOPS) == 2
-    assert schedule.net_threads(5e9, most=8) == 8

@@ -43,7 +43,7 @@ from upnn import dag
 from upnn.flops import GRAD_PASS, NUM_CLASSES, TRAIN_PASS, mlp_flops, model_flops, pix2pix_flops
 from upnn.rates import CPU_RATES, GPU_RATES, default_rates, load_rates, work_seconds
 from upnn.rates import seconds as job_seconds
-from upnn.schedule import mem_mb, net_threads, runtime_minutes, schedule
+from upnn.schedule import mem_mb, runtime_minutes, schedule
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -159,17 +159,6 @@ def net_flops(config: Mapping[str, Any], dataset: str, model: str) -> tuple[floa
     _, _, c, s = dataset_shape(config, dataset)
     return model_flops(model, c, s, float(config["models"][model].get("width", 1.0)),
                        json.dumps(cfg.model_reference(config, model), sort_keys=True))
-
-
-def attack_threads(config: Mapping[str, Any], dataset: str, model: str, most: int = 2) -> int:
-    """Torch threads of a job that attacks ``model`` on ``dataset`` (the rules' ``threads``):
-    :func:`upnn.schedule.net_threads` of its FLOPs per image, 1 for a small net; ``most`` where
-    the FLOPs cannot be counted (the planner's count must never stop a workflow)."""
-    try:
-        flops = sum(net_flops(config, dataset, model))
-    except Exception:
-        return most
-    return net_threads(flops, most)
 
 
 def _epochs(value: Any, config: Mapping[str, Any], model: str) -> list[int]:

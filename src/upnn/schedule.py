@@ -14,18 +14,6 @@ if TYPE_CHECKING:
     from upnn.plan import Job
 
 SAFETY_FACTOR, SAFETY_MINUTES = 3.0, 5  # SLURM runtime = factor × estimate + minutes, × attempt
-#: forward FLOPs per image from which a job that attacks a net takes its rule's second thread
-SECOND_THREAD_FLOPS = 1e7
-
-
-def net_threads(flops_per_image: float, most: int = 2) -> int:
-    """Torch threads of a job that attacks a net of ``flops_per_image`` forward FLOPs: ``most``
-    from :data:`SECOND_THREAD_FLOPS` on, 1 below. On a small net the per-call overhead
-    dominates, so a second thread buys its attack job little and two one-thread jobs side by side
-    do more (measured: docs/benchmarks.md). An attack's tables are the same on either thread
-    count (tests/test_robustness.py), so this moves time only; training's weight gradients are
-    not, so training keeps its threads."""
-    return most if flops_per_image >= SECOND_THREAD_FLOPS else 1
 
 
 def schedule(plan: Sequence[Job], rates: Mapping[str, Any]) -> tuple[float, float]:
