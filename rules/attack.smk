@@ -66,7 +66,7 @@ rule minimal:
         "benchmarks/minimal/{dataset}/{model}/seed{seed}.tsv"
     conda:
         "../envs/upnn.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=planned("minimal", "mem_mb", fallback=4000),
         runtime=planned("minimal", fallback=120),

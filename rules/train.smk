@@ -13,7 +13,7 @@ rule train:
         model=TRAINED_MODELS,
     conda:
         "../envs/upnn.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=planned("train", "mem_mb", fallback=8000),
         runtime=planned("train", fallback=240),

@@ -48,7 +48,7 @@ rule conjugate_tsne_maps:
         "benchmarks/uncertainty/{dataset}/{model}/seed{seed}/tsne.tsv"
     conda:
         "../envs/upnn.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=planned("conjugate_tsne_maps", "mem_mb", fallback=8000),
         runtime=planned("conjugate_tsne_maps", fallback=120),
