@@ -236,7 +236,7 @@ def test_a_torchvision_source_is_prepared_from_its_root_and_planned_from_its_dat
     cli = subprocess.run([sys.executable, "-m", "upnn.plan", "--configfile", str(wd / path),
                           "--directory", str(wd)], capture_output=True, text=True, timeout=300)
     assert cli.returncode == 0, cli.stderr
-    assert "| train[dataset=kmnist,model=cnn3,seed=0] | train | 2 |" in cli.stdout
+    assert "| train[dataset=kmnist,model=cnn3,seed=0] | train | 1 |" in cli.stdout
     assert "| prepare_dataset[dataset=kmnist] |" in cli.stdout and "download_dataset" not in cli.stdout
     with contextlib.chdir(wd):
         assert plan.dataset_shape(cfg, "kmnist") == (36, 24, 1, 28)
