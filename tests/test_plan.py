@@ -48,8 +48,8 @@ def _estimates(graphs: dict[str, list[dag.DagJob]]) -> dict[str, dict]:
 def test_the_estimates_stay_those_of_the_hand_kept_job_list(graphs):
     """Issue 28 item 3: the job list now comes from Snakemake's DAG; every job's estimate and
     memory, the makespan and the critical path are those the hand-kept list gave, but for the
-    attack jobs, priced at the one thread they now run on (rules/attack.smk; the snapshot was
-    rewritten for that alone)."""
+    jobs that now run on one thread instead of two (the attack, training, minimal and t-SNE
+    jobs; the snapshot was rewritten for that alone)."""
     want = json.loads(SNAPSHOT.read_text())
     got = _estimates(graphs)
     for name in ("ci", "paper"):

@@ -251,9 +251,10 @@ def test_the_exact_cut_leaves_every_outcome_bit_identical(trained_resnet, level)
 
 
 def test_an_attack_gives_the_same_rows_on_one_thread_as_on_two(trained_resnet):
-    """Why the attack jobs run on one thread (rules/attack.smk): every
-    attack's per-image outcomes and its perturbations' norms are bit-identical on 1 and 2 torch
-    threads (training's weight gradients are not, so training keeps its threads)."""
+    """An attack's tables do not depend on the thread count (rules/attack.smk runs it on one):
+    every attack's per-image outcomes and its perturbations' norms are bit-identical on 1 and 2
+    torch threads (training's weights are not, so its thread count is part of what a rerun
+    must match: docs/reliability.md)."""
     net, d = trained_resnet
     specs = SPECS + [{"name": "random"}]
     before = torch.get_num_threads()

@@ -153,7 +153,7 @@ def dataset_shape(config: Mapping[str, Any], dataset: str) -> tuple[int, int, in
     return n_tr, n_te, spec.get("channels", c), spec.get("image_size", s)
 
 
-def net_flops(config: Mapping[str, Any], dataset: str, model: str) -> tuple[float, float]:
+def _flops(config: Mapping[str, Any], dataset: str, model: str) -> tuple[float, float]:
     """(features, head) forward FLOPs per image of ``model`` on ``dataset``'s images at the
     config's width (:func:`upnn.flops.model_flops`)."""
     _, _, c, s = dataset_shape(config, dataset)
@@ -222,7 +222,7 @@ def _prepare_dataset(config: Mapping[str, Any], j: Job) -> None:
 def _train(config: Mapping[str, Any], j: Job) -> None:
     d, m, _ = _run(config, j)
     n_tr, n_te, *_ = dataset_shape(config, d)
-    f, e = sum(net_flops(config, d, m)), cfg.epochs(config, m)
+    f, e = sum(_flops(config, d, m)), cfg.epochs(config, m)
     if j.rule == "train":  # imported checkpoints are only read and scored on the test set
         j.add("train", e * n_tr * TRAIN_PASS * f)
     j.add("eval", e * n_te * f)
@@ -235,7 +235,7 @@ def _attack(config: Mapping[str, Any], j: Job) -> None:
     level, a = j.wildcards["level"], config["attacks"]
     specs = cfg.attack_specs(config, m, s)
     n_tr, n_te, *_ = dataset_shape(config, d)
-    ff, fh = net_flops(config, d, m)
+    ff, fh = _flops(config, d, m)
     n = _count(a["n_test"], n_te)
     epochs = cfg.attack_epochs(config, m)
     extra_at = a.get("extra_eps_epochs", "all")
@@ -268,7 +268,7 @@ def _attack_examples(config: Mapping[str, Any], j: Job) -> None:
     d, m, _ = _run(config, j)
     fig1 = config["figures"]["fig1"]
     n_tr, n_te, *_ = dataset_shape(config, d)
-    f = sum(net_flops(config, d, m))
+    f = sum(_flops(config, d, m))
     grad, fwd = attack_passes(fig1["attack"], {},
                               cfg.eps_list(config["attacks"]["eps"][d])[0])
     j.add("attack", n_te * grad * GRAD_PASS * f)
@@ -281,7 +281,7 @@ def _minimal(config: Mapping[str, Any], j: Job) -> None:
     d, m, _ = _run(config, j)
     mini = config["minimal"]
     n_tr, n_te, *_ = dataset_shape(config, d)
-    f = sum(net_flops(config, d, m))
+    f = sum(_flops(config, d, m))
     n = _count(config["attacks"]["n_test"], n_te)
     epochs = cfg.attack_epochs(config, m)
     steps = 1 if mini["attack"] in ("fgsm", "osnt") else mini["steps"]
@@ -297,7 +297,7 @@ def _uncertainty(config: Mapping[str, Any], j: Job) -> None:
     d, m, _ = _run(config, j)
     unc = config["uncertainty"]
     n_tr, n_te, *_ = dataset_shape(config, d)
-    ff, fh = net_flops(config, d, m)
+    ff, fh = _flops(config, d, m)
     ds = unc["datasets"][d]
     n = _count(unc["n_test"], n_te)
     epochs = len(_epochs(unc["epochs"], config, m))
@@ -315,7 +315,7 @@ def _conjugate_tsne_maps(config: Mapping[str, Any], j: Job) -> None:
     d, m, _ = _run(config, j)
     tsne = config["uncertainty"]["tsne"]
     n_tr, n_te, *_ = dataset_shape(config, d)
-    f = sum(net_flops(config, d, m))
+    f = sum(_flops(config, d, m))
     k = _count(tsne["n_images"], n_te)
     j.add("attack", len(tsne["epochs"]) * k * tsne["steps"] * GRAD_PASS * f)
     j.add("eval", len(tsne["epochs"]) * k * 2 * f)
@@ -326,7 +326,7 @@ def _ifa(config: Mapping[str, Any], j: Job) -> None:
     d, m, _ = _run(config, j)
     ifa = config["ifa"]
     n_tr, n_te, c, size = dataset_shape(config, d)
-    f = sum(net_flops(config, d, m))
+    f = sum(_flops(config, d, m))
     k_tr, k_te = _count(ifa["limit_train"], n_tr), _count(ifa["limit_test"], n_te)
     traj = len([t for t in ifa["trajectory"] if t <= ifa["steps"]])
     j.add("attack", ((k_tr + k_te) * ifa["steps"] + k_tr * traj * 4) * GRAD_PASS * f)
@@ -350,7 +350,7 @@ def _ifa_summary(config: Mapping[str, Any], j: Job) -> None:
     j.gpu = config["device"] != "cpu"
     for d, m, _s, _e in cfg.ifa_runs(config):
         n_tr, n_te, c, size = dataset_shape(config, d)
-        f = sum(net_flops(config, d, m))
+        f = sum(_flops(config, d, m))
         fg, _ = pix2pix_flops(c, size, ifa["pix2pix"]["base"])
         k_te = _count(ifa["limit_test"], n_te)
         j.add("attack", k_te * 4 * GRAD_PASS * (2 * f + fg))
@@ -365,7 +365,7 @@ def _frequency(config: Mapping[str, Any], j: Job) -> None:
         if m not in freq["models"] or not epochs:
             continue
         n_tr, n_te, *_ = dataset_shape(config, d)
-        f = sum(net_flops(config, d, m))
+        f = sum(_flops(config, d, m))
         k = _count(freq["limit_test"], n_te)
         j.add("attack", len(epochs) * k * GRAD_PASS * f)
         j.add("eval", len(epochs) * k * f)
