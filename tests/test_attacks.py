@@ -639,3 +639,35 @@ def test_the_cut_over_chunks_and_per_sample_bounds(mislabelled):
                              clean_logits=logits)
         clean = logits.argmax(1) == y
         assert torch.equal(cut[clean], full[clean])
+
+
+def test_the_fixed_points_bench_watches_without_changing_the_attacks(model, data, trained,
+                                                                    monkeypatch):
+    """bench/fixed_points.py (issue 26) wraps the iterate loops to count iterates that repeat:
+    the wrapped attacks return the same images bit for bit, and a repeat is seen where one must
+    happen (eps = 0: the first step is clipped back onto x, so every later step repeats it)."""
+    import importlib
+    from collections import defaultdict
+    from pathlib import Path
+
+    from upnn import attacks
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    monkeypatch.setattr(attacks, "_iterate", attacks._iterate)  # restored after the test
+    monkeypatch.setattr(attacks, "_linear_solver", attacks._linear_solver)
+    x, y = data
+    net, xt, yt = trained
+    plain = {n: attack(n, model, x, y, EPS, steps=5) for n in ("bim", "illc", "pgd")}
+    plain["sparsefool"] = attack("sparsefool", net, xt[:8], yt[:8], EPS)
+    counts, name = defaultdict(lambda: [0, 0, 0]), [""]
+    importlib.import_module("fixed_points").watch(counts, name, period=2)
+    for n in ("bim", "illc", "pgd"):
+        name[0] = n
+        assert torch.equal(attack(n, model, x, y, EPS, steps=5), plain[n])
+        assert counts[n][:2] == [5 * len(x), 0]
+    name[0] = "sparsefool"
+    assert torch.equal(attack("sparsefool", net, xt[:8], yt[:8], EPS), plain["sparsefool"])
+    assert counts["sparsefool"][0] > 0
+    name[0] = "still"
+    attack("bim", model, x, y, 0.0, alpha=1 / 255, steps=4)
+    assert counts["still"] == [4 * len(x), 3 * len(x), len(x)]

@@ -154,9 +154,36 @@ def test_the_report_prices_the_papers_grid_and_each_extra_apart(graphs):
     # 6 of 50 epochs: the extras cost 6/50 of their every-epoch work (overheads aside)
     assert now["autoattack"] == pytest.approx(before["autoattack"] * 6 / 50, rel=1e-6)
     assert now["extra amplitudes"] == pytest.approx(before["extra amplitudes"] * 6 / 50, rel=1e-6)
-    text = plan.report(plan.estimate(PAPER, GPU, graphs["paper"]), GPU)
-    assert "| the papers' grid (all but the extras below) |" in text
-    assert "| extra: autoattack |" in text
+    jobs = plan.estimate(PAPER, GPU, graphs["paper"])
+    text = plan.report(jobs, GPU)
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in text.splitlines()
+            if line.startswith("| ")}
+    assert rows["the papers' grid (all but the extras below)"][1] == rows["… its attacks"][1]
+    assert rows["… the rest (training, uncertainty, IFA, toy, words, LLM, figures)"][0] == \
+        plan._fmt(sum(j.seconds for j in jobs if j.stage != "attack"))
+    assert rows["extra: autoattack"][1].endswith("PFLOP |")
+    # the minimal stage's jobs exist only for it: their whole time, overhead included, is its
+    minimal = [j for j in jobs if j.rule == "minimal"]
+    assert minimal and rows["extra: minimal stage"][0] == plan._fmt(sum(j.seconds for j in minimal))
+
+
+def test_the_extras_are_priced_at_the_configs_precision(graphs):
+    """With ``precision: bf16`` every job is priced at the rates file's bf16 speed-ups, its
+    extras too: the papers' grid and the extras still add up to the whole, and each extra costs
+    less than in fp32 (it once kept its fp32 price, which shrank the papers' grid instead)."""
+    def extras(c):
+        jobs = plan.estimate(c, GPU, graphs["paper"])
+        cost = {e: sum(plan.extra_seconds(j, GPU, e) for j in jobs)
+                for e in {e for j in jobs for e in j.extras}}
+        return jobs, cost
+
+    fp32_jobs, fp32 = extras(PAPER)
+    bf16_jobs, bf16 = extras({**PAPER, "precision": "bf16"})
+    assert set(bf16) == set(fp32) and all(bf16[e] < fp32[e] for e in fp32)
+    grid = {name: sum(j.seconds for j in jobs) - sum(cost.values())
+            for name, jobs, cost in (("fp32", fp32_jobs, fp32), ("bf16", bf16_jobs, bf16))}
+    # every kind of work is at most the file's largest bf16 speed-up faster
+    assert grid["fp32"] / max(GPU["speedup"]["bf16"].values()) < grid["bf16"] < grid["fp32"]
 
 
 @pytest.fixture(scope="module")

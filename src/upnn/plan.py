@@ -89,7 +89,7 @@ LLM_PARAMS = 1.1e9      # TinyLlama
 class Job:
     """One job of the DAG: its rule, wildcards, work by kind (FLOPs; tsne: point-iterations;
     io: bytes), threads, whether it asks for a GPU, the model whose rate applies, and the keys
-    of the jobs it needs."""
+    of the jobs it needs; ``precision`` the config's, which its ``seconds`` are priced at."""
 
     rule: str
     wildcards: dict[str, str] = field(default_factory=dict)
@@ -101,6 +101,7 @@ class Job:
     mem_bytes: float = 0.0
     seconds: float = 0.0
     extras: dict[str, dict[str, float]] = field(default_factory=dict)
+    precision: str = "fp32"
 
     @property
     def key(self) -> str:
@@ -430,7 +431,8 @@ def estimate(config: Mapping[str, Any], rates: Mapping[str, Any],
     for g in graph:
         j = job(config, g.rule, g.wildcards, g.threads)
         j.needs = list(g.needs)
-        j.seconds = job_seconds(j, rates, config.get("precision", "fp32"))
+        j.precision = config.get("precision", "fp32")
+        j.seconds = job_seconds(j, rates, j.precision)
         out.append(j)
     return out
 
@@ -451,7 +453,8 @@ def planned_job(config: Mapping[str, Any], rates_path: str | Path, rule: str,
            dag.key(rule, wild), threads)
     if key not in _PLANS:
         j = job(config, rule, wild, threads)
-        j.seconds = job_seconds(j, load_rates(rates_path), config.get("precision", "fp32"))
+        j.precision = config.get("precision", "fp32")
+        j.seconds = job_seconds(j, load_rates(rates_path), j.precision)
         _PLANS[key] = j
     return _PLANS[key]
 
@@ -485,19 +488,45 @@ def _fmt(s: float) -> str:
 
 
 def extra_seconds(job: Job, rates: Mapping[str, Any], extra: str) -> float:
-    """The seconds of ``job`` spent on one extra of ours (:meth:`Job.add`'s ``extra``)."""
-    return work_seconds(job, job.extras.get(extra, {}), rates)
+    """The seconds of ``job`` spent on one extra of ours (:meth:`Job.add`'s ``extra``): its
+    whole time, overhead included, when all of its work is that extra's (the job exists only
+    for it, e.g. the minimal stage's), else the time of that work."""
+    work = job.extras.get(extra, {})
+    if work and work == job.work:
+        return job.seconds
+    return work_seconds(job, work, rates, job.precision)
+
+
+def _flop(x: float) -> str:
+    for unit, scale in (("EFLOP", 1e18), ("PFLOP", 1e15), ("TFLOP", 1e12)):
+        if x >= scale:
+            return f"{x / scale:.2f} {unit}"
+    return f"{x / 1e9:.2f} GFLOP"
 
 
 def extras_table(plan: Sequence[Job], rates: Mapping[str, Any]) -> str:
     """The papers' grid against each extra of ours (AutoAttack, the extra amplitudes, the
-    minimal stage), in summed job time: what each choice costs."""
+    minimal stage), in summed job time and attack-stage work (input-gradient and forward passes
+    of the attack jobs): what each choice costs. The papers' grid is split into its attack stage
+    and the rest (training, uncertainty, IFA, toy, words, LLM, figures), which no cut of the
+    attacks can shorten."""
     names = sorted({e for j in plan for e in j.extras})
-    total = sum(j.seconds for j in plan)
+    attack_jobs = [j for j in plan if j.stage == "attack"]
+
+    def work(w: Mapping[str, float]) -> float:
+        return w.get("attack", 0.0) + w.get("eval", 0.0)
+
     cost = {e: sum(extra_seconds(j, rates, e) for j in plan) for e in names}
-    lines = ["| work | sum of job times |", "| --- | --- |",
-             f"| the papers' grid (all but the extras below) | {_fmt(total - sum(cost.values()))} |"]
-    lines += [f"| extra: {e} | {_fmt(c)} |" for e, c in cost.items()]
+    flops = {e: sum(work(j.extras.get(e, {})) for j in attack_jobs) for e in names}
+    grid = sum(j.seconds for j in plan) - sum(cost.values())
+    rest = sum(j.seconds for j in plan if j.stage != "attack")
+    grid_flops = sum(work(j.work) for j in attack_jobs) - sum(flops.values())
+    lines = ["| work | sum of job times | attack-stage work |", "| --- | --- | --- |",
+             f"| the papers' grid (all but the extras below) | {_fmt(grid)} | {_flop(grid_flops)} |",
+             f"| … its attacks | {_fmt(grid - rest)} | {_flop(grid_flops)} |",
+             f"| … the rest (training, uncertainty, IFA, toy, words, LLM, figures) | {_fmt(rest)} "
+             "| 0 |"]
+    lines += [f"| extra: {e} | {_fmt(cost[e])} | {_flop(flops[e])} |" for e in names]
     return "\n".join(lines)
 
 
