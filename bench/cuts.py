@@ -25,7 +25,6 @@ import torch
 from stage_inputs import add_run_args, run_config, stage_jobs
 from torch import nn
 
-from upnn import config as cfg
 from upnn import models, robustness
 from upnn.attacks import REGISTRY
 from upnn.work import Counted
@@ -75,13 +74,11 @@ def main() -> None:
     print("job                              epochs  uncut s    cut s  ratio  identical")
     for job in stage_jobs(a.results, config, only=a.only, level=a.level, epochs=a.epochs):
         level, x, y, x_tr = job.level, job.x, job.y, job.x_tr
-        last = max(cfg.attack_epochs(config, job.model))
         secs = {False: 0.0, True: 0.0}
         ok = True
         for epoch in job.epochs:
             net = models.load(job.ckpts[epoch], torch.device("cpu"))
-            specs = robustness.at_epoch(job.specs, epoch, last)
-            eps = robustness.amplitudes_at(job.eps, epoch, at.get("extra_eps_epochs", "all"))
+            specs, eps = job.at(epoch)
             rows = {}
             seed = at["subset_seed"] + epoch
             for cut in ((False, True) if epoch % 2 else (True, False)):

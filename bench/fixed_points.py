@@ -24,7 +24,6 @@ import torch
 from stage_inputs import add_run_args, run_config, stage_jobs
 
 from upnn import attacks, models, robustness
-from upnn import config as cfg
 
 ITERATIVE = ("bim", "illc", "pgd", "sparsefool")
 
@@ -76,11 +75,10 @@ def main() -> None:
     print(f"{a.configfile}: {torch.get_num_threads()} threads, cycles of period <= {a.period}")
     for job in stage_jobs(a.results, config, only=a.only, level="pixel", epochs=a.epochs,
                           train=False):
-        last = max(cfg.attack_epochs(config, job.model))
         for epoch in job.epochs:
             net = models.load(job.ckpts[epoch], torch.device("cpu"))
-            eps = robustness.amplitudes_at(job.eps, epoch, at.get("extra_eps_epochs", "all"))
-            for spec in robustness.at_epoch(job.specs, epoch, last):
+            specs, eps = job.at(epoch)
+            for spec in specs:
                 if spec["name"] in ITERATIVE:
                     name[0] = spec["name"]
                     robustness.evaluate_checkpoint(net, "pixel", job.x, job.y, None, [spec],

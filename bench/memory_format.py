@@ -21,7 +21,6 @@ import numpy as np
 import torch
 from stage_inputs import add_run_args, run_config, stage_jobs
 
-from upnn import config as cfg
 from upnn import device, models, robustness
 
 
@@ -40,13 +39,11 @@ def main() -> None:
     print("job                          epochs  contiguous s  channels_last s  ratio  outcomes differ")
     for job in stage_jobs(a.results, config, device=dev, only=a.only, level="pixel",
                           epochs=a.epochs):
-        specs_all = [sp for sp in job.specs if sp["name"] != "autoattack"]
-        last = max(cfg.attack_epochs(config, job.model))
         secs = {"contiguous": 0.0, "channels_last": 0.0}
         differ = compared = 0
         for epoch in job.epochs:
-            specs = robustness.at_epoch(specs_all, epoch, last)
-            eps = robustness.amplitudes_at(job.eps, epoch, at.get("extra_eps_epochs", "all"))
+            specs, eps = job.at(epoch)
+            specs = [sp for sp in specs if sp["name"] != "autoattack"]
             rows = {}
             for fmt in (("contiguous", "channels_last") if epoch % 2 else
                         ("channels_last", "contiguous")):

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import yaml
 
-from upnn import checkpoint, data
+from upnn import checkpoint, data, robustness
 from upnn import config as cfg
 
 
@@ -34,7 +34,8 @@ def run_config(a: argparse.Namespace) -> dict[str, Any]:
 class StageJob:
     """One attack job of the run: its names, the seeded test subset, the training split (the
     feature level's box; None unless asked for), the evaluated epochs and their checkpoint
-    files, the job's attack specs and amplitudes."""
+    files, the job's attack specs and amplitudes, the last attacked epoch and the epochs of the
+    extra amplitudes."""
 
     dataset: str
     model: str
@@ -47,6 +48,14 @@ class StageJob:
     ckpts: dict[int, Path]
     specs: list[dict[str, Any]]
     eps: list[float]
+    last: int
+    extra_eps_epochs: Any
+
+    def at(self, epoch: int) -> tuple[list[dict[str, Any]], list[float]]:
+        """The specs and amplitudes the stage attacks at ``epoch`` (as scripts/attack.py picks
+        them: ``robustness.at_epoch``, ``robustness.amplitudes_at``)."""
+        return (robustness.at_epoch(self.specs, epoch, self.last),
+                robustness.amplitudes_at(self.eps, epoch, self.extra_eps_epochs))
 
     @property
     def name(self) -> str:
@@ -67,7 +76,9 @@ def stage_jobs(results: Path, config: dict[str, Any], *, device: str | torch.dev
             else None
         x, y, _ = data.read_subset(results / "data" / d / "test.parquet", at["n_test"],
                                    at["subset_seed"], device)
-        evaluated = [e for e in cfg.attack_epochs(config, m) if not epochs or e in epochs]
+        every = cfg.attack_epochs(config, m)
+        evaluated = [e for e in every if not epochs or e in epochs]
         yield StageJob(d, m, s, lv, x, y, x_tr, evaluated,
                        checkpoint.folder(results / "checkpoints" / d / m / f"seed{s}", evaluated),
-                       cfg.attack_specs(config, m, s), cfg.attack_eps(config, d, lv))
+                       cfg.attack_specs(config, m, s), cfg.attack_eps(config, d, lv), max(every),
+                       at.get("extra_eps_epochs", "all"))
