@@ -416,8 +416,10 @@ WORK: dict[str, Callable[[Mapping[str, Any], Job], None]] = {
 
 def job(config: Mapping[str, Any], rule: str, wildcards: Mapping[str, Any],
         threads: int = 1) -> Job:
-    """The job of ``rule`` with ``wildcards`` (and the rule's ``threads``), its work counted."""
-    j = Job(rule, {k: str(v) for k, v in wildcards.items()}, threads=threads)
+    """The job of ``rule`` with ``wildcards`` (and the rule's ``threads``), its work counted, at
+    the config's ``precision``."""
+    j = Job(rule, {k: str(v) for k, v in wildcards.items()}, threads=threads,
+            precision=config.get("precision", "fp32"))
     if rule in WORK:
         WORK[rule](config, j)
     return j
@@ -431,7 +433,6 @@ def estimate(config: Mapping[str, Any], rates: Mapping[str, Any],
     for g in graph:
         j = job(config, g.rule, g.wildcards, g.threads)
         j.needs = list(g.needs)
-        j.precision = config.get("precision", "fp32")
         j.seconds = job_seconds(j, rates, j.precision)
         out.append(j)
     return out
@@ -453,7 +454,6 @@ def planned_job(config: Mapping[str, Any], rates_path: str | Path, rule: str,
            dag.key(rule, wild), threads)
     if key not in _PLANS:
         j = job(config, rule, wild, threads)
-        j.precision = config.get("precision", "fp32")
         j.seconds = job_seconds(j, load_rates(rates_path), j.precision)
         _PLANS[key] = j
     return _PLANS[key]
